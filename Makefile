@@ -1,0 +1,29 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs the tests.
+# Both create .venv on first use and install everything the project needs into it.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# torch and torchvision come from this machine's local wheel store; pinned so pip never fetches a newer build.
+TORCH_PINS := torch==2.14.1
+
+.PHONY: venv test test-all demo clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet -e '.[test]'
+	touch $@
+
+test: venv
+	$(PY) -m pytest
+
+test-all: venv
+	$(PY) -m pytest -m ''
+
+demo: venv
+	$(VENV)/bin/pixart-bench params
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache
