@@ -129,7 +129,7 @@ def convert(
             model = checkpoints.load_transformer(src, config)
         checkpoints.save_transformer(model, dst, target)
     except (checkpoints.CheckpointError, KeyError) as e:
-        console.print(f"[red]error:[/red] {e}")
+        typer.echo(f"error: {e}", err=True)  # plain text: paths and key lists must not be re-wrapped
         raise typer.Exit(code=2) from None
     n = sum(p.numel() for p in model.parameters())
     console.print(f"wrote {target} checkpoint to {dst} ({n:,} parameters, {model.config.depth} blocks)")

@@ -30,7 +30,7 @@ Deliberate differences from the official code (all behaviour-preserving for its 
   instead of producing NaN;
 - the positional embedding is recomputed for any latent size (as ``PixArtMS`` and diffusers do),
   so the single-scale model also accepts non-square latents;
-- no ``.cuda()`` anywhere; caption dropout lives in the trainer, not in the model.
+- no device-specific calls (the model follows its parameters' device); caption dropout lives in the trainer, not in the model.
 """
 
 from __future__ import annotations

@@ -1,0 +1,36 @@
+"""Shared helpers for the tests: tiny random models of the real architectures, seeded."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from pixart.model import PixArt, PixArtConfig
+
+
+def randomize_(module: torch.nn.Module, seed: int = 0, scale: float = 0.1) -> torch.nn.Module:
+    """Perturb every parameter so zero-initialised layers (cross-attn proj, final layer) matter."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(torch.randn(p.shape, generator=g, dtype=torch.float32).to(p.dtype) * scale)
+    return module
+
+
+def tiny_model(preset: str = "tiny", seed: int = 0, **overrides) -> PixArt:
+    torch.manual_seed(seed)
+    return randomize_(PixArt(PixArtConfig.preset(preset, **overrides)), seed).eval()
+
+
+def text_inputs(batch: int, length: int, channels: int, seed: int = 1):
+    """Random caption features and a padding mask with a different length per sample."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randn(batch, length, channels, generator=g)
+    lengths = [length - (i * 2) % length for i in range(batch)]
+    mask = torch.tensor([[1] * n + [0] * (length - n) for n in lengths])
+    return y, mask
+
+
+@pytest.fixture
+def tiny() -> PixArt:
+    return tiny_model("tiny")
