@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # torch and torchvision come from this machine's local wheel store; pinned so pip never fetches a newer build.
 TORCH_PINS := torch==2.14.1
 
-.PHONY: venv test test-all demo clean
+.PHONY: venv test test-slow test-all demo clean
 
 venv: $(VENV)/.installed
 
@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 
 test: venv
 	$(PY) -m pytest
+
+test-slow: venv
+	$(PY) -m pytest -m slow
 
 test-all: venv
 	$(PY) -m pytest -m ''
