@@ -283,8 +283,7 @@ def resolve_config(config) -> PixArtConfig | None:
     if isinstance(config, dict):
         return PixArtConfig.from_dict(config)
     if isinstance(config, (str, Path)) and Path(config).is_file():
-        d = json.loads(Path(config).read_text())
-        return PixArtConfig.from_dict({k: v for k, v in d.items() if not k.startswith("_") and k != "has_null_caption"})
+        return _config_from_native_json(json.loads(Path(config).read_text()))
     return PixArtConfig.preset(str(config))
 
 
@@ -370,8 +369,12 @@ def read_native(path: Path) -> tuple[PixArtConfig, dict, dict]:
     weights = folder / NATIVE_WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"weights file missing: looked for {weights}")
-    config = PixArtConfig.from_dict({k: v for k, v in meta.items() if not k.startswith("_") and k != "has_null_caption"})
-    return config, load_file(weights), meta
+    return _config_from_native_json(meta), load_file(weights), meta
+
+
+def _config_from_native_json(meta: dict) -> PixArtConfig:
+    """A native config.json (or a plain PixArtConfig dict) without our bookkeeping fields."""
+    return PixArtConfig.from_dict({k: v for k, v in meta.items() if not k.startswith("_") and k != "has_null_caption"})
 
 
 # ----------------------------------------------------------------------------------------------
@@ -453,7 +456,9 @@ def _mismatch_message(head, missing, unexpected, mismatched, sd=None, limit=12) 
 
 def _hint(sd: dict) -> str:
     keys = set(sd)
-    if "y_embedder.embedding_table.weight" in keys or any("adaLN_modulation" in k for k in keys) and "t_block.1.weight" not in keys:
+    # DiT: a class-embedding table, or per-block adaLN without PixArt's caption projection
+    dit_like = any("adaLN_modulation" in k for k in keys) and "y_embedder.y_proj.fc1.weight" not in keys
+    if "y_embedder.embedding_table.weight" in keys or dit_like:
         return "\n  this looks like a DiT class-conditional checkpoint: use `pixart-bench convert SRC DST --from dit`"
     if any(k.startswith("transformer_blocks.") for k in keys):
         return "\n  this looks like a diffusers state dict: pass the diffusers folder (with its config.json)"

@@ -177,3 +177,10 @@ def test_load_to_device_and_dtype(tmp_path):
     save_transformer(tiny_model(), tmp_path / "nat", "native")
     model = load_transformer(tmp_path / "nat", device="cpu", dtype=torch.bfloat16)
     assert model.x_embedder.proj.weight.dtype == torch.bfloat16
+
+
+def test_block_variant_mismatch_is_not_called_dit(tmp_path):
+    save_transformer(tiny_model(adaln="block"), tmp_path / "b.pth", "official")
+    with pytest.raises(CheckpointError) as err:
+        load_transformer(tmp_path / "b.pth", "tiny")  # adaln="single" config
+    assert "missing keys: t_block.1.weight" in str(err.value) and "--from dit" not in str(err.value)
