@@ -135,6 +135,110 @@ def convert(
     console.print(f"wrote {target} checkpoint to {dst} ({n:,} parameters, {model.config.depth} blocks)")
 
 
+SAMPLE_EXAMPLES = """[bold]Examples[/bold]
+
+  [dim]# a diffusers PixArtAlphaPipeline folder, or a hub id already in the HF cache (offline)[/dim]
+  pixart-bench sample --ckpt PixArt-alpha/PixArt-XL-2-512x512 --prompt "a red fox in the snow" --out out/fox
+
+  [dim]# an official .pth with T5 and VAE folders; 4 images per prompt, SA-Solver, bf16 on a GPU[/dim]
+  pixart-bench sample --ckpt PixArt-XL-2-512x512.pth --t5 t5-v1_1-xxl --vae sd-vae-ft-ema \\
+      --prompts prompts.txt --images-per-prompt 4 --sampler sa-solver --device cuda --dtype bf16 --out out/run
+
+  [dim]# re-running the same command resumes an interrupted run[/dim]
+"""
+
+EXPORT_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench export-diffusers out/my-pipeline out/my-pipeline-diffusers
+  pixart-bench export-diffusers PixArt-XL-2-512x512.pth out/pixart-512 --t5 t5-v1_1-xxl --vae sd-vae-ft-ema
+"""
+
+DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
+
+
+class Sampler(str, Enum):
+    dpm_solver = "dpm-solver"
+    sa_solver = "sa-solver"
+    iddpm = "iddpm"
+    ddpm = "ddpm"
+
+
+class NullCaption(str, Enum):
+    trained = "trained"
+    empty_string = "empty-string"
+
+
+class DType(str, Enum):
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
+
+@app.command(epilog=SAMPLE_EXAMPLES)
+def sample(
+    ckpt: str = typer.Option(..., "--ckpt", help="Pipeline folder (ours or diffusers), hub id in the HF cache, or a transformer checkpoint with --t5/--vae."),
+    out: Path = typer.Option(..., "--out", help="Output folder: PNGs + manifest.json."),
+    prompt: str = typer.Option(None, "--prompt", help="One prompt."),
+    prompts: Path = typer.Option(None, "--prompts", help="Text file, one prompt per line."),
+    sampler: Sampler = typer.Option(Sampler.dpm_solver, "--sampler"),
+    steps: int = typer.Option(None, "--steps", help="Default: 20 (dpm-solver), 25 (sa-solver), 100 (iddpm/ddpm)."),
+    cfg: float = typer.Option(4.5, "--cfg", help="Classifier-free guidance scale (1 disables guidance)."),
+    seed: int = typer.Option(0, "--seed", help="Image k uses seed + k."),
+    height: int = typer.Option(None, "--height"),
+    width: int = typer.Option(None, "--width"),
+    images_per_prompt: int = typer.Option(1, "--images-per-prompt"),
+    batch_size: int = typer.Option(4, "--batch-size"),
+    null_caption: NullCaption = typer.Option(None, "--null-caption", help="trained: the checkpoint's y_embedding (official; default when present). empty-string: T5 of \"\" (diffusers)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    dtype: DType = typer.Option(DType.fp32, "--dtype"),
+    t5: Path = typer.Option(None, "--t5", help="T5 encoder folder (needed with a bare transformer checkpoint)."),
+    vae: Path = typer.Option(None, "--vae", help="VAE folder (needed with a bare transformer checkpoint)."),
+    config: str = typer.Option(None, "--config", help="Transformer preset / config.json, for a .pth whose config cannot be inferred."),
+):
+    """Generate images from prompts with a PixArt checkpoint (diffusers schedulers, per-image seeds)."""
+    import torch
+
+    from pixart.checkpoints import CheckpointError
+    from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
+    from pixart.sample_run import read_prompts, run_sampling
+
+    try:
+        if (prompt is None) == (prompts is None):
+            raise PipelineError("give exactly one of --prompt TEXT or --prompts FILE")
+        texts = [prompt] if prompt is not None else read_prompts(prompts)
+        if not all(t.strip() for t in texts):
+            raise PipelineError("--prompt is empty")
+        pipe = PixArtPipeline.from_pretrained(ckpt, t5=t5, vae=vae, transformer_config=config, device=device,
+                                              dtype=getattr(torch, DTYPES[dtype.value]))
+        settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
+        manifest = run_sampling(pipe, texts, out, settings, seed=seed, images_per_prompt=images_per_prompt,
+                                batch_size=batch_size, checkpoint=ckpt)
+    except (PipelineError, CheckpointError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    console.print(f"wrote {len(manifest['images'])} images and manifest.json to {out}")
+
+
+@app.command("export-diffusers", epilog=EXPORT_EXAMPLES)
+def export_diffusers(
+    src: str = typer.Argument(..., help="Pipeline folder, hub id in the HF cache, or transformer checkpoint (with --t5/--vae)."),
+    dst: Path = typer.Argument(..., help="Output folder for diffusers.PixArtAlphaPipeline.from_pretrained."),
+    t5: Path = typer.Option(None, "--t5"),
+    vae: Path = typer.Option(None, "--vae"),
+    config: str = typer.Option(None, "--config"),
+):
+    """Write a diffusers PixArtAlphaPipeline folder that generates the same images as our pipeline."""
+    from pixart.checkpoints import CheckpointError
+    from pixart.pipeline import PipelineError, PixArtPipeline
+
+    try:
+        PixArtPipeline.from_pretrained(src, t5=t5, vae=vae, transformer_config=config).export_diffusers(dst)
+    except (PipelineError, CheckpointError, FileNotFoundError) as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(code=2) from None
+    console.print(f"wrote a diffusers PixArtAlphaPipeline folder to {dst}")
+
+
 def main():
     app()
 

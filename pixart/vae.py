@@ -1,0 +1,58 @@
+"""The latent autoencoder: diffusers' ``AutoencoderKL`` (sd-vae-ft-ema layout for PixArt-α).
+
+Images are [-1, 1]; latents are ``posterior · scaling_factor`` (0.18215 for sd-vae-ft-ema, read
+from the VAE's config). ``tiled=True`` / ``sliced=True`` switch on diffusers' tiled / per-image
+decoding for large images or batches.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+class VAE:
+    def __init__(self, model, tiled: bool = False, sliced: bool = False):
+        self.model = model.eval().requires_grad_(False)
+        if tiled:
+            self.model.enable_tiling()
+        if sliced:
+            self.model.enable_slicing()
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, *, device="cpu", dtype=torch.float32, **kwargs) -> "VAE":
+        """Load from a VAE folder or a pipeline folder's ``vae/``."""
+        from diffusers import AutoencoderKL
+
+        path = Path(path)
+        folder = path / "vae" if (path / "vae" / "config.json").is_file() else path
+        if not (folder / "config.json").is_file():
+            raise FileNotFoundError(f"no VAE at {path}: looked for {path / 'config.json'} and {path / 'vae' / 'config.json'}")
+        return cls(AutoencoderKL.from_pretrained(folder, torch_dtype=dtype).to(device), **kwargs)
+
+    @property
+    def scaling_factor(self) -> float:
+        return float(self.model.config.scaling_factor)
+
+    @property
+    def downsample(self) -> int:
+        return 2 ** (len(self.model.config.block_out_channels) - 1)
+
+    @property
+    def latent_channels(self) -> int:
+        return int(self.model.config.latent_channels)
+
+    @torch.no_grad()
+    def encode(self, images: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
+        """[B, 3, H, W] in [-1, 1] → scaled latents [B, C, H/f, W/f] (posterior mean unless ``sample``)."""
+        dist = self.model.encode(images.to(self.model.device, self.model.dtype)).latent_dist
+        z = dist.sample(generator) if sample else dist.mean
+        return z * self.scaling_factor
+
+    @torch.no_grad()
+    def decode(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scaled latents → images in [-1, 1] (not clamped)."""
+        z = latents.to(self.model.device, self.model.dtype) / self.scaling_factor
+        return self.model.decode(z, return_dict=False)[0]

@@ -1,0 +1,150 @@
+"""PixArtPipeline: parity with diffusers' PixArtAlphaPipeline, seeds, export, null captions, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from diffusers import PixArtAlphaPipeline
+
+from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings, make_scheduler
+from pixart.text import FeatureCache
+
+PROMPTS = ["a red circle to the left of a blue square", "a photo of a cat", "a green triangle", "an oil painting"]
+
+
+@pytest.fixture(scope="module")
+def pipe(tiny_pipeline_dir):
+    return PixArtPipeline.from_pretrained(tiny_pipeline_dir)
+
+
+@pytest.fixture(scope="module")
+def exported(pipe, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("export") / "diffusers"
+    pipe.export_diffusers(folder)
+    return folder
+
+
+def _diffusers_run(folder, sampler, prompts, seeds, output_type, steps=None):
+    dp = PixArtAlphaPipeline.from_pretrained(folder)
+    dp.set_progress_bar_config(disable=True)
+    dp.scheduler = make_scheduler(sampler)
+    gens = [torch.Generator().manual_seed(s) for s in seeds]
+    return dp(prompts, generator=gens, output_type=output_type, use_resolution_binning=False,
+              num_inference_steps=steps, guidance_scale=4.5).images
+
+
+@pytest.mark.parametrize("sampler,steps", [("dpm-solver", 20), ("sa-solver", 25)])
+def test_matches_diffusers_pipeline(pipe, exported, sampler, steps):
+    s = SampleSettings(sampler=sampler, null_caption="empty-string")
+    ours = pipe(PROMPTS[:2], [3, 4], s, output_type="latent", progress=False)
+    theirs = _diffusers_run(exported, sampler, PROMPTS[:2], [3, 4], "latent", steps)
+    assert ours.shape == theirs.shape == (2, 4, 8, 8)
+    assert (ours - theirs).abs().max() <= 1e-4 * max(1.0, theirs.abs().max().item())
+    ours_img = np.stack([np.asarray(im) for im in pipe(PROMPTS[:2], [3, 4], s, progress=False)])
+    theirs_img = np.stack([np.asarray(im) for im in _diffusers_run(exported, sampler, PROMPTS[:2], [3, 4], "pil", steps)])
+    assert ours_img.shape == (2, 16, 16, 3)
+    assert np.array_equal(ours_img, theirs_img)
+
+
+def test_exported_folder_loads_back_with_null_caption(pipe, exported):
+    again = PixArtPipeline.from_pretrained(exported)
+    assert again.transformer.has_null_caption
+    for k, v in pipe.transformer.state_dict().items():
+        assert torch.equal(v, again.transformer.state_dict()[k]), k
+    s = SampleSettings(null_caption="trained", steps=5)
+    assert torch.equal(pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False),
+                       again(PROMPTS[:1], [0], s, output_type="latent", progress=False))
+
+
+def test_image_i_is_the_same_whatever_the_batch_size(pipe):
+    s = SampleSettings(sampler="sa-solver", steps=10)  # stochastic sampler: noise at every step too
+    batched = pipe(PROMPTS, [10, 11, 12, 13], s, batch_size=4, output_type="latent", progress=False)
+    for i in range(4):
+        single = pipe(PROMPTS[i : i + 1], [10 + i], s, batch_size=1, output_type="latent", progress=False)
+        # batched matmuls may round differently: equal to float precision of the (large) latents
+        assert (single[0] - batched[i]).abs().max() <= 1e-5 * batched.abs().max(), i
+    images1 = pipe(PROMPTS, [10, 11, 12, 13], s, batch_size=1, progress=False)
+    images4 = pipe(PROMPTS, [10, 11, 12, 13], s, batch_size=4, progress=False)
+    for a, b in zip(images1, images4):
+        assert np.abs(np.asarray(a, dtype=int) - np.asarray(b, dtype=int)).max() <= 1
+
+
+def test_null_caption_modes(pipe):
+    s_trained, s_empty = SampleSettings(null_caption="trained", steps=5), SampleSettings(null_caption="empty-string", steps=5)
+    assert SampleSettings().resolved(pipe).null_caption == "trained"  # default when the checkpoint has one
+    a = pipe(PROMPTS[:1], [0], s_trained, output_type="latent", progress=False)
+    b = pipe(PROMPTS[:1], [0], s_empty, output_type="latent", progress=False)
+    assert (a - b).abs().max() > 1e-3
+    saved = pipe.transformer.y_embedder.y_embedding.clone()
+    try:
+        pipe.transformer.y_embedder.y_embedding.mul_(2.0)
+        assert (pipe(PROMPTS[:1], [0], s_trained, output_type="latent", progress=False) - a).abs().max() > 1e-3
+        assert torch.equal(pipe(PROMPTS[:1], [0], s_empty, output_type="latent", progress=False), b)
+    finally:
+        pipe.transformer.y_embedder.y_embedding.copy_(saved)
+
+
+def test_iddpm_uses_the_learned_variance(pipe):
+    s = SampleSettings(sampler="iddpm", steps=10)
+    a = pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False)
+    assert torch.isfinite(a).all()
+    scheduler = make_scheduler("iddpm")
+    assert scheduler.config.variance_type == "learned_range" and not scheduler.config.clip_sample
+    assert torch.equal(a, pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False))  # seeded
+
+
+def test_guidance_scale_one_disables_the_null_branch(pipe):
+    s1 = SampleSettings(guidance_scale=1.0, steps=5, null_caption="empty-string")
+    s2 = SampleSettings(guidance_scale=1.0, steps=5, null_caption="trained")
+    assert torch.equal(pipe(PROMPTS[:1], [0], s1, output_type="latent", progress=False),
+                       pipe(PROMPTS[:1], [0], s2, output_type="latent", progress=False))
+
+
+def test_non_square_sizes(pipe):
+    images = pipe(PROMPTS[:1], [0], SampleSettings(height=16, width=24, steps=3), progress=False)
+    assert images[0].size == (24, 16)
+    with pytest.raises(PipelineError, match="multiples of 4"):
+        pipe(PROMPTS[:1], [0], SampleSettings(height=18, width=24, steps=3), progress=False)
+
+
+def test_aspect_ratio_bins_for_released_sizes(pipe):
+    from dataclasses import replace
+
+    config = pipe.transformer.config
+    try:
+        pipe.transformer.config = replace(config, input_size=128)  # a 1024-px model's table
+        assert pipe.generation_size(1024, 1024, True) == (1024, 1024)
+        assert pipe.generation_size(768, 1360, True) == (768, 1344)
+        assert pipe.generation_size(768, 1360, False) == (768, 1360)
+    finally:
+        pipe.transformer.config = config
+
+
+def test_bad_input(pipe, tmp_path, tiny_pipeline_dir):
+    with pytest.raises(PipelineError, match="unknown sampler"):
+        pipe(PROMPTS[:1], [0], SampleSettings(sampler="euler"), progress=False)
+    with pytest.raises(PipelineError, match="--t5 PATH"):
+        PixArtPipeline.from_pretrained(tiny_pipeline_dir / "transformer")
+    with pytest.raises(FileNotFoundError, match="no T5 encoder at"):
+        PixArtPipeline.from_pretrained(tiny_pipeline_dir / "transformer", t5=tmp_path, vae=tiny_pipeline_dir / "vae")
+    with pytest.raises(FileNotFoundError, match="no VAE at"):
+        PixArtPipeline.from_pretrained(tiny_pipeline_dir / "transformer", t5=tiny_pipeline_dir, vae=tmp_path)
+    with pytest.raises(PipelineError, match="not found|Hugging Face cache"):
+        PixArtPipeline.from_pretrained(tmp_path / "missing")
+    with pytest.raises(PipelineError, match="no prompts"):
+        pipe([], 0)
+
+
+def test_feature_cache(pipe, tmp_path):
+    enc = pipe.text_encoder
+    cache = FeatureCache(tmp_path / "cache")
+    calls = []
+    original = enc.encode
+    enc.encode = lambda prompts, **kw: (calls.append(list(prompts)), original(prompts, **kw))[1]
+    try:
+        y1, m1 = cache.get(enc, PROMPTS[:3])
+        y2, m2 = cache.get(enc, PROMPTS[1:4])
+    finally:
+        enc.encode = original
+    assert calls == [sorted(PROMPTS[:3]), [PROMPTS[3]]]  # only the new prompt was encoded the second time
+    y, m = original(PROMPTS[:4])
+    assert torch.equal(y1, y[:3]) and torch.equal(m2, m[1:4]) and torch.equal(y2, y[1:4])
