@@ -36,41 +36,11 @@ def tiny() -> PixArt:
     return tiny_model("tiny")
 
 
-CORPUS = [
-    "a red circle to the left of a blue square",
-    "a green triangle above a small yellow star",
-    "a large striped hexagon on a grey background",
-    "two dotted crosses and a checkered square",
-    "a photo of a cat sitting on a wooden table",
-    "an oil painting of a lighthouse at night",
-]
-
 
 def build_tiny_pipeline(seed: int = 0):
-    """Tiny random T5 (with a sentencepiece tokenizer trained here), AutoencoderKL and PixArt."""
-    import io
+    from pixart.random_components import random_pipeline
 
-    import sentencepiece as spm
-    from diffusers import AutoencoderKL
-    from transformers import T5Config, T5EncoderModel, T5Tokenizer
-
-    from pixart.pipeline import PixArtPipeline
-    from pixart.text import TextEncoder
-    from pixart.vae import VAE
-
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS * 20), model_writer=buf, vocab_size=40, minloglevel=2,
-                                   pad_id=0, eos_id=1, unk_id=2, bos_id=-1, model_type="unigram")
-    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
-    tokenizer = T5Tokenizer(vocab=[(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())], extra_ids=0)
-    torch.manual_seed(seed)
-    t5 = T5EncoderModel(T5Config(vocab_size=sp.get_piece_size(), d_model=16, d_ff=32, d_kv=8, num_layers=1,
-                                 num_heads=2, relative_attention_num_buckets=8))
-    vae = AutoencoderKL(block_out_channels=(8, 16), down_block_types=("DownEncoderBlock2D",) * 2,
-                        up_block_types=("UpDecoderBlock2D",) * 2, latent_channels=4, layers_per_block=1,
-                        norm_num_groups=8, sample_size=32)
-    transformer = tiny_model("tiny", seed=seed, model_max_length=120)  # latent 8x8 → 16x16 images
-    return PixArtPipeline(transformer, TextEncoder(tokenizer, t5.eval(), max_length=120), VAE(vae.eval()))
+    return random_pipeline(PixArtConfig.preset("tiny", model_max_length=120), seed=seed)  # 16x16 images
 
 
 @pytest.fixture(scope="session")
