@@ -213,7 +213,7 @@ def sample(
         settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
         manifest = run_sampling(pipe, texts, out, settings, seed=seed, images_per_prompt=images_per_prompt,
                                 batch_size=batch_size, checkpoint=ckpt)
-    except (PipelineError, CheckpointError, FileNotFoundError) as e:
+    except (PipelineError, CheckpointError, FileNotFoundError, KeyError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     console.print(f"wrote {len(manifest['images'])} images and manifest.json to {out}")
@@ -233,7 +233,7 @@ def export_diffusers(
 
     try:
         PixArtPipeline.from_pretrained(src, t5=t5, vae=vae, transformer_config=config).export_diffusers(dst)
-    except (PipelineError, CheckpointError, FileNotFoundError) as e:
+    except (PipelineError, CheckpointError, FileNotFoundError, KeyError) as e:
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     console.print(f"wrote a diffusers PixArtAlphaPipeline folder to {dst}")

@@ -49,7 +49,8 @@ class TextEncoder:
             raise FileNotFoundError(
                 f"no T5 encoder at {path}: looked for {path / 'config.json'} and {path / 'text_encoder' / 'config.json'}"
             )
-        if not tok_dir.is_dir() or not any(tok_dir.glob("tokenizer*")) and not any(tok_dir.glob("spiece.model")):
+        has_tokenizer = tok_dir.is_dir() and (any(tok_dir.glob("tokenizer*")) or (tok_dir / "spiece.model").is_file())
+        if not has_tokenizer:
             raise FileNotFoundError(f"no T5 tokenizer at {tok_dir} (looked for tokenizer.json / spiece.model)")
         model = T5EncoderModel.from_pretrained(model_dir, torch_dtype=dtype).to(device)
         tokenizer = AutoTokenizer.from_pretrained(tok_dir)
