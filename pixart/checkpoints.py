@@ -397,18 +397,8 @@ def load_transformer(
     ``config`` is an error. The weights keep their stored dtype unless ``dtype`` is given.
     """
     path = Path(path)
-    fmt = detect_format(path)
     config = resolve_config(config)
-    if fmt == "official":
-        sd = read_official(path, state_dict_key)
-        stored = config or infer_config(sd)
-    elif fmt == "native":
-        stored, sd, _ = read_native(path)
-    else:
-        raw_config, dsd, buffers = read_diffusers(path)
-        y_emb = buffers.get("y_embedder.y_embedding")
-        stored = config_from_diffusers(raw_config, y_emb.shape[0] if y_emb is not None else 120)
-        sd = {**diffusers_to_official(dsd, stored), **buffers}
+    fmt, stored, sd = read_state_dict(path, config, state_dict_key)
     if config is not None and fmt != "official" and config != stored:
         raise CheckpointError(f"{path} holds a model with config {stored}, not the requested {config}")
     model = build_from_state_dict(stored, sd, source=str(path))
@@ -417,10 +407,30 @@ def load_transformer(
     return model
 
 
-def build_from_state_dict(config: PixArtConfig, sd: dict, source: str = "state dict") -> PixArt:
-    """``PixArt(config)`` with ``sd`` loaded strictly (only the two documented buffers may be absent)."""
+def read_state_dict(path: Path, config: PixArtConfig | None = None, state_dict_key: str | None = None):
+    """(format, config, official-named state dict) of any checkpoint; ``config`` is needed only for a .pth
+    whose config cannot be inferred."""
+    fmt = detect_format(path)
+    if fmt == "official":
+        sd = read_official(path, state_dict_key)
+        return fmt, config or infer_config(sd), sd
+    if fmt == "native":
+        stored, sd, _ = read_native(path)
+        return fmt, stored, sd
+    raw_config, dsd, buffers = read_diffusers(path)
+    y_emb = buffers.get("y_embedder.y_embedding")
+    stored = config_from_diffusers(raw_config, y_emb.shape[0] if y_emb is not None else 120)
+    return fmt, stored, {**diffusers_to_official(dsd, stored), **buffers}
+
+
+def build_from_state_dict(config: PixArtConfig, sd: dict, source: str = "state dict", new_modules: tuple = ()) -> PixArt:
+    """``PixArt(config)`` with ``sd`` loaded strictly: only the two documented buffers, and keys under the
+    explicitly named ``new_modules`` prefixes (kept at their initialisation), may be absent."""
     model = PixArt(config)
     expected = model.state_dict()
+    new_modules = tuple(new_modules)
+    fresh = [k for k in expected if k not in sd and new_modules and k.startswith(new_modules)]
+    sd = {**sd, **{k: expected[k] for k in fresh}}
     missing = [k for k in expected if k not in sd and k not in OPTIONAL_KEYS]
     unexpected = sorted(k for k in sd if k not in expected)
     mismatched = [(k, tuple(sd[k].shape), tuple(expected[k].shape)) for k in sd if k in expected and sd[k].shape != expected[k].shape]

@@ -250,6 +250,21 @@ class CaptionEmbedder(nn.Module):
         return self.y_proj(y)
 
 
+def trim_text_padding(y: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Drop trailing text positions that are padding in every caption of the batch.
+
+    The model's output does not change (padding is masked out of cross-attention), but the
+    caption projection and the K/V projections no longer run on up to 120 mostly-empty slots.
+    Batches holding a caption without any real token are returned unchanged (such a caption
+    attends to all its slots, so trimming would change it).
+    """
+    real = mask.bool()
+    if not real.any(dim=1).all():
+        return y, mask
+    keep = int(real.any(dim=0).nonzero().max()) + 1
+    return y[:, :keep], mask[:, :keep]
+
+
 # --------------------------------------------------------------------------------------------
 # Attention
 # --------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from pixart.checkpoints import load_transformer, save_transformer
 runner = CliRunner()
 
 
-@pytest.mark.parametrize("command", [[], ["params"], ["convert"]])
+@pytest.mark.parametrize("command", [[], ["params"], ["convert"], ["sample"], ["export-diffusers"]])
 def test_help(command):
     result = runner.invoke(app, [*command, "--help"])
     assert result.exit_code == 0, result.output

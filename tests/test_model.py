@@ -158,3 +158,17 @@ def test_no_device_specific_calls_in_package():
     for path in list((root / "pixart").rglob("*.py")) + list((root / "bench").rglob("*.py")):
         text = path.read_text()
         assert ".cuda()" not in text and "import xformers" not in text, path
+
+
+def test_trimming_text_padding_keeps_the_output(tiny):
+    from pixart.model import trim_text_padding
+
+    x = torch.randn(2, 4, 8, 8)
+    t = torch.tensor([10, 900])
+    y, mask = text_inputs(2, 9, 16)
+    mask[:, 6:] = 0  # the last 3 slots are padding everywhere
+    yt, mt = trim_text_padding(y, mask)
+    assert yt.shape == (2, 6, 16) and mt.shape == (2, 6)
+    assert torch.allclose(tiny(x, t, yt, mt), tiny(x, t, y, mask), atol=1e-6)
+    mask[1] = 0  # a caption without real tokens attends to all slots: no trimming
+    assert trim_text_padding(y, mask)[0].shape == y.shape

@@ -1,0 +1,206 @@
+"""Training data: items, aspect-ratio buckets, images → tensors, deterministic batch order.
+
+Sources
+- a folder of images with same-name ``.txt`` captions (``a/b.png`` + ``a/b.txt``);
+- a JSONL manifest: ``{"path", "caption", optional "width", "height", "class"}`` (paths relative
+  to the manifest's folder);
+- (optionally) webdataset shards ``*.tar`` with ``{jpg|png}`` + ``txt`` members, read with the
+  ``webdataset`` package if installed.
+
+Buckets: PixArt-α groups images by aspect ratio and trains each batch at one bucket's size.
+We use the 33-bucket tables that diffusers ships (``ASPECT_RATIO_{256,512,1024}_BIN``, identical
+to the official ``*_TEST`` tables); the official *training* tables add 7 extreme ratios
+(beyond 1:3.5), which the released data barely uses. Other resolutions scale the 1024 table and
+round sides to the model's size multiple. Single-scale training uses one square bucket.
+
+Images are resized so they cover the bucket, centre-cropped, scaled to [-1, 1]; no flips (as the
+official configs). Batch order is a pure function of (seed, epoch): the trainer can jump to any
+step on resume, and every process sees its own slice of the same global batch.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+
+
+class DataError(ValueError):
+    """Bad training data; the message names the file."""
+
+
+@dataclass
+class Item:
+    path: str
+    caption: str
+    width: int | None = None
+    height: int | None = None
+    label: int | None = None  # class label for class-conditional training
+
+    @property
+    def key(self) -> str:
+        return self.path
+
+
+# ------------------------------------------------------------------------------------------
+# Reading item lists
+# ------------------------------------------------------------------------------------------
+
+
+def read_folder(root: str | os.PathLike, skip_bad: bool = False, log=print) -> list[Item]:
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"image folder not found: {root}")
+    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not images:
+        raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")
+    items = []
+    for p in images:
+        txt = p.with_suffix(".txt")
+        if not txt.is_file():
+            if skip_bad:
+                log(f"skipping {p}: no caption file {txt.name}")
+                continue
+            raise DataError(f"missing caption for {p}: expected {txt} (or pass --skip-bad)")
+        items.append(Item(str(p), txt.read_text(encoding="utf-8").strip().splitlines()[0] if txt.stat().st_size else ""))
+    return items
+
+
+def read_manifest(path: str | os.PathLike) -> list[Item]:
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"manifest not found: {path}")
+    items = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            d = json.loads(line)
+            p = Path(d["path"])
+            items.append(Item(str(p if p.is_absolute() else path.parent / p), str(d.get("caption", "")),
+                              d.get("width"), d.get("height"), d.get("class")))
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            raise DataError(f"{path}:{n}: bad manifest line ({e!r}); need at least {{\"path\", \"caption\"}}") from None
+    if not items:
+        raise DataError(f"manifest {path} lists no items")
+    return items
+
+
+def read_items(*, root=None, manifest=None, skip_bad=False, log=print) -> list[Item]:
+    if bool(root) == bool(manifest):
+        raise DataError("give exactly one data source: data.root (image folder) or data.manifest (JSONL)")
+    return read_folder(root, skip_bad, log) if root else read_manifest(manifest)
+
+
+def load_image(path: str) -> Image.Image:
+    try:
+        with Image.open(path) as im:
+            return im.convert("RGB")
+    except Exception as e:  # noqa: BLE001 - PIL raises many types for a bad file
+        raise DataError(f"cannot read image {path}: {e}") from None
+
+
+def image_size(item: Item) -> tuple[int, int]:
+    """(height, width), from the manifest when given, else from the file header."""
+    if item.width and item.height:
+        return int(item.height), int(item.width)
+    try:
+        with Image.open(item.path) as im:
+            return im.height, im.width
+    except Exception as e:  # noqa: BLE001
+        raise DataError(f"cannot read image {item.path}: {e}") from None
+
+
+# ------------------------------------------------------------------------------------------
+# Buckets and transforms
+# ------------------------------------------------------------------------------------------
+
+
+def aspect_buckets(resolution: int, multiple: int = 16) -> dict[float, tuple[int, int]]:
+    """{h/w ratio: (height, width)} for a base resolution."""
+    from diffusers.pipelines.pixart_alpha.pipeline_pixart_alpha import (
+        ASPECT_RATIO_256_BIN,
+        ASPECT_RATIO_512_BIN,
+        ASPECT_RATIO_1024_BIN,
+    )
+
+    tables = {256: ASPECT_RATIO_256_BIN, 512: ASPECT_RATIO_512_BIN, 1024: ASPECT_RATIO_1024_BIN}
+    if resolution in tables:
+        return {float(r): (int(h), int(w)) for r, (h, w) in tables[resolution].items()}
+    scale = resolution / 1024
+    out = {}
+    for r, (h, w) in ASPECT_RATIO_1024_BIN.items():
+        hw = (max(multiple, round(h * scale / multiple) * multiple), max(multiple, round(w * scale / multiple) * multiple))
+        out.setdefault(hw, float(r))
+    return {r: hw for hw, r in out.items()}
+
+
+def closest_bucket(height: int, width: int, buckets: dict[float, tuple[int, int]]) -> tuple[int, int]:
+    ratio = height / width
+    return buckets[min(buckets, key=lambda r: abs(r - ratio))]
+
+
+def to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:
+    """Resize to cover (height, width), centre-crop, → [3, H, W] in [-1, 1]."""
+    th, tw = size
+    scale = max(th / image.height, tw / image.width)
+    nh, nw = max(th, round(image.height * scale)), max(tw, round(image.width * scale))
+    image = image.resize((nw, nh), Image.BICUBIC)
+    top, left = (nh - th) // 2, (nw - tw) // 2
+    image = image.crop((left, top, left + tw, top + th))
+    x = torch.from_numpy(np.asarray(image, dtype=np.float32).copy()).permute(2, 0, 1)
+    return x / 127.5 - 1.0
+
+
+# ------------------------------------------------------------------------------------------
+# Deterministic batches
+# ------------------------------------------------------------------------------------------
+
+
+class BucketBatches:
+    """Global batches (lists of item indices, one bucket each) for every epoch, from (seed, epoch) alone.
+
+    Items are assigned to buckets once; each epoch shuffles within buckets, cuts full batches of
+    ``global_batch`` (a bucket's remainder is dropped for the epoch), and shuffles batch order.
+    """
+
+    def __init__(self, bucket_of: list[tuple[int, int]], global_batch: int, seed: int):
+        self.global_batch = global_batch
+        self.seed = seed
+        groups = defaultdict(list)
+        for i, b in enumerate(bucket_of):
+            groups[b].append(i)
+        self.groups = dict(sorted(groups.items()))
+        self.per_epoch = sum(len(v) // global_batch for v in self.groups.values())
+        if self.per_epoch == 0:
+            sizes = {f"{h}x{w}": len(v) for (h, w), v in self.groups.items()}
+            raise DataError(f"no bucket holds a full global batch of {global_batch} images (bucket sizes: {sizes}); "
+                            "use a smaller batch size or more data")
+
+    def epoch(self, epoch: int) -> list[tuple[tuple[int, int], list[int]]]:
+        rng = random.Random(self.seed * 100_003 + epoch)
+        batches = []
+        for bucket, idx in self.groups.items():
+            idx = idx[:]
+            rng.shuffle(idx)
+            batches += [(bucket, idx[i : i + self.global_batch]) for i in range(0, len(idx) - self.global_batch + 1, self.global_batch)]
+        rng.shuffle(batches)
+        return batches
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> tuple[tuple[int, int], list[int]]:
+        """This process's share of global batch number ``step``."""
+        epoch = step // self.per_epoch
+        if getattr(self, "_cached", (None,))[0] != epoch:
+            self._cached = (epoch, self.epoch(epoch))
+        bucket, idx = self._cached[1][step % self.per_epoch]
+        per = self.global_batch // world
+        return bucket, idx[rank * per : (rank + 1) * per]

@@ -1,0 +1,42 @@
+"""``pixart-bench extract-features`` / ``accelerate launch -m pixart.extract``: fill a feature cache.
+
+Each process encodes its share of the items (see ``pixart.features``); the config supplies the
+data source, T5, VAE, resolution, buckets and max_length, so the cache matches training.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from pixart.data import aspect_buckets, read_items
+from pixart.features import extract_features
+from pixart.train import _encoders, load_config
+
+
+def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256, progress=True) -> int:
+    from accelerate import PartialState
+
+    import torch
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    cfg = load_config(config, list(overrides))
+    cfg.class_conditional = False  # captions are encoded even for labelled data
+    items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, skip_bad=cfg.data.skip_bad)
+    text_encoder, vae = _encoders(cfg, state.device)
+    buckets = aspect_buckets(cfg.data.resolution, cfg.data.bucket_multiple) if cfg.data.multi_scale else None
+    n = extract_features(items, Path(out), text_encoder=text_encoder, vae=vae, resolution=cfg.data.resolution,
+                         buckets=buckets, rank=state.process_index, world=state.num_processes,
+                         batch_size=batch_size, shard_size=shard_size, progress=progress)
+    state.wait_for_everyone()
+    return n
+
+
+def main(argv=None):
+    from bench.cli import app
+
+    app(["extract-features", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    main()

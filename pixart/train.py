@@ -1,0 +1,474 @@
+"""The PixArt-α trainer: one loop for all three stages; a stage is a config.
+
+Read top to bottom: config → accelerator → model (fresh, ``init_from`` a previous stage, or
+``init_from_dit``) → EMA, optimiser, LR schedule → data (feature cache or raw images + T5/VAE)
+→ resume → loop (caption dropout, timesteps, hybrid IDDPM loss, clip, step, EMA) → checkpoints.
+
+Stages (paper §2.2; configs in ``configs/``):
+1. pixel dependency: class-conditional (``class_conditional: true``: a label embedding table feeds
+   the cross-attention as a one-token "caption"; the null caption is the dropped label), or start
+   from DiT (``init_from_dit``);
+2. text-image alignment on dense captions (``init_from`` stage 1);
+3. high-aesthetic, higher-resolution, multi-aspect fine-tuning (``data.multi_scale: true``).
+
+Determinism: every random draw of a step (timesteps, noise, caption dropout, the VAE posterior
+sample) comes from a generator seeded by (seed, step, micro-step, process), and the batch order
+is a function of (seed, epoch). A run stopped and resumed from a checkpoint therefore repeats
+the uninterrupted run's losses exactly (on CPU; GPU kernels may add their own nondeterminism).
+
+Launch: ``pixart-bench train --config CONFIG.yaml`` or
+``accelerate launch --num_processes N [--multi_gpu] -m pixart.train --config CONFIG.yaml``;
+mixed precision, FSDP / DeepSpeed come from accelerate's config.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+import yaml
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from pixart.checkpoints import build_from_state_dict, read_native, read_state_dict, save_transformer
+from pixart.data import BucketBatches, DataError, aspect_buckets, load_image, read_items, to_tensor
+from pixart.diffusion import GaussianDiffusion
+from pixart.features import FeatureStore, bucket_for, posterior
+from pixart.model import PixArt, PixArtConfig, trim_text_padding
+
+# ------------------------------------------------------------------------------------------
+# Config: plain dataclasses, loaded from YAML (no eval)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None  # folder of images + same-name .txt captions
+    manifest: str | None = None  # JSONL: path, caption, [width, height, class]
+    features: str | None = None  # feature cache from `pixart-bench extract-features` (used instead of T5/VAE)
+    resolution: int = 256
+    multi_scale: bool = False  # aspect-ratio buckets (stage 3)
+    bucket_multiple: int = 16  # bucket sides are multiples of this (VAE factor x patch) for non-standard resolutions
+    skip_bad: bool = False  # skip (and log) unreadable images / missing captions instead of failing
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 2e-5
+    weight_decay: float = 0.03
+    eps: float = 1e-10
+    betas: list = field(default_factory=lambda: [0.9, 0.999])
+    grad_clip: float = 0.01
+    warmup_steps: int = 1000
+    lr_scaling: str = "none"  # "sqrt": lr · sqrt(global_batch / 256), the official configs' auto_lr
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "runs/pixart"
+    model: str = "XL-2-256"  # PixArtConfig preset
+    model_overrides: dict = field(default_factory=dict)
+    init_from: str | None = None  # previous stage's checkpoint (any format pixart.checkpoints reads)
+    init_from_dit: str | None = None  # DiT .pt / diffusers folder, re-parameterised (stage 1)
+    init_new_modules: list = field(default_factory=list)  # with init_from: prefixes the source may lack (kept at init)
+    t5: str | None = None  # T5 folder (not needed with data.features)
+    vae: str | None = None  # VAE folder (not needed with data.features)
+    max_length: int = 120
+    class_conditional: bool = False
+    num_classes: int = 1000
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    batch_size: int = 8  # per process and micro-step
+    grad_accum: int = 1
+    max_steps: int = 1000  # optimiser steps
+    caption_dropout: float = 0.1
+    mixed_precision: str = "no"  # no | bf16 | fp16
+    grad_checkpointing: bool = False
+    ema_decay: float = 0.9999
+    save_every: int = 500
+    keep_checkpoints: int = 3
+    log_every: int = 10
+    sample_every: int = 0  # 0: no sample grids
+    sample_prompts: list = field(default_factory=list)
+    tensorboard: bool = True
+    seed: int = 0
+
+    def model_config(self) -> PixArtConfig:
+        return PixArtConfig.preset(self.model, **self.model_overrides)
+
+
+def load_config(path: str | os.PathLike | None = None, overrides: list[str] = ()) -> TrainConfig:
+    """YAML file (optional) + ``key.sub=value`` overrides (values parsed as YAML scalars) → TrainConfig."""
+    raw = yaml.safe_load(Path(path).read_text()) if path else {}
+    raw = raw or {}
+    for item in overrides:
+        if "=" not in item:
+            raise ValueError(f"override {item!r} is not key=value")
+        key, value = item.split("=", 1)
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = yaml.safe_load(value)
+    return _from_dict(TrainConfig, raw, "config")
+
+
+def _from_dict(cls, d: dict, where: str):
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - set(fields))
+    if unknown:
+        raise ValueError(f"unknown {where} keys {unknown}; known: {sorted(fields)}")
+    kwargs = {}
+    for k, v in d.items():
+        sub = {"data": DataConfig, "optim": OptimConfig}.get(k) if cls is TrainConfig else None
+        kwargs[k] = _from_dict(sub, v or {}, f"{where}.{k}") if sub else v
+    return cls(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------
+# Pieces of the loop
+# ------------------------------------------------------------------------------------------
+
+
+class LabelEmbedder(torch.nn.Module):
+    """Stage 1: class label → one "caption" token of T5 width, fed through the caption path."""
+
+    def __init__(self, num_classes: int, channels: int):
+        super().__init__()
+        self.table = torch.nn.Embedding(num_classes, channels)
+        torch.nn.init.normal_(self.table.weight, std=channels**-0.5)
+
+    def forward(self, labels: torch.Tensor) -> torch.Tensor:
+        return self.table(labels)[:, None]  # [B, 1, C]
+
+
+def drop_mask(batch: int, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Which captions of the batch become the null caption (probability ``p`` each)."""
+    return torch.rand(batch, generator=gen) < p
+
+
+def step_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 97 + micro) * 1009 + rank)
+
+
+def build_model(cfg: TrainConfig, log) -> PixArt:
+    config = cfg.model_config()
+    if cfg.init_from_dit:
+        from pixart.dit_init import pixart_from_dit
+
+        model = pixart_from_dit(cfg.init_from_dit, caption_channels=config.caption_channels,
+                                model_max_length=config.model_max_length, seed=cfg.seed)
+        log(f"initialised from DiT {cfg.init_from_dit} (re-parameterised at t=500)")
+    elif cfg.init_from:
+        # The positional embedding is derived from the *new* config (resolution may change between
+        # stages); any other difference must be named in init_new_modules, or loading fails.
+        torch.manual_seed(cfg.seed)
+        _, _, sd = read_state_dict(Path(cfg.init_from), config)
+        sd = {k: v.float() for k, v in sd.items() if k != "pos_embed"}
+        model = build_from_state_dict(config, sd, source=cfg.init_from, new_modules=tuple(cfg.init_new_modules))
+        log(f"initialised from {cfg.init_from}" + (f" (new: {cfg.init_new_modules})" if cfg.init_new_modules else ""))
+    else:
+        torch.manual_seed(cfg.seed)
+        model = PixArt(config)
+    if cfg.grad_checkpointing:
+        model.enable_gradient_checkpointing()
+    return model.float()
+
+
+class Batches:
+    """Yields this process's (latents-or-images, y, mask, labels, bucket) for a step; raw or cached."""
+
+    def __init__(self, cfg: TrainConfig, items, rank: int, world: int, device, log):
+        self.cfg, self.items, self.rank, self.world, self.device, self.log = cfg, items, rank, world, device, log
+        d = cfg.data
+        self.buckets = aspect_buckets(d.resolution, d.bucket_multiple) if d.multi_scale else None
+        self.store = FeatureStore(d.features) if d.features else None
+        if self.store is not None:
+            missing = [it.key for it in items if it.key not in self.store]
+            if missing:
+                raise DataError(f"{len(missing)} items are not in the feature cache {d.features} (e.g. {missing[0]}); "
+                                "run `pixart-bench extract-features` first")
+            self.text_encoder = self.vae = None
+        else:
+            self.text_encoder, self.vae = _encoders(cfg, device)
+        bucket_of = [bucket_for(it, d.resolution, self.buckets) for it in items]
+        self.order = BucketBatches(bucket_of, cfg.batch_size * world, cfg.seed)
+
+    def get(self, step: int, gen: torch.Generator):
+        bucket, idx = self.order.batch(step, self.rank, self.world)
+        items = [self.items[i] for i in idx]
+        labels = torch.tensor([int(it.label or 0) for it in items], device=self.device)
+        if self.store is not None:
+            parts = [self.store.get(it.key, self.cfg.max_length) for it in items]
+            mean, std = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
+            y, mask = torch.stack([p[2] for p in parts]), torch.stack([p[3] for p in parts])
+        else:
+            images, kept = [], []
+            for it in items:
+                try:
+                    images.append(to_tensor(load_image(it.path), bucket))
+                    kept.append(it)
+                except DataError as e:
+                    if not self.cfg.data.skip_bad:
+                        raise
+                    self.log(f"skipping: {e}")
+            if not images:
+                raise DataError(f"every image of step {step}'s batch was unreadable")
+            labels = torch.tensor([int(it.label or 0) for it in kept], device=self.device)
+            items = kept
+            mean, std = posterior(self.vae, torch.stack(images))
+            y, mask = (self.text_encoder.encode([it.caption for it in items]) if not self.cfg.class_conditional
+                       else (None, None))
+            mean, std = mean.float().cpu(), std.float().cpu()
+        latents = mean + std * torch.randn(mean.shape, generator=gen)
+        if y is not None:
+            y, mask = y.float().to(self.device), mask.to(self.device)
+        return latents.to(self.device), y, mask, labels, bucket
+
+
+def _encoders(cfg: TrainConfig, device):
+    from pixart.text import TextEncoder
+    from pixart.vae import VAE
+
+    if not cfg.vae:
+        raise DataError("training from raw images needs a VAE folder (vae: PATH) or a feature cache (data.features)")
+    vae = VAE.from_pretrained(cfg.vae, device=device)
+    if cfg.class_conditional:
+        return None, vae
+    if not cfg.t5:
+        raise DataError("training on captions needs a T5 folder (t5: PATH) or a feature cache (data.features)")
+    return TextEncoder.from_pretrained(cfg.t5, max_length=cfg.max_length, device=device), vae
+
+
+# ------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------
+
+
+def latest_checkpoint(output_dir: Path) -> Path | None:
+    ckpts = sorted((output_dir / "checkpoints").glob("step-*"))
+    return ckpts[-1] if ckpts else None
+
+
+def save_checkpoint(output_dir: Path, step: int, model, ema, label_emb, optimizer, lr_sched, cfg: TrainConfig, keep: int):
+    """checkpoints/step-NNNNNNN/{model, ema}/ (native) + training_state.pt, renamed into place when complete."""
+    root = output_dir / "checkpoints"
+    final = root / f"step-{step:07d}"
+    tmp = root / f".tmp-step-{step:07d}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    save_transformer(model, tmp / "model", "native")
+    save_transformer(ema, tmp / "ema", "native")
+    if label_emb is not None:
+        save_file({k: v.detach().cpu().contiguous() for k, v in label_emb.state_dict().items()}, tmp / "label_embedding.safetensors")
+    torch.save({"step": step, "optimizer": optimizer.state_dict(), "lr_scheduler": lr_sched.state_dict()},
+               tmp / "training_state.pt")
+    (tmp / "train_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    shutil.rmtree(final, ignore_errors=True)
+    os.replace(tmp, final)
+    for old in sorted(root.glob("step-*"))[:-keep]:
+        shutil.rmtree(old)
+    return final
+
+
+def _load_weights(module: PixArt, folder: Path):
+    config, sd, meta = read_native(folder)
+    loaded = build_from_state_dict(config, sd, source=str(folder))
+    module.load_state_dict(loaded.state_dict(), strict=True)
+
+
+# ------------------------------------------------------------------------------------------
+# The loop
+# ------------------------------------------------------------------------------------------
+
+
+def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
+    from accelerate import Accelerator
+    from diffusers.optimization import get_constant_schedule_with_warmup
+
+    # cpu=True on GPU-less machines makes `accelerate launch --num_processes N` run N gloo processes
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
+                              cpu=not torch.cuda.is_available())
+    rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    main = accelerator.is_main_process
+    out = Path(cfg.output_dir)
+    log = (lambda msg: tqdm.write(msg)) if main else (lambda msg: None)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "train_config.yaml").write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+
+    # model, EMA, optimiser, schedule
+    model = build_model(cfg, log)
+    ema = copy.deepcopy(model).requires_grad_(False).eval()
+    label_emb = LabelEmbedder(cfg.num_classes, model.config.caption_channels) if cfg.class_conditional else None
+    params = list(model.parameters()) + (list(label_emb.parameters()) if label_emb is not None else [])
+    global_batch = cfg.batch_size * world * cfg.grad_accum
+    lr = cfg.optim.lr * (math.sqrt(global_batch / 256) if cfg.optim.lr_scaling == "sqrt" else 1.0)
+    optimizer = torch.optim.AdamW(params, lr=lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
+                                  weight_decay=cfg.optim.weight_decay)
+    lr_sched = get_constant_schedule_with_warmup(optimizer, cfg.optim.warmup_steps)
+    diffusion = GaussianDiffusion(learn_sigma=model.config.pred_sigma)
+
+    # data
+    items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, skip_bad=cfg.data.skip_bad, log=log)
+    if cfg.class_conditional and any(it.label is None for it in items):
+        raise DataError("class_conditional training needs a 'class' for every manifest item")
+    batches = Batches(cfg, items, rank, world, device, log)
+
+    # resume (weights are loaded before accelerate wraps the model)
+    start = 0
+    ckpt = latest_checkpoint(out) if resume else None
+    if ckpt is not None:
+        _load_weights(model, ckpt / "model")
+        _load_weights(ema, ckpt / "ema")
+        if label_emb is not None:
+            label_emb.load_state_dict(load_file(ckpt / "label_embedding.safetensors"))
+        state = torch.load(ckpt / "training_state.pt", map_location="cpu", weights_only=True)
+        optimizer.load_state_dict(state["optimizer"])
+        lr_sched.load_state_dict(state["lr_scheduler"])
+        start = state["step"]
+        log(f"resumed from {ckpt} at step {start}")
+    elif resume:
+        log(f"--resume: no checkpoint in {out / 'checkpoints'}, starting from scratch")
+    metrics_path = out / "metrics.jsonl"
+    if main:
+        _truncate_metrics(metrics_path, start)
+
+    if label_emb is not None:
+        model, label_emb, optimizer = accelerator.prepare(model, label_emb, optimizer)
+    else:
+        model, optimizer = accelerator.prepare(model, optimizer)
+    # the LR schedule is not prepared: accelerate would step it once per process; ours counts optimiser steps
+    ema.to(device)
+    raw_model = accelerator.unwrap_model(model)
+    writer = _tensorboard(out / "tensorboard") if (cfg.tensorboard and main) else None
+
+    bar = tqdm(total=cfg.max_steps, initial=start, desc="train", disable=not (progress and main), unit="step")
+    history = []
+    t_last = time.perf_counter()
+    step = start
+    while step < cfg.max_steps:
+        micro_losses = []
+        for micro in range(cfg.grad_accum):
+            gen = step_generator(cfg.seed, step, micro, rank)
+            data_step = step * cfg.grad_accum + micro
+            latents, y, mask, labels, bucket = batches.get(data_step, gen)
+            b = latents.shape[0]
+            if cfg.class_conditional:
+                y = label_emb(labels)
+                mask = torch.ones(b, 1, dtype=torch.long, device=device)
+            drop = drop_mask(b, cfg.caption_dropout, gen)
+            null = raw_model.y_embedder.y_embedding[: y.shape[1]].to(y.dtype)
+            y = torch.where(drop.to(device)[:, None, None], null[None], y)  # official: the prompt's mask is kept
+            y, mask = trim_text_padding(y, mask)  # same output, less work on padding slots
+            t = diffusion.sample_timesteps(b, "cpu", generator=gen).to(device)
+            noise = torch.randn(latents.shape, generator=gen).to(device)
+            micro_kwargs = {}
+            if raw_model.config.micro_conditions:
+                h, w = bucket
+                micro_kwargs = {"resolution": torch.tensor([[float(h), float(w)]] * b, device=device),
+                                "aspect_ratio": torch.full((b, 1), h / w, device=device)}
+            with accelerator.accumulate(model), accelerator.autocast():
+                losses = diffusion.training_losses(lambda xt, tt: model(xt, tt, y, mask, **micro_kwargs), latents, t, noise)
+                loss = losses["loss"].mean()
+                accelerator.backward(loss)
+                grad_norm = accelerator.clip_grad_norm_(params, cfg.optim.grad_clip) if accelerator.sync_gradients else None
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    lr_sched.step()
+                optimizer.zero_grad(set_to_none=True)
+            micro_losses.append({k: v.detach().float().mean().item() for k, v in losses.items()})
+        step += 1
+        with torch.no_grad():  # EMA of the optimiser step
+            for pe, pm in zip(ema.parameters(), raw_model.parameters()):
+                pe.lerp_(pm.detach().float(), 1.0 - cfg.ema_decay)
+        record = {"step": step, **{k: sum(m[k] for m in micro_losses) / len(micro_losses) for k in micro_losses[0]},
+                  "lr": lr_sched.get_last_lr()[0], "grad_norm": float(grad_norm) if grad_norm is not None else None}
+        history.append(record)
+        now = time.perf_counter()
+        record["sec_per_step"] = now - t_last
+        t_last = now
+        if main:
+            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            bar.update(1)
+            with metrics_path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            if writer is not None:
+                for k in ("loss", "mse", "vb", "lr"):
+                    if record.get(k) is not None:
+                        writer.add_scalar(f"train/{k}", record[k], step)
+        if step % cfg.save_every == 0 or step == cfg.max_steps:
+            accelerator.wait_for_everyone()
+            if main:
+                save_checkpoint(out, step, raw_model, ema, accelerator.unwrap_model(label_emb) if label_emb is not None else None,
+                                optimizer, lr_sched, cfg, cfg.keep_checkpoints)
+            accelerator.wait_for_everyone()
+        if main and cfg.sample_every and step % cfg.sample_every == 0 and cfg.sample_prompts:
+            _sample_grid(cfg, ema, batches, out / "samples" / f"step-{step:07d}.png")
+    bar.close()
+    if writer is not None:
+        writer.close()
+    # record a checksum of every process's weights: data-parallel replicas must be identical
+    checksum = torch.stack([sum(p.detach().double().sum() for p in raw_model.parameters()),
+                            sum(p.detach().double().abs().sum() for p in raw_model.parameters())]).to(device)
+    sums = accelerator.gather(checksum[None]).cpu().tolist()
+    if main:
+        (out / "process_checksums.json").write_text(json.dumps({"step": step, "processes": sums}) + "\n")
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return {"history": history, "output_dir": str(out), "final_checkpoint": str(latest_checkpoint(out))}
+
+
+def _truncate_metrics(path: Path, start: int):
+    """On resume, drop records of steps after the checkpoint (they will be recomputed)."""
+    if not path.is_file():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= start]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def _tensorboard(folder: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:  # tensorboard is optional
+        return None
+    return SummaryWriter(str(folder))
+
+
+@torch.no_grad()
+def _sample_grid(cfg: TrainConfig, ema: PixArt, batches: Batches, path: Path):
+    """A grid of the EMA model's samples for the fixed prompts (needs T5 and VAE folders)."""
+    if batches.text_encoder is None or batches.vae is None:
+        return
+    from PIL import Image
+
+    from pixart.pipeline import PixArtPipeline, SampleSettings
+
+    pipe = PixArtPipeline(copy.deepcopy(ema), batches.text_encoder, batches.vae)
+    size = cfg.data.resolution
+    images = pipe(cfg.sample_prompts, list(range(len(cfg.sample_prompts))),
+                  SampleSettings(steps=20, height=size, width=size, resolution_binning=False), progress=False)
+    grid = Image.new("RGB", (size * len(images), size))
+    for i, im in enumerate(images):
+        grid.paste(im, (i * size, 0))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+
+
+def main(argv: list[str] | None = None):
+    """``python -m pixart.train ...`` (e.g. under ``accelerate launch``): the ``pixart-bench train`` command."""
+    from bench.cli import app
+
+    app(["train", *(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""The trainer: loss falls, checkpoints + EMA, exact resume, feature cache, stages, bad data, configs."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from pixart.data import DataError
+from pixart.random_components import random_pipeline
+from pixart.train import drop_mask, load_config, step_generator, train
+
+ROOT = Path(__file__).resolve().parents[1]
+COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 220), "yellow": (230, 220, 30)}
+
+
+def make_images(folder: Path, n: int = 16, sizes=((16, 16),), manifest: bool = False):
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = []
+    names = list(COLORS)
+    for i in range(n):
+        color = names[i % 4]
+        h, w = sizes[i % len(sizes)]
+        im = Image.new("RGB", (w, h), (128, 128, 128))
+        box = (w // 4, h // 4, 3 * w // 4, 3 * h // 4) if i % 2 else (0, 0, w // 2, h // 2)
+        im.paste(COLORS[color], box)
+        im.save(folder / f"img{i:03d}.png")
+        caption = f"a {color} square {'in the middle' if i % 2 else 'in the corner'}"
+        (folder / f"img{i:03d}.txt").write_text(caption + "\n")
+        lines.append(json.dumps({"path": f"img{i:03d}.png", "caption": caption, "width": w, "height": h, "class": i % 4}))
+    if manifest:
+        (folder / "train.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    base = tmp_path_factory.mktemp("train")
+    random_pipeline().save_pretrained(base / "comp")  # tiny T5 (width 16) + tokenizer + VAE (/2)
+    make_images(base / "data", manifest=True)
+    return base
+
+
+def cfg_for(world: Path, out: Path, *extra):
+    return load_config(ROOT / "configs" / "tiny_stage2.yaml",
+                       [f"data.root={world / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}",
+                        f"output_dir={out}", *extra])
+
+
+def losses(result):
+    return [r["loss"] for r in result["history"]]
+
+
+def test_loss_falls_and_checkpoints_appear(world, tmp_path):
+    result = train(cfg_for(world, tmp_path / "run", "max_steps=40"), progress=False)
+    ls = losses(result)
+    assert len(ls) == 40 and all(map(lambda v: v == v, ls))
+    assert sum(ls[-8:]) / 8 < 0.8 * sum(ls[:8]) / 8, ls
+    ckpts = sorted(p.name for p in (tmp_path / "run" / "checkpoints").iterdir())
+    assert ckpts == ["step-0000020", "step-0000040"]
+    last = tmp_path / "run" / "checkpoints" / "step-0000040"
+    for f in ("model/model.safetensors", "model/config.json", "ema/model.safetensors", "training_state.pt", "train_config.yaml"):
+        assert (last / f).is_file(), f
+    from pixart.checkpoints import load_transformer
+
+    model, ema = load_transformer(last / "model"), load_transformer(last / "ema")
+    assert any(not torch.equal(a, b) for a, b in zip(model.parameters(), ema.parameters()))
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == list(range(1, 41)) and "vb" in metrics[0] and "mse" in metrics[0]
+
+
+def test_resume_repeats_the_uninterrupted_losses(world, tmp_path):
+    full = losses(train(cfg_for(world, tmp_path / "a", "max_steps=12", "save_every=4"), progress=False))
+    first = losses(train(cfg_for(world, tmp_path / "b", "max_steps=8", "save_every=4"), progress=False))
+    # "interrupted" after step 8; a later checkpoint-less crash would resume from step 8 too
+    rest = train(cfg_for(world, tmp_path / "b", "max_steps=12", "save_every=4"), resume=True, progress=False)
+    assert [r["step"] for r in rest["history"]] == [9, 10, 11, 12]
+    assert first == full[:8]
+    assert losses(rest) == full[8:]
+    metrics = [json.loads(line) for line in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == list(range(1, 13))
+
+
+def test_feature_cache_gives_the_same_losses(world, tmp_path):
+    from pixart.extract import run_extract
+
+    overrides = [f"data.root={world / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}"]
+    n = run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", overrides, batch_size=5, shard_size=6,
+                    progress=False)
+    from pixart.features import FeatureStore
+
+    assert n == 16 and len(list((tmp_path / "cache").glob("shard-*.safetensors"))) == 2  # flushed at >= 6 items
+    assert len(FeatureStore(tmp_path / "cache").index) == 16
+    assert run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", overrides, progress=False) == 0
+    raw = losses(train(cfg_for(world, tmp_path / "raw", "max_steps=6"), progress=False))
+    cached = losses(train(cfg_for(world, tmp_path / "cached", "max_steps=6", f"data.features={tmp_path / 'cache'}"),
+                          progress=False))
+    assert torch.allclose(torch.tensor(raw), torch.tensor(cached), rtol=1e-4, atol=1e-5), (raw, cached)
+
+
+def test_stage1_class_conditional_then_stage2(world, tmp_path):
+    s1 = train(cfg_for(world, tmp_path / "s1", "class_conditional=true", "num_classes=4", "data.root=null",
+                       f"data.manifest={world / 'data' / 'train.jsonl'}", "max_steps=4", "save_every=4"), progress=False)
+    ckpt = Path(s1["final_checkpoint"])
+    assert (ckpt / "label_embedding.safetensors").is_file()
+    s2 = train(cfg_for(world, tmp_path / "s2", f"init_from={ckpt / 'ema'}", "max_steps=2"), progress=False)
+    assert len(s2["history"]) == 2
+
+
+def test_stage3_multi_aspect_with_micro_conditions(world, tmp_path):
+    make_images(tmp_path / "ms", n=16, sizes=((16, 16), (16, 32)))
+    s2 = train(cfg_for(world, tmp_path / "s2", "max_steps=2"), progress=False)
+    result = train(cfg_for(world, tmp_path / "s3", f"data.root={tmp_path / 'ms'}", "data.multi_scale=true",
+                           "data.bucket_multiple=4", "model=tiny-MS", f"init_from={Path(s2['final_checkpoint']) / 'ema'}",
+                           "init_new_modules=[csize_embedder, ar_embedder]", "max_steps=4"), progress=False)
+    assert len(result["history"]) == 4
+    with pytest.raises(Exception, match="missing keys: csize_embedder"):
+        train(cfg_for(world, tmp_path / "s3b", f"data.root={tmp_path / 'ms'}", "model=tiny-MS",
+                      f"init_from={Path(s2['final_checkpoint']) / 'ema'}", "max_steps=1"), progress=False)
+
+
+def test_caption_dropout_rate():
+    gen = step_generator(0, 0, 0, 0)
+    assert abs(drop_mask(20000, 0.1, gen).float().mean().item() - 0.1) < 0.01
+    assert not drop_mask(1000, 0.0, gen).any()
+
+
+def test_bad_data(world, tmp_path):
+    data = make_images(tmp_path / "d", n=8)
+    (data / "img003.txt").unlink()
+    with pytest.raises(DataError, match=r"missing caption for .*img003.png"):
+        train(cfg_for(world, tmp_path / "o", f"data.root={data}", "max_steps=1"), progress=False)
+    logged = train(cfg_for(world, tmp_path / "o2", f"data.root={data}", "data.skip_bad=true", "max_steps=1"), progress=False)
+    assert len(logged["history"]) == 1
+    (data / "img003.txt").write_text("a red square\n")
+    (data / "img005.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"cannot read image .*img005.png"):
+        train(cfg_for(world, tmp_path / "o3", f"data.root={data}", "batch_size=8", "max_steps=1"), progress=False)
+    skipped = train(cfg_for(world, tmp_path / "o5", f"data.root={data}", "batch_size=8", "max_steps=1",
+                            "data.skip_bad=true"), progress=False)
+    assert len(skipped["history"]) == 1  # trained on the 7 readable images, the bad one logged
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no images"):
+        train(cfg_for(world, tmp_path / "o4", f"data.root={tmp_path / 'empty'}"), progress=False)
+
+
+def test_configs_load_and_reject_unknown_keys():
+    for path in sorted((ROOT / "configs").glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.model_config().depth >= 1, path
+    cfg = load_config(ROOT / "configs" / "pixart_xl2_stage2_256.yaml")
+    assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.eps, cfg.optim.grad_clip, cfg.caption_dropout) == (2e-5, 0.03, 1e-10, 0.01, 0.1)
+    with pytest.raises(ValueError, match="unknown config.optim keys"):
+        load_config(None, ["optim.learning_rate=1"])

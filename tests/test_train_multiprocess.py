@@ -1,0 +1,28 @@
+"""Two processes (accelerate launch, CPU / gloo) train a few steps and hold identical weights."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from test_train import ROOT, make_images
+
+from pixart.random_components import random_pipeline
+
+
+def test_two_processes_hold_identical_weights(tmp_path):
+    random_pipeline().save_pretrained(tmp_path / "comp")
+    make_images(tmp_path / "data")
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "pixart.train",
+           "--config", str(ROOT / "configs" / "tiny_stage2.yaml"), "--set", f"data.root={tmp_path / 'data'}",
+           "--set", f"t5={tmp_path / 'comp'}", "--set", f"vae={tmp_path / 'comp'}", "--set", "max_steps=3",
+           "--set", "batch_size=2", "--output-dir", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sums = json.loads((tmp_path / "run" / "process_checksums.json").read_text())
+    assert sums["step"] == 3 and len(sums["processes"]) == 2
+    assert sums["processes"][0] == sums["processes"][1]
+    metrics = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert len(metrics) == 3  # written once, by the main process
