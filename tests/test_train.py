@@ -153,3 +153,14 @@ def test_configs_load_and_reject_unknown_keys():
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.eps, cfg.optim.grad_clip, cfg.caption_dropout) == (2e-5, 0.03, 1e-10, 0.01, 0.1)
     with pytest.raises(ValueError, match="unknown config.optim keys"):
         load_config(None, ["optim.learning_rate=1"])
+
+
+def test_bf16_checkpointing_accumulation_fp32_attention(world, tmp_path):
+    result = train(cfg_for(world, tmp_path / "bf16", "mixed_precision=bf16", "grad_checkpointing=true", "grad_accum=2",
+                           "model_overrides={model_max_length: 120, fp32_attention: true}", "max_steps=3",
+                           "save_every=3"), progress=False)
+    ls = losses(result)
+    assert len(ls) == 3 and all(torch.isfinite(torch.tensor(ls)))
+    assert [r["step"] for r in result["history"]] == [1, 2, 3]  # optimiser steps, 2 micro-batches each
+    state = torch.load(Path(result["final_checkpoint"]) / "training_state.pt", weights_only=True)
+    assert state["step"] == 3
