@@ -4,8 +4,8 @@ Sources
 - a folder of images with same-name ``.txt`` captions (``a/b.png`` + ``a/b.txt``);
 - a JSONL manifest: ``{"path", "caption", optional "width", "height", "class"}`` (paths relative
   to the manifest's folder);
-- (optionally) webdataset shards ``*.tar`` with ``{jpg|png}`` + ``txt`` members, read with the
-  ``webdataset`` package if installed.
+- webdataset-style ``.tar`` shards (members ``KEY.{jpg,png,webp}`` + ``KEY.txt``), unpacked once
+  into a folder beside the run (stdlib ``tarfile``; random access and resume need files, not a stream).
 
 Buckets: PixArt-α groups images by aspect ratio and trains each batch at one bucket's size.
 We use the 33-bucket tables that diffusers ships (``ASPECT_RATIO_{256,512,1024}_BIN``, identical
@@ -95,9 +95,35 @@ def read_manifest(path: str | os.PathLike) -> list[Item]:
     return items
 
 
-def read_items(*, root=None, manifest=None, skip_bad=False, log=print) -> list[Item]:
-    if bool(root) == bool(manifest):
-        raise DataError("give exactly one data source: data.root (image folder) or data.manifest (JSONL)")
+def unpack_shards(pattern: str, dest: str | os.PathLike) -> Path:
+    """Unpack webdataset-style tar shards (glob ``pattern``) into ``dest`` as an image + .txt folder."""
+    import glob
+    import tarfile
+
+    shards = sorted(glob.glob(pattern))
+    if not shards:
+        raise DataError(f"no tar shards match {pattern}")
+    dest = Path(dest)
+    for shard in shards:
+        done = dest / (Path(shard).name + ".done")
+        if done.is_file():
+            continue
+        sub = dest / Path(shard).stem
+        try:
+            with tarfile.open(shard) as tar:
+                tar.extractall(sub, filter="data")
+        except tarfile.TarError as e:
+            raise DataError(f"cannot read tar shard {shard}: {e}") from None
+        done.touch()
+    return dest
+
+
+def read_items(*, root=None, manifest=None, shards=None, shard_dir=None, skip_bad=False, log=print) -> list[Item]:
+    if sum(map(bool, (root, manifest, shards))) != 1:
+        raise DataError("give exactly one data source: data.root (image folder), data.manifest (JSONL) "
+                        "or data.shards (tar shards)")
+    if shards:
+        root = unpack_shards(shards, shard_dir or Path(shards).parent / "unpacked")
     return read_folder(root, skip_bad, log) if root else read_manifest(manifest)
 
 

@@ -22,7 +22,8 @@ def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256,
     state = PartialState(cpu=not torch.cuda.is_available())
     cfg = load_config(config, list(overrides))
     cfg.class_conditional = False  # captions are encoded even for labelled data
-    items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, skip_bad=cfg.data.skip_bad)
+    items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, shards=cfg.data.shards,
+                       shard_dir=Path(cfg.output_dir) / "shards", skip_bad=cfg.data.skip_bad)
     text_encoder, vae = _encoders(cfg, state.device)
     buckets = aspect_buckets(cfg.data.resolution, cfg.data.bucket_multiple) if cfg.data.multi_scale else None
     n = extract_features(items, Path(out), text_encoder=text_encoder, vae=vae, resolution=cfg.data.resolution,

@@ -54,6 +54,7 @@ from pixart.model import PixArt, PixArtConfig, trim_text_padding
 class DataConfig:
     root: str | None = None  # folder of images + same-name .txt captions
     manifest: str | None = None  # JSONL: path, caption, [width, height, class]
+    shards: str | None = None  # glob of webdataset-style .tar shards (unpacked once into output_dir/shards)
     features: str | None = None  # feature cache from `pixart-bench extract-features` (used instead of T5/VAE)
     resolution: int = 256
     multi_scale: bool = False  # aspect-ratio buckets (stage 3)
@@ -318,7 +319,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     diffusion = GaussianDiffusion(learn_sigma=model.config.pred_sigma)
 
     # data
-    items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, skip_bad=cfg.data.skip_bad, log=log)
+    if cfg.data.shards and main:  # unpack once, before the other processes read the folder
+        read_items(shards=cfg.data.shards, shard_dir=out / "shards", skip_bad=True, log=lambda m: None)
+    accelerator.wait_for_everyone()
+    items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, shards=cfg.data.shards, shard_dir=out / "shards",
+                       skip_bad=cfg.data.skip_bad, log=log)
     if cfg.class_conditional and any(it.label is None for it in items):
         raise DataError("class_conditional training needs a 'class' for every manifest item")
     batches = Batches(cfg, items, rank, world, device, log)

@@ -164,3 +164,26 @@ def test_bf16_checkpointing_accumulation_fp32_attention(world, tmp_path):
     assert [r["step"] for r in result["history"]] == [1, 2, 3]  # optimiser steps, 2 micro-batches each
     state = torch.load(Path(result["final_checkpoint"]) / "training_state.pt", weights_only=True)
     assert state["step"] == 3
+
+
+def test_tar_shards_dit_init_and_sample_grid(world, tmp_path):
+    import tarfile
+
+    from diffusers import DiTTransformer2DModel
+
+    data = make_images(tmp_path / "imgs", n=8)
+    for k in range(2):
+        with tarfile.open(tmp_path / f"train-{k:04d}.tar", "w") as tar:
+            for i in range(4 * k, 4 * k + 4):
+                for ext in ("png", "txt"):
+                    tar.add(data / f"img{i:03d}.{ext}", arcname=f"img{i:03d}.{ext}")
+    dit = DiTTransformer2DModel(num_attention_heads=4, attention_head_dim=12, num_layers=2, sample_size=8,
+                                out_channels=8, num_embeds_ada_norm=4, norm_eps=1e-6)
+    dit.save_pretrained(tmp_path / "dit")
+    result = train(cfg_for(world, tmp_path / "run", "data.root=null", f"data.shards={tmp_path / 'train-*.tar'}",
+                           f"init_from_dit={tmp_path / 'dit'}", "max_steps=2", "sample_every=2",
+                           "sample_prompts=[a red square, a blue square]"), progress=False)
+    assert len(result["history"]) == 2
+    assert len(list((tmp_path / "run" / "shards").rglob("*.png"))) == 8
+    grid = Image.open(tmp_path / "run" / "samples" / "step-0000002.png")
+    assert grid.size == (32, 16)  # two 16x16 samples side by side
