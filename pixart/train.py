@@ -295,6 +295,11 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     from accelerate import Accelerator
     from diffusers.optimization import get_constant_schedule_with_warmup
 
+    from accelerate.state import AcceleratorState
+
+    # accelerate keeps one state per Python process; a second train() call in the same process
+    # (a notebook, the tests) may ask for another precision, so forget the previous run's choice.
+    AcceleratorState._reset_state()
     # cpu=True on GPU-less machines makes `accelerate launch --num_processes N` run N gloo processes
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                               cpu=not torch.cuda.is_available())
