@@ -367,6 +367,46 @@ def vocab(
         json_out.write_text(json.dumps({"source": str(captions), "min_count": min_count, **stats}, indent=2) + "\n")
 
 
+world_app = typer.Typer(help="The shapes world: datasets, prompt suites, oracle, bundled reference model.",
+                        no_args_is_help=True, rich_markup_mode="rich")
+app.add_typer(world_app, name="world")
+
+WORLD_DATASET_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench world make-dataset --n 50000 --size 64 --out data/world64
+  pixart-bench world make-dataset --n 20000 --size 128 --multi-aspect --out data/world128   [dim]# 128 px + non-square buckets[/dim]
+"""
+
+
+@world_app.command("make-dataset", epilog=WORLD_DATASET_EXAMPLES)
+def world_make_dataset(
+    out: Path = typer.Option(..., "--out", help="Output folder: PNGs, .txt / .sparse.txt captions, manifest.jsonl."),
+    n: int = typer.Option(50000, "--n", help="Number of images."),
+    size: int = typer.Option(64, "--size", help="Image side in pixels."),
+    multi_aspect: bool = typer.Option(False, "--multi-aspect", help="Cycle square, 1:2 and 2:1 images (for stage-3 buckets)."),
+    seed: int = typer.Option(0, "--seed"),
+):
+    """Render a world dataset the trainer reads (image folder + captions + JSONL manifest); re-running resumes."""
+    from bench.world.dataset import make_dataset
+
+    sizes = [(size, size), (size, size * 2), (size * 2, size)] if multi_aspect else None
+    make_dataset(out, n, size, seed=seed, sizes=sizes)
+    console.print(f"wrote {n} images to {out} (manifest.jsonl)")
+
+
+@world_app.command("make-suites", epilog="[bold]Examples[/bold]\n\n  pixart-bench world make-suites --out my-suites --n 100\n")
+def world_make_suites(
+    out: Path = typer.Option(..., "--out"),
+    n: int = typer.Option(50, "--n", help="Prompts per category."),
+    seed: int = typer.Option(1234, "--seed"),
+):
+    """Write the compositional prompt suites ({category}_val.txt + ground-truth .json); the bundled ones use the defaults."""
+    from bench.world.dataset import make_suites
+
+    suites = make_suites(out, n, seed)
+    console.print(f"wrote {', '.join(f'{k} ({len(v)})' for k, v in suites.items())} to {out}")
+
+
 def main():
     app()
 

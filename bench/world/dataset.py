@@ -1,0 +1,180 @@
+"""World datasets (image folders the trainer reads) and compositional prompt suites.
+
+``make_dataset(out, n, size)`` writes ``out/000000.png`` + ``000000.txt`` (the training caption)
++ ``000000.sparse.txt``, and ``out/manifest.jsonl`` with ``path``, ``caption``, ``dense_caption``,
+``sparse_caption``, ``width``, ``height``, ``class`` and the ``scene``. Image i is a pure function
+of (seed, i), so an interrupted run is resumed by running it again (existing files are kept).
+
+The training caption is the dense caption, or (``medium_fraction`` of the time) the dense caption
+without sizes, textures and background, so the model also sees the short phrasing the prompt
+suites use.
+
+Prompt suites mirror T2I-CompBench's categories on this world (``make_suites``): one prompt per
+line in ``{category}_val.txt`` (the official lists' layout) and the ground-truth spec of each
+prompt in ``{category}_val.json`` (the oracle's input). Categories:
+- ``single``: one object, color + shape ("a red circle");
+- ``color``: color binding, two objects with different colors ("a red circle and a blue square");
+- ``shape``: size-shape binding ("a large circle and a small square"); the world's nouns *are*
+  shapes, so "shape" binds the size attribute to the shape, as CompBench binds shape adjectives;
+- ``texture``: texture binding ("a striped circle and a dotted square");
+- ``spatial``: 2D relations ("a red circle to the left of a blue square");
+- ``complex``: two objects with color, texture and a relation.
+Non-spatial (actions, interactions) has no meaning in a world of flat shapes and is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from bench.world.render import render
+from bench.world.scene import (
+    a_,
+    COLORS,
+    RELATIONS,
+    SHAPES,
+    SIZES,
+    TEXTURES,
+    Obj,
+    Scene,
+    class_label,
+    dense_caption,
+    noun_phrase,
+    place_pair,
+    region_of,
+    sample_scene,
+    sparse_caption,
+)
+
+CATEGORIES = ("single", "color", "shape", "texture", "spatial", "complex")
+REL_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
+
+
+def medium_caption(scene: Scene) -> str:
+    """Colors, shapes and relations only: the prompt suites' phrasing."""
+    objs = scene.objects
+    phrases = [a_(f"{o.color} {o.shape}") for o in objs]
+    if len(objs) == 2 and scene.relation:
+        return f"{phrases[0]} {REL_WORDS[scene.relation]} {phrases[1]}"
+    if len(objs) == 1:
+        return phrases[0]
+    return ", ".join(f"{p} {region_of(o)}" for p, o in zip(phrases[:-1], objs[:-1])) + f" and {phrases[-1]} {region_of(objs[-1])}"
+
+
+def scene_for(seed: int, i: int) -> Scene:
+    return sample_scene(random.Random(seed * 1_000_003 + i))
+
+
+def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0, sizes: list | None = None,
+                 medium_fraction: float = 0.5, progress: bool = True) -> Path:
+    """Render ``n`` scenes into ``out``; ``sizes`` (list of (h, w)) cycles image sizes for multi-aspect data."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lines = []
+    for i in tqdm(range(n), desc="world images", disable=not progress):
+        scene = scene_for(seed, i)
+        hw = tuple(sizes[i % len(sizes)]) if sizes else ((size, size) if isinstance(size, int) else tuple(size))
+        rng = random.Random(seed * 7_919 + i)
+        caption = medium_caption(scene) if rng.random() < medium_fraction else dense_caption(scene)
+        stem = f"{i:06d}"
+        if not (out / f"{stem}.png").is_file():
+            render(scene, hw, seed=seed * 100_003 + i).save(out / f"{stem}.png")
+        (out / f"{stem}.txt").write_text(caption + "\n")
+        (out / f"{stem}.sparse.txt").write_text(sparse_caption(scene) + "\n")
+        lines.append(json.dumps({"path": f"{stem}.png", "caption": caption, "dense_caption": dense_caption(scene),
+                                 "sparse_caption": sparse_caption(scene), "height": hw[0], "width": hw[1],
+                                 "class": class_label(scene), "scene": scene.to_dict()}))
+    (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Prompt suites
+# ------------------------------------------------------------------------------------------
+
+
+def _spec(prompt, category, objects, relation=None) -> dict:
+    keys = ("shape", "color", "texture", "size")
+    return {"prompt": prompt, "category": category, "objects": [{k: o.get(k) for k in keys} for o in objects],
+            "relation": relation}
+
+
+def _two(rng):
+    s1, s2 = rng.sample(SHAPES, 2)
+    return s1, s2
+
+
+def suite_prompt(category: str, rng: random.Random) -> dict:
+    if category == "single":
+        s, c = rng.choice(SHAPES), rng.choice(list(COLORS))
+        return _spec(a_(f"{c} {s}"), category, [{"shape": s, "color": c}])
+    s1, s2 = _two(rng)
+    if category == "color":
+        c1, c2 = rng.sample(list(COLORS), 2)
+        return _spec(f"{a_(f'{c1} {s1}')} and {a_(f'{c2} {s2}')}", category, [{"shape": s1, "color": c1}, {"shape": s2, "color": c2}])
+    if category == "shape":
+        z1, z2 = rng.sample(list(SIZES), 2)
+        return _spec(f"{a_(f'{z1} {s1}')} and {a_(f'{z2} {s2}')}", category, [{"shape": s1, "size": z1}, {"shape": s2, "size": z2}])
+    if category == "texture":
+        t1, t2 = rng.sample(TEXTURES[1:], 2)
+        return _spec(f"{a_(f'{t1} {s1}')} and {a_(f'{t2} {s2}')}", category, [{"shape": s1, "texture": t1}, {"shape": s2, "texture": t2}])
+    c1, c2 = rng.sample(list(COLORS), 2)
+    rel = rng.choice(RELATIONS)
+    if category == "spatial":
+        return _spec(f"{a_(f'{c1} {s1}')} {REL_WORDS[rel]} {a_(f'{c2} {s2}')}", category,
+                     [{"shape": s1, "color": c1}, {"shape": s2, "color": c2}], rel)
+    if category == "complex":
+        t1, t2 = rng.choice(TEXTURES), rng.choice(TEXTURES)
+        a = {"shape": s1, "color": c1, "texture": t1}
+        b = {"shape": s2, "color": c2, "texture": t2}
+        return _spec(f"{a_(noun_phrase(Obj(s1, c1, t1), with_size=False))} {REL_WORDS[rel]} "
+                     f"{a_(noun_phrase(Obj(s2, c2, t2), with_size=False))}", category, [a, b], rel)
+    raise ValueError(f"unknown category {category!r}; choose one of {CATEGORIES}")
+
+
+def make_suites(out, n_per_category: int = 50, seed: int = 1234) -> dict[str, list[dict]]:
+    """Write ``{category}_val.txt`` + ``{category}_val.json`` for every category; distinct prompts."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    suites = {}
+    for k, category in enumerate(CATEGORIES):
+        rng = random.Random(seed * 31 + k)
+        specs, seen = [], set()
+        for _ in range(100 * n_per_category):
+            spec = suite_prompt(category, rng)
+            if spec["prompt"] not in seen:
+                seen.add(spec["prompt"])
+                specs.append(spec)
+            if len(specs) == n_per_category:
+                break
+        (out / f"{category}_val.txt").write_text("".join(s["prompt"] + "\n" for s in specs))
+        (out / f"{category}_val.json").write_text(json.dumps(specs, indent=1) + "\n")
+        suites[category] = specs
+    return suites
+
+
+def load_suite(folder, category: str) -> list[dict]:
+    path = Path(folder) / f"{category}_val.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no prompt suite {category!r}: missing {path}")
+    return json.loads(path.read_text())
+
+
+def scene_from_spec(spec: dict, rng: random.Random) -> Scene:
+    """A scene that satisfies ``spec`` (unconstrained attributes drawn at random): a perfect 'generation'."""
+    objs = []
+    for o in spec["objects"]:
+        fixed = {k: v for k, v in o.items() if v is not None}
+        fixed.setdefault("texture", "solid")
+        fixed.setdefault("color", rng.choice(list(COLORS)))
+        fixed.setdefault("size", "small" if len(spec["objects"]) > 1 else rng.choice(list(SIZES)))
+        objs.append(Obj(**fixed))
+    if len(objs) == 1:
+        return Scene((replace(objs[0], x=rng.uniform(0.35, 0.65), y=rng.uniform(0.35, 0.65)),))
+    relation = spec.get("relation") or rng.choice(RELATIONS)
+    a, b = place_pair(rng, objs[0], objs[1], relation)
+    return Scene((a, b), relation=relation)

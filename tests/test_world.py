@@ -1,0 +1,84 @@
+"""The shapes world: renderer determinism, captions, datasets, prompt suites."""
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from bench.world.dataset import CATEGORIES, load_suite, make_dataset, make_suites, medium_caption, scene_from_spec
+from bench.world.render import object_box, render
+from bench.world.scene import COLORS, Obj, Scene, class_label, dense_caption, noun_phrase, relation_holds, sample_scene
+
+
+def test_render_is_deterministic_and_seeded():
+    scene = sample_scene(random.Random(3), noise=4.0)
+    a, b = np.asarray(render(scene, 64, seed=1)), np.asarray(render(scene, 64, seed=1))
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, np.asarray(render(scene, 64, seed=2)))  # the seed drives the noise
+    clean = Scene(scene.objects, scene.background, 0.0, scene.relation)
+    assert np.array_equal(np.asarray(render(clean, 64, seed=1)), np.asarray(render(clean, 64, seed=2)))
+    assert render(scene, (64, 128)).size == (128, 64)
+
+
+def test_objects_have_their_color_where_drawn():
+    obj = Obj("square", "blue", "solid", "large", 0.5, 0.5)
+    im = np.asarray(render(Scene((obj,)), 64)).astype(int)
+    x0, y0, side, _ = object_box(obj, 64, 64)
+    centre = im[int(y0 + side / 2), int(x0 + side / 2)]
+    assert np.abs(centre - np.array(COLORS["blue"])).max() <= 1
+    assert np.abs(im[2, 2] - np.array([110, 110, 110])).max() <= 1  # background
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_captions_describe_the_scene(seed):
+    scene = sample_scene(random.Random(seed))
+    dense = dense_caption(scene)
+    for o in scene.objects:
+        assert noun_phrase(o) in dense and f"{o.color} {o.shape}" in medium_caption(scene)
+    if scene.relation:
+        a, b = scene.objects
+        assert relation_holds(a, b, scene.relation)
+        assert scene.relation.split()[0] in dense
+    assert dense.endswith(f"on a {scene.background} background")
+    assert 0 <= class_label(scene) < 48
+
+
+def test_make_dataset_writes_and_resumes(tmp_path):
+    make_dataset(tmp_path / "d", 6, 32, seed=5, sizes=[(32, 32), (32, 64)], progress=False)
+    lines = [json.loads(x) for x in (tmp_path / "d" / "manifest.jsonl").read_text().splitlines()]
+    assert len(lines) == 6 and lines[1]["width"] == 64
+    for rec in lines:
+        assert (tmp_path / "d" / rec["path"]).is_file()
+        assert (tmp_path / "d" / rec["path"]).with_suffix(".txt").read_text().strip() == rec["caption"]
+        assert Scene.from_dict(rec["scene"]).to_dict() == rec["scene"]
+    before = (tmp_path / "d" / "000003.png").read_bytes()
+    (tmp_path / "d" / "000004.png").unlink()
+    make_dataset(tmp_path / "d", 6, 32, seed=5, sizes=[(32, 32), (32, 64)], progress=False)
+    assert (tmp_path / "d" / "000003.png").read_bytes() == before and (tmp_path / "d" / "000004.png").is_file()
+
+
+def test_suites(tmp_path):
+    suites = make_suites(tmp_path, n_per_category=20, seed=9)
+    assert set(suites) == set(CATEGORIES)
+    for category, specs in suites.items():
+        lines = (tmp_path / f"{category}_val.txt").read_text().splitlines()
+        assert lines == [s["prompt"] for s in specs] and len(set(lines)) == 20
+        assert load_suite(tmp_path, category) == specs
+        for spec in specs:
+            scene = scene_from_spec(spec, random.Random(0))
+            for want, obj in zip(spec["objects"], scene.objects):
+                assert all(getattr(obj, k) == v for k, v in want.items() if v is not None)
+            if spec["relation"]:
+                assert relation_holds(scene.objects[0], scene.objects[1], spec["relation"])
+
+
+def test_bundled_suites_are_current():
+    from pathlib import Path
+
+    import bench.world
+
+    folder = Path(bench.world.__file__).parent / "suites"
+    for category in CATEGORIES:
+        # 50 prompts each; "single" has only 6 shapes x 8 colors = 48 distinct prompts
+        assert len(load_suite(folder, category)) == (48 if category == "single" else 50)
