@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 # torch and torchvision come from this machine's local wheel store; pinned so pip never fetches a newer build.
-TORCH_PINS := torch==2.14.1
+TORCH_PINS := torch==2.14.1 torchvision==0.29.1
 
 .PHONY: venv test test-slow test-all demo clean
 

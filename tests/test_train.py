@@ -187,3 +187,10 @@ def test_tar_shards_dit_init_and_sample_grid(world, tmp_path):
     assert len(list((tmp_path / "run" / "shards").rglob("*.png"))) == 8
     grid = Image.open(tmp_path / "run" / "samples" / "step-0000002.png")
     assert grid.size == (32, 16)  # two 16x16 samples side by side
+
+
+def test_ema_warm_up():
+    from pixart.train import ema_decay_at
+
+    assert ema_decay_at(0, 0.9999) == 0.1 and ema_decay_at(90, 0.9999) == 0.91
+    assert ema_decay_at(10**7, 0.9999) == 0.9999

@@ -1,0 +1,212 @@
+"""Build the bundled reference pipeline for the shapes world from scratch (``world train-reference``).
+
+Every component is made by the project, in the real formats:
+1. data: ``make_dataset`` at 64 px (stages 1–2) and 128 px with 1:1, 1:2 and 2:1 images (stage 3);
+2. tokenizer: sentencepiece trained on the world's captions and prompts, wrapped as transformers'
+   ``T5Tokenizer``;
+3. text encoder: a small ``T5EncoderModel``, **frozen at its random initialisation** (seeded): its
+   features still identify every word and position, and the transformer learns to read them;
+4. VAE: a small ``AutoencoderKL`` (/4, 4 latent channels) trained on world images (reconstruction
+   PSNR on held-out images is recorded), with ``scaling_factor`` = 1 / std of its latents;
+5. PixArt (adaLN-single) trained with ``pixart.train`` through the paper's three stages:
+   class-conditional 64 px → dense-caption text-to-image 64 px → multi-aspect 128 px, each stage
+   from the previous stage's EMA weights, from feature caches made by ``extract-features``.
+The result is saved as a diffusers ``PixArtAlphaPipeline`` folder (``PixArtPipeline`` and diffusers
+both load it) with ``training.json`` (budgets, seed, wall times, losses, PSNR).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from bench.world.dataset import make_dataset, make_suites, medium_caption
+from bench.world.scene import NUM_CLASSES, sample_scene
+
+
+@dataclass
+class ReferenceBudget:
+    n_images_64: int = 20000
+    n_images_128: int = 4000
+    vae_steps: int = 3000
+    stage1_steps: int = 2000
+    stage2_steps: int = 6000
+    stage3_steps: int = 1500
+    batch_size: int = 32
+    batch_size_128: int = 16
+    vae_batch_size: int = 16
+    hidden: int = 192
+    depth: int = 6
+    heads: int = 3
+    t5_dim: int = 64
+    max_length: int = 32
+    seed: int = 0
+    extra: dict = field(default_factory=dict)
+
+
+def build_tokenizer(captions: list[str], vocab_size: int = 160):
+    import io
+
+    import sentencepiece as spm
+    from transformers import T5Tokenizer
+
+    buf = io.BytesIO()
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(captions), model_writer=buf, vocab_size=vocab_size,
+                                   hard_vocab_limit=False, minloglevel=2, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
+                                   model_type="unigram", split_by_whitespace=True)
+    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
+    return T5Tokenizer(vocab=[(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())], extra_ids=0)
+
+
+def build_t5(vocab: int, dim: int, seed: int):
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(seed)
+    return T5EncoderModel(T5Config(vocab_size=vocab, d_model=dim, d_ff=2 * dim, d_kv=dim // 4, num_layers=2,
+                                   num_heads=4, relative_attention_num_buckets=16)).eval()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Images in [-1, 1]."""
+    mse = ((a.clamp(-1, 1) - b.clamp(-1, 1)) / 2).square().mean().item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def train_vae(data_dir: Path, steps: int, batch: int, seed: int, log=print):
+    """A small AutoencoderKL (/4) trained on the world's 64 px images: MSE + 1e-6 KL."""
+    from diffusers import AutoencoderKL
+
+    from pixart.data import load_image, read_folder, to_tensor
+
+    items = read_folder(data_dir)
+    torch.manual_seed(seed)
+    images = torch.stack([to_tensor(load_image(it.path), (64, 64)) for it in tqdm(items[:4096], desc="load", leave=False)])
+    held_out, train_set = images[:256], images[256:]
+    vae = AutoencoderKL(in_channels=3, out_channels=3, block_out_channels=(16, 32, 64), layers_per_block=1,
+                        down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
+                        latent_channels=4, norm_num_groups=8, sample_size=64)
+    opt = torch.optim.AdamW(vae.parameters(), lr=2e-3, weight_decay=0.0)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    g = torch.Generator().manual_seed(seed)
+    for step in tqdm(range(steps), desc="VAE"):
+        x = train_set[torch.randint(0, len(train_set), (batch,), generator=g)]
+        dist = vae.encode(x).latent_dist
+        z = dist.sample(generator=g)
+        rec = vae.decode(z).sample
+        loss = (rec - x).square().mean() + 1e-6 * dist.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if step % 500 == 0:
+            log(f"vae step {step}: loss {loss.item():.5f}")
+    vae.eval()
+    with torch.no_grad():
+        z = vae.encode(held_out).latent_dist.mean
+        rec = vae.decode(z).sample
+        std = vae.encode(train_set[:512]).latent_dist.mean.std().item()
+    vae.register_to_config(scaling_factor=1.0 / std)
+    return vae, psnr(rec, held_out)
+
+
+def _loss_curve(metrics: Path) -> list[list[float]]:
+    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
+    return [[r["step"], r["loss"]] for r in rows]
+
+
+def _train_stage(name: str, overrides: list[str], log) -> dict:
+    from pixart.train import load_config, train
+
+    cfg = load_config(None, overrides)
+    t0 = time.perf_counter()
+    result = train(cfg, resume=True)
+    result["seconds"] = time.perf_counter() - t0
+    log(f"{name}: {len(result['history'])} steps in {result['seconds'] / 60:.1f} min, "
+        f"last loss {result['history'][-1]['loss'] if result['history'] else float('nan'):.4f}")
+    return result
+
+
+def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None, log=print) -> dict:
+    """Run the whole recipe in ``work`` (resumable: finished parts are kept) and write the pipeline to ``out``."""
+    from pixart.extract import run_extract
+    from pixart.pipeline import PixArtPipeline
+    from pixart.text import TextEncoder
+    from pixart.vae import VAE
+
+    b = budget or ReferenceBudget()
+    work, out = Path(work), Path(out)
+    work.mkdir(parents=True, exist_ok=True)
+    times = {}
+    t0 = time.perf_counter()
+    make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed)
+    make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=[(128, 128), (128, 256), (256, 128)])
+    times["data"] = time.perf_counter() - t0
+
+    comp = work / "components"
+    if not (comp / "vae" / "config.json").is_file():
+        captions = [p.read_text().strip() for p in sorted((work / "data64").glob("*.txt"))]
+        suites = make_suites(work / "suites")
+        corpus = captions + [s["prompt"] for specs in suites.values() for s in specs]
+        corpus += [medium_caption(sample_scene(random.Random(i))) for i in range(2000)]
+        tokenizer = build_tokenizer(corpus)
+        t5 = build_t5(len(tokenizer), b.t5_dim, b.seed)
+        t0 = time.perf_counter()
+        vae, vae_psnr = train_vae(work / "data64", b.vae_steps, b.vae_batch_size, b.seed, log)
+        times["vae"] = time.perf_counter() - t0
+        log(f"VAE held-out PSNR {vae_psnr:.2f} dB")
+        tokenizer.save_pretrained(comp / "tokenizer")
+        t5.save_pretrained(comp / "text_encoder")
+        vae.save_pretrained(comp / "vae")
+        (comp / "vae_metrics.json").write_text(json.dumps({"psnr_db": vae_psnr, "seconds": times["vae"]}) + "\n")
+    vae_metrics = json.loads((comp / "vae_metrics.json").read_text())
+
+    model = [f"model=S-2-256", f"model_overrides={{hidden_size: {b.hidden}, depth: {b.depth}, num_heads: {b.heads}, "
+             f"caption_channels: {b.t5_dim}, model_max_length: {b.max_length}, input_size: 16}}"]
+    common = [f"t5={comp}", f"vae={comp}", f"max_length={b.max_length}", f"seed={b.seed}", "tensorboard=false",
+              "optim.lr=3.0e-4", "optim.weight_decay=0.0", "optim.grad_clip=1.0", "optim.warmup_steps=200",
+              "ema_decay=0.999", "keep_checkpoints=1", "log_every=50"]
+    for name, folder, res, ms in (("cache64", "data64", 64, False), ("cache128", "data128", 128, True)):
+        run_extract(work / name, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
+                                        f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
+                                        "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
+    stages = {}
+    s1 = work / "stage1"
+    stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
+        f"output_dir={s1}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
+        f"data.manifest={work / 'data64' / 'manifest.jsonl'}", f"data.features={work / 'cache64'}", "data.resolution=64",
+        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log)
+    s2 = work / "stage2"
+    stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + [
+        f"output_dir={s2}", f"init_from={Path(stages['stage1']['final_checkpoint']) / 'ema'}",
+        f"data.root={work / 'data64'}", f"data.features={work / 'cache64'}", "data.resolution=64",
+        f"batch_size={b.batch_size}", f"max_steps={b.stage2_steps}", f"save_every={max(b.stage2_steps // 6, 1)}"], log)
+    s3 = work / "stage3"
+    model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
+    stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + [
+        f"output_dir={s3}", f"init_from={Path(stages['stage2']['final_checkpoint']) / 'ema'}",
+        f"data.root={work / 'data128'}", f"data.features={work / 'cache128'}", "data.resolution=128",
+        "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}",
+        f"max_steps={b.stage3_steps}", f"save_every={max(b.stage3_steps // 3, 1)}"], log)
+
+    from pixart.checkpoints import load_transformer
+
+    transformer = load_transformer(Path(stages["stage3"]["final_checkpoint"]) / "ema")
+    pipe = PixArtPipeline(transformer, TextEncoder.from_pretrained(comp, max_length=b.max_length), VAE.from_pretrained(comp))
+    for part in ("transformer", "text_encoder", "tokenizer", "vae", "scheduler"):  # keep other files in out/
+        shutil.rmtree(out / part, ignore_errors=True)
+    pipe.export_diffusers(out)
+    record = {
+        "budget": b.__dict__, "seed": b.seed, "vae_psnr_db": vae_metrics["psnr_db"], "device": "cpu" if not torch.cuda.is_available() else "cuda",
+        "seconds": {**times, **{k: v["seconds"] for k, v in stages.items()}},
+        "loss_curves": {k: _loss_curve(Path(v["output_dir"]) / "metrics.jsonl") for k, v in stages.items()},
+    }
+    (out / "training.json").write_text(json.dumps(record) + "\n")
+    return record
