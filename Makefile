@@ -26,7 +26,7 @@ test-all: venv
 	$(PY) -m pytest -m ''
 
 demo: venv
-	$(VENV)/bin/pixart-bench params
+	$(VENV)/bin/pixart-bench demo
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache

@@ -110,7 +110,7 @@ class PixArtPipeline:
         device: str | torch.device = "cpu",
         dtype: torch.dtype = torch.float32,
         t5_dtype: torch.dtype | None = None,
-        max_length: int = 120,
+        max_length: int | None = None,
     ) -> "PixArtPipeline":
         """From (a) our pipeline folder, (b) a diffusers PixArtAlphaPipeline folder or a hub id in the
         HF cache, or (c) an official ``.pth`` (or a transformer folder) with ``t5=`` and ``vae=`` paths."""
@@ -127,6 +127,8 @@ class PixArtPipeline:
             if not transformer_path.exists():
                 raise PipelineError(f"no transformer in {root}: looked for {transformer_path}")
         transformer = load_transformer(transformer_path, transformer_config, device=device, dtype=dtype)
+        # T5 length: the trained null caption's (120 for the released models) unless given
+        max_length = max_length or transformer.config.model_max_length
         text_encoder = TextEncoder.from_pretrained(Path(t5) if t5 else root, max_length=max_length, device=device,
                                                    dtype=t5_dtype or dtype)
         the_vae = VAE.from_pretrained(Path(vae) if vae else root, device=device, dtype=dtype)
@@ -213,8 +215,8 @@ class PixArtPipeline:
             ASPECT_RATIO_1024_BIN,
         )
 
-        bins = {32: ASPECT_RATIO_256_BIN, 64: ASPECT_RATIO_512_BIN, 128: ASPECT_RATIO_1024_BIN}
-        table = bins.get(self.transformer.config.input_size)
+        bins = {256: ASPECT_RATIO_256_BIN, 512: ASPECT_RATIO_512_BIN, 1024: ASPECT_RATIO_1024_BIN}
+        table = bins.get(self.transformer.config.input_size * self.vae.downsample)  # base resolution in pixels
         if binning and table is not None:
             from diffusers.image_processor import PixArtImageProcessor
 

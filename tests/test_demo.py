@@ -1,0 +1,51 @@
+"""pixart-bench demo: the report machinery on a random pipeline, and the bundled world model."""
+
+import json
+
+import numpy as np
+import torch
+
+from bench.world.demo import REFERENCE, bootstrap_ci, run_demo
+from pixart.model import PixArtConfig
+from pixart.random_components import random_pipeline
+
+
+def test_bootstrap_ci_brackets_the_mean():
+    values = [0, 1] * 50
+    lo, hi = bootstrap_ci(values)
+    assert lo < 0.5 < hi and hi - lo < 0.25
+    assert bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
+
+
+def test_demo_report_on_a_random_pipeline(tmp_path):
+    random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "ref")
+    report = run_demo(tmp_path / "report", quick=True, reference=tmp_path / "ref", steps=3, log=lambda *a: None)
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert set(results["scores"]) == {"single", "color", "shape", "texture", "spatial", "complex"}
+    for v in results["scores"].values():
+        assert 0.0 <= v["ci95"][0] <= v["score"] <= v["ci95"][1] <= 1.0 and v["images"] == 2
+    assert np.isfinite(report["world_fid"])
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "| spatial |" in md and "World-FID" in md
+    assert (tmp_path / "report" / "grid.png").is_file()
+    assert (tmp_path / "report" / "images" / "color" / "manifest.json").is_file()
+
+
+def test_bundled_reference_loads_in_ours_and_diffusers_and_matches():
+    from diffusers import PixArtAlphaPipeline
+
+    from pixart.pipeline import PixArtPipeline, SampleSettings
+
+    assert (REFERENCE / "model_index.json").is_file(), "the bundled world model is missing"
+    ours = PixArtPipeline.from_pretrained(REFERENCE)
+    theirs = PixArtAlphaPipeline.from_pretrained(REFERENCE)
+    theirs.set_progress_bar_config(disable=True)
+    base = ours.transformer.config.input_size * ours.vae.downsample
+    a = ours(["a red circle"], [3], SampleSettings(steps=5, null_caption="empty-string", height=base, width=base),
+             output_type="latent", progress=False)
+    b = theirs(["a red circle"], generator=[torch.Generator().manual_seed(3)], num_inference_steps=5, height=base,
+               width=base, use_resolution_binning=False, max_sequence_length=ours.text_encoder.max_length,
+               output_type="latent").images
+    assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
+    size = sum(f.stat().st_size for f in REFERENCE.rglob("*") if f.is_file())
+    assert size <= 25 * 2**20, f"bundled model is {size / 2**20:.1f} MB"
