@@ -22,7 +22,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -49,7 +49,6 @@ class ReferenceBudget:
     t5_dim: int = 64
     max_length: int = 32
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 def build_tokenizer(captions: list[str], vocab_size: int = 160):
