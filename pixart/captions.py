@@ -37,6 +37,8 @@ from typing import Iterable
 
 import torch
 
+from pixart.data import load_image  # raises DataError (a ValueError): "cannot read image <path>: ..."
+
 DEFAULT_PROMPT = "Describe this image and its style in a very detailed manner"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 PLAIN_TEMPLATE = "USER: {image_token}\n{prompt} ASSISTANT:"
@@ -60,18 +62,6 @@ def find_images(images: Iterable[str | os.PathLike] | str | os.PathLike) -> list
             seen.add(str(p))
             out.append(p)
     return out
-
-
-def load_image(path: Path):
-    """Open an image as RGB; any failure → ``ValueError("cannot read image <path>: ...")``."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.convert("RGB")
-    except Exception as e:  # noqa: BLE001 - PIL raises many types (OSError, SyntaxError, ...)
-        raise ValueError(f"cannot read image {path}: {e}") from e
 
 
 # --------------------------------------------------------------------------- output file
