@@ -441,7 +441,7 @@ def demo(
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
-  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 20000   [dim]# a longer run; re-running resumes[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 40000   [dim]# a longer run; re-running resumes[/dim]
 """
 
 
@@ -451,10 +451,10 @@ def world_train_reference(
     work: Path = typer.Option(Path("runs/world-reference"), "--work", help="Data, caches, components and checkpoints (resumable)."),
     n_images_64: int = typer.Option(8000, "--n-images-64"),
     n_images_128: int = typer.Option(1500, "--n-images-128"),
-    vae_steps: int = typer.Option(1500, "--vae-steps"),
+    vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
-    stage2_steps: int = typer.Option(2000, "--stage2-steps"),
-    stage3_steps: int = typer.Option(400, "--stage3-steps"),
+    stage2_steps: int = typer.Option(20000, "--stage2-steps"),
+    stage3_steps: int = typer.Option(1500, "--stage3-steps"),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),
     seed: int = typer.Option(0, "--seed"),
