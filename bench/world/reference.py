@@ -134,8 +134,7 @@ def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: in
         for d, imgs in zip(data_dirs, held_out):
             vals = [psnr(vae.decode(vae.encode(im[None]).latent_dist.mean).sample, im[None]) for im in imgs]
             psnrs[d.name] = sum(vals) / len(vals)
-        std = torch.cat([vae.encode(torch.stack(pools[i : i + 64])).latent_dist.mean.flatten()
-                         for i in range(0, 512, 64)]).std().item()
+        std = torch.cat([vae.encode(im[None]).latent_dist.mean.flatten() for im in pools[:512]]).std().item()
     vae.register_to_config(scaling_factor=1.0 / std)
     return vae, psnrs
 
