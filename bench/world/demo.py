@@ -6,6 +6,11 @@ bootstrap 95% confidence intervals → world-FID (torch-fidelity with the world 
 real images are renderings of scenes that satisfy the same prompts) → parameter table → a
 Markdown report in ``demo-report/`` with score tables, an image grid (prompt → samples), and the
 reference model's training loss curves.
+
+Each category also gets a *VAE ceiling*: the oracle score of the ground-truth renderings after a
+round trip through the pipeline's own VAE. No transformer decoded by that VAE can be expected to
+score above it, so a low score with a high ceiling points at the transformer, and a low ceiling
+at the autoencoder.
 """
 
 from __future__ import annotations
@@ -37,6 +42,15 @@ def bootstrap_ci(values: list[float], n_boot: int = 2000, seed: int = 0, level: 
     return float(lo), float(hi)
 
 
+def vae_round_trip(vae, image: Image.Image) -> Image.Image:
+    """Encode (posterior mean) and decode one image with the pipeline's VAE wrapper."""
+    import torch
+
+    x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)[None] / 127.5 - 1
+    y = vae.decode(vae.encode(x))[0].clamp(-1, 1)
+    return Image.fromarray(((y + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+
+
 def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, prompts_per_category: int | None = None,
              seeds: int | None = None, steps: int = 20, log=print) -> dict:
     from bench.params import parameter_table
@@ -62,18 +76,22 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         folder = out / "images" / category
         manifest = run_sampling(pipe, [s["prompt"] for s in specs], folder, settings, seed=0,
                                 images_per_prompt=n_seeds, batch_size=8, checkpoint=str(reference))
-        per_image = []
+        per_image, ceiling = [], []
         for entry in manifest["images"]:
             spec = specs[entry["index"] // n_seeds]
             image = Image.open(folder / entry["file"]).convert("RGB")
             per_image.append(score(image, spec)["score"])
             generated.append(image)
-            real.append(render(scene_from_spec(spec, random.Random(entry["seed"])), (image.height, image.width),
-                               seed=entry["seed"]))
+            truth = render(scene_from_spec(spec, random.Random(entry["seed"])), (image.height, image.width),
+                           seed=entry["seed"])
+            real.append(truth)
+            ceiling.append(score(vae_round_trip(pipe.vae, truth), spec)["score"])
         mean = float(np.mean(per_image))
         lo, hi = bootstrap_ci(per_image)
-        results[category] = {"score": mean, "ci95": [lo, hi], "images": len(per_image), "prompts": len(specs)}
-        log(f"{category:8s} {mean:.3f}  [{lo:.3f}, {hi:.3f}]  ({len(per_image)} images)")
+        results[category] = {"score": mean, "ci95": [lo, hi], "images": len(per_image), "prompts": len(specs),
+                             "vae_ceiling": float(np.mean(ceiling))}
+        log(f"{category:8s} {mean:.3f}  [{lo:.3f}, {hi:.3f}]  ({len(per_image)} images; VAE ceiling "
+            f"{results[category]['vae_ceiling']:.3f})")
         first = specs[0]["prompt"]
         grid_rows.append((first, [Image.open(folder / e["file"]) for e in manifest["images"][:n_seeds]]))
 
@@ -129,9 +147,12 @@ def _markdown(r: dict, curves: bool) -> str:
              f"prompt suites: {r['prompts_per_category']} prompts per category × {r['seeds']} seeds, "
              f"{r['sampler']} {r['steps']} steps, cfg {r['cfg']}. Scores come from the pixel oracle with "
              "T2I-CompBench's per-image definitions; 95% CIs are percentile bootstraps over images.", "",
-             "| category | score | 95% CI | images |", "|---|---|---|---|"]
+             "| category | score | 95% CI | images | VAE ceiling |", "|---|---|---|---|---|"]
     for cat, v in r["scores"].items():
-        lines.append(f"| {cat} | {v['score']:.3f} | [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['images']} |")
+        lines.append(f"| {cat} | {v['score']:.3f} | [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['images']} "
+                     f"| {v['vae_ceiling']:.3f} |")
+    lines += ["", "VAE ceiling: the oracle score of the ground-truth renderings after a round trip through the "
+                  "pipeline's VAE, the most a model decoded by it can be expected to reach."]
     lines += ["", f"World-FID (world feature extractor via torch-fidelity; generated vs rendered ground truth): "
                   f"**{r['world_fid']:.2f}**", "", "## Samples", "", "![grid](grid.png)", ""]
     if curves:
