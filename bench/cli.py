@@ -441,7 +441,7 @@ def demo(
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
-  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 40000   [dim]# a longer run; re-running resumes[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 60000 --stage3-steps 6000   [dim]# continue the bundled run; re-running resumes[/dim]
 """
 
 
@@ -453,7 +453,7 @@ def world_train_reference(
     n_images_128: int = typer.Option(1500, "--n-images-128"),
     vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
-    stage2_steps: int = typer.Option(20000, "--stage2-steps"),
+    stage2_steps: int = typer.Option(28000, "--stage2-steps"),
     stage3_steps: int = typer.Option(1500, "--stage3-steps"),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),

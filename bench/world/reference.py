@@ -40,7 +40,7 @@ class ReferenceBudget:
     n_images_128: int = 1500
     vae_steps: int = 4500
     stage1_steps: int = 500
-    stage2_steps: int = 20000
+    stage2_steps: int = 28000
     stage3_steps: int = 1500
     batch_size: int = 32
     batch_size_128: int = 16
