@@ -43,12 +43,14 @@ def bootstrap_ci(values: list[float], n_boot: int = 2000, seed: int = 0, level: 
 
 
 def vae_round_trip(vae, image: Image.Image) -> Image.Image:
-    """Encode (posterior mean) and decode one image with the pipeline's VAE wrapper."""
-    import torch
+    """Encode (posterior mean) and decode one image with the pipeline's VAE wrapper; the image is
+    read as the trainer reads it and written back as the pipeline writes its samples."""
+    from diffusers.image_processor import VaeImageProcessor
 
-    x = torch.from_numpy(np.asarray(image.convert("RGB"), dtype=np.float32).copy()).permute(2, 0, 1)[None] / 127.5 - 1
-    y = vae.decode(vae.encode(x))[0].clamp(-1, 1)
-    return Image.fromarray(((y + 1) * 127.5).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy())
+    from pixart.data import to_tensor
+
+    x = to_tensor(image.convert("RGB"), (image.height, image.width))[None]
+    return VaeImageProcessor(do_normalize=True).postprocess(vae.decode(vae.encode(x)), output_type="pil")[0]
 
 
 def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, prompts_per_category: int | None = None,
