@@ -426,11 +426,12 @@ def demo(
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
     from bench.world.demo import REFERENCE, run_demo
+    from pixart.pipeline import PipelineError
 
     try:
         run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
                  log=console.print)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, PipelineError) as e:  # e.g. --out holds samples of another model or setting
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     console.print(f"\nReport: {out / 'report.md'} (figures in {out / 'results.json'}, samples in {out / 'grid.png'})")
@@ -441,7 +442,7 @@ def demo(
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
-  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 60000 --stage3-steps 6000   [dim]# continue the bundled run; re-running resumes[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 100000 --stage3-steps 6000   [dim]# continue the bundled run (resumes; a stage whose parent grew restarts from it)[/dim]
 """
 
 
@@ -453,8 +454,8 @@ def world_train_reference(
     n_images_128: int = typer.Option(1500, "--n-images-128"),
     vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
-    stage2_steps: int = typer.Option(28000, "--stage2-steps"),
-    stage3_steps: int = typer.Option(1500, "--stage3-steps"),
+    stage2_steps: int = typer.Option(48000, "--stage2-steps"),
+    stage3_steps: int = typer.Option(3000, "--stage3-steps"),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),
     seed: int = typer.Option(0, "--seed"),

@@ -69,3 +69,22 @@ def test_bundled_vae_keeps_what_the_oracle_checks():
         scores = [score(vae_round_trip(vae, render(scene_from_spec(s, random.Random(i)), 128, seed=i)), s)["score"]
                   for i, s in enumerate(specs)]
         assert np.mean(scores) >= 0.85, (category, scores)
+
+
+def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "report")])
+    assert result.exit_code == 0, result.output
+    assert "report.md" in result.output and "compbench" in result.output  # where the report is, what next
+    results = json.loads((tmp_path / "report" / "results.json").read_text())
+    assert all(v["images"] == 2 for v in results["scores"].values())
+    # the same --out with another model: a clear error naming the folder, no traceback, nothing overwritten
+    random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "other")
+    before = (tmp_path / "report" / "images" / "single" / "manifest.json").read_text()
+    result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "report"), "--reference", str(tmp_path / "other")])
+    assert result.exit_code == 2 and "different" in result.output and "Traceback" not in result.output
+    assert (tmp_path / "report" / "images" / "single" / "manifest.json").read_text() == before

@@ -5,7 +5,7 @@ import json
 import torch
 
 from bench.world.dataset import make_dataset
-from bench.world.reference import ReferenceBudget, train_reference, train_vae
+from bench.world.reference import ReferenceBudget, _loss_curve, _set_aside_if_parent_changed, train_reference, train_vae
 
 
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
@@ -42,3 +42,21 @@ def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
     train_reference(tmp_path / "out", tmp_path / "work", b, log=lambda *a: None)
     again = PixArtPipeline.from_pretrained(tmp_path / "out").transformer.state_dict()
     assert all(torch.equal(before[k], again[k]) for k in before)
+
+
+def test_loss_curve_is_window_means_of_unique_steps(tmp_path):
+    rows = [{"step": s, "loss": float(s)} for s in range(1, 11)] + [{"step": 10, "loss": 20.0}]  # step 10 re-logged
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert _loss_curve(tmp_path / "metrics.jsonl", max_points=100) == [[s, float(s)] for s in range(1, 10)] + [[10, 20.0]]
+    assert _loss_curve(tmp_path / "metrics.jsonl", max_points=3) == [[4, 2.5], [8, 6.5], [10, 14.5]]
+
+
+def test_a_stage_whose_parent_grew_is_set_aside_not_deleted(tmp_path):
+    stage = tmp_path / "stage3"
+    (stage / "checkpoints").mkdir(parents=True)
+    (stage / "train_config.yaml").write_text(f"init_from: {tmp_path / 'stage2/checkpoints/step-0000100/ema'}\n")
+    _set_aside_if_parent_changed(stage, tmp_path / "stage2/checkpoints/step-0000100/ema", log=print)
+    assert stage.is_dir()  # same parent: resume as usual
+    _set_aside_if_parent_changed(stage, tmp_path / "stage2/checkpoints/step-0000200/ema", log=print)
+    assert not stage.exists()
+    assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()

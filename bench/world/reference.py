@@ -40,8 +40,8 @@ class ReferenceBudget:
     n_images_128: int = 1500
     vae_steps: int = 4500
     stage1_steps: int = 500
-    stage2_steps: int = 28000
-    stage3_steps: int = 1500
+    stage2_steps: int = 48000
+    stage3_steps: int = 3000
     batch_size: int = 32
     batch_size_128: int = 16
     vae_batch_size: int = 32
@@ -141,9 +141,39 @@ def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: in
     return vae, psnrs
 
 
-def _loss_curve(metrics: Path) -> list[list[float]]:
-    rows = [json.loads(line) for line in metrics.read_text().splitlines() if line.strip()]
-    return [[r["step"], r["loss"]] for r in rows]
+def _loss_curve(metrics: Path, max_points: int = 500) -> list[list[float]]:
+    """[[step, loss], ...] from a trainer's metrics.jsonl, at most ``max_points`` long: each point
+    is the mean loss over a window of consecutive steps, placed at the window's last step (keeps
+    training.json small for 50k-step runs). A step logged twice (a resumed run) counts once, last wins."""
+    by_step = {}
+    for line in metrics.read_text().splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_step[int(row["step"])] = float(row["loss"])
+    steps = sorted(by_step)
+    width = max(1, -(-len(steps) // max_points))
+    return [[chunk[-1], sum(by_step[s] for s in chunk) / len(chunk)]
+            for chunk in (steps[i:i + width] for i in range(0, len(steps), width))]
+
+
+def _set_aside_if_parent_changed(stage_dir: Path, init_from: Path, log) -> None:
+    """A stage resumes from its own checkpoints, so after a longer run of the stage before it, it
+    would go on from weights grown on the old parent. Move such a run aside (nothing is deleted)
+    so that the stage starts again from the new parent's final weights."""
+    cfg = stage_dir / "train_config.yaml"
+    if not cfg.is_file():
+        return
+    import yaml
+
+    old = yaml.safe_load(cfg.read_text()).get("init_from")
+    if old is not None and Path(old) != init_from:
+        aside = stage_dir.with_name(f"{stage_dir.name}-from-{Path(old).parent.name}")
+        n = 1
+        while aside.exists():
+            n += 1
+            aside = stage_dir.with_name(f"{stage_dir.name}-from-{Path(old).parent.name}-{n}")
+        log(f"{stage_dir.name} was started from {old}, not {init_from}: moved it to {aside} and starting again")
+        stage_dir.rename(aside)
 
 
 def _train_stage(name: str, overrides: list[str], log) -> dict:
@@ -213,15 +243,17 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         f"output_dir={s1}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
         f"data.manifest={work / 'data64' / 'manifest.jsonl'}", f"data.features={work / 'cache64'}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log)
-    s2 = work / "stage2"
+    s2, init2 = work / "stage2", Path(stages["stage1"]["final_checkpoint"]) / "ema"
+    _set_aside_if_parent_changed(s2, init2, log)
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + [
-        f"output_dir={s2}", f"init_from={Path(stages['stage1']['final_checkpoint']) / 'ema'}",
+        f"output_dir={s2}", f"init_from={init2}",
         f"data.root={work / 'data64'}", f"data.features={work / 'cache64'}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage2_steps}", f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}"], log)
-    s3 = work / "stage3"
+    s3, init3 = work / "stage3", Path(stages["stage2"]["final_checkpoint"]) / "ema"
+    _set_aside_if_parent_changed(s3, init3, log)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + [
-        f"output_dir={s3}", f"init_from={Path(stages['stage2']['final_checkpoint']) / 'ema'}",
+        f"output_dir={s3}", f"init_from={init3}",
         f"data.root={work / 'data128'}", f"data.features={work / 'cache128'}", "data.resolution=128",
         "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}",
         f"max_steps={b.stage3_steps}", f"save_every={min(max(b.stage3_steps // 3, 1), 500)}"], log)
