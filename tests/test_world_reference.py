@@ -1,6 +1,7 @@
 """world train-reference: the VAE recipe, and the whole from-scratch recipe at a toy budget (about 20 s)."""
 
 import json
+from pathlib import Path
 
 import torch
 
@@ -57,6 +58,8 @@ def test_a_stage_whose_parent_grew_is_set_aside_not_deleted(tmp_path):
     (stage / "train_config.yaml").write_text(f"init_from: {tmp_path / 'stage2/checkpoints/step-0000100/ema'}\n")
     _set_aside_if_parent_changed(stage, tmp_path / "stage2/checkpoints/step-0000100/ema", log=print)
     assert stage.is_dir()  # same parent: resume as usual
+    _set_aside_if_parent_changed(stage, Path("work/stage2/checkpoints/step-0000100/ema"), log=print)
+    assert stage.is_dir()  # the same parent named from another directory
     _set_aside_if_parent_changed(stage, tmp_path / "stage2/checkpoints/step-0000200/ema", log=print)
     assert not stage.exists()
     assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()

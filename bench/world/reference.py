@@ -166,7 +166,9 @@ def _set_aside_if_parent_changed(stage_dir: Path, init_from: Path, log) -> None:
     import yaml
 
     old = yaml.safe_load(cfg.read_text()).get("init_from")
-    if old is not None and Path(old) != init_from:
+    # compare the parent's checkpoint name (step-NNNNNNN/ema), not the whole path: the same --work
+    # may be given relative to another directory, or moved
+    if old is not None and Path(old).parts[-2:] != init_from.parts[-2:]:
         aside = stage_dir.with_name(f"{stage_dir.name}-from-{Path(old).parent.name}")
         n = 1
         while aside.exists():
