@@ -144,7 +144,8 @@ def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: in
 def _loss_curve(metrics: Path, max_points: int = 500) -> list[list[float]]:
     """[[step, loss], ...] from a trainer's metrics.jsonl, at most ``max_points`` long: each point
     is the mean loss over a window of consecutive steps, placed at the window's last step (keeps
-    training.json small for 50k-step runs). A step logged twice (a resumed run) counts once, last wins."""
+    training.json small for 50k-step runs). The trainer already drops re-logged steps when it
+    resumes; should a step still appear twice, it counts once (last wins)."""
     by_step = {}
     for line in metrics.read_text().splitlines():
         if line.strip():
@@ -169,20 +170,23 @@ def _set_aside_if_parent_changed(stage_dir: Path, init_from: Path, log) -> None:
     # compare the parent's checkpoint name (step-NNNNNNN/ema), not the whole path: the same --work
     # may be given relative to another directory, or moved
     if old is not None and Path(old).parts[-2:] != init_from.parts[-2:]:
-        aside = stage_dir.with_name(f"{stage_dir.name}-from-{Path(old).parent.name}")
-        n = 1
+        base = f"{stage_dir.name}-from-{Path(old).parent.name}"
+        aside, n = stage_dir.with_name(base), 1
         while aside.exists():
             n += 1
-            aside = stage_dir.with_name(f"{stage_dir.name}-from-{Path(old).parent.name}-{n}")
+            aside = stage_dir.with_name(f"{base}-{n}")
         log(f"{stage_dir.name} was started from {old}, not {init_from}: moved it to {aside} and starting again")
         stage_dir.rename(aside)
 
 
-def _train_stage(name: str, overrides: list[str], log) -> dict:
-    """Train (or resume) one stage; ``seconds`` is its wall time summed over the calls that trained it."""
+def _train_stage(name: str, overrides: list[str], log, init_from: Path | None = None) -> dict:
+    """Train (or resume) one stage, starting from the previous stage's ``init_from`` weights;
+    ``seconds`` is its wall time summed over the calls that trained it."""
     from pixart.train import load_config, train
 
-    cfg = load_config(None, overrides)
+    cfg = load_config(None, overrides + ([f"init_from={init_from}"] if init_from is not None else []))
+    if init_from is not None:
+        _set_aside_if_parent_changed(Path(cfg.output_dir), init_from, log)
     t0 = time.perf_counter()
     result = train(cfg, resume=True)
     wall = Path(cfg.output_dir) / "wall_seconds.json"
@@ -240,25 +244,22 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
                                         f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
                                         "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
     stages = {}
-    s1 = work / "stage1"
     stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
-        f"output_dir={s1}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
+        f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
         f"data.manifest={work / 'data64' / 'manifest.jsonl'}", f"data.features={work / 'cache64'}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log)
-    s2, init2 = work / "stage2", Path(stages["stage1"]["final_checkpoint"]) / "ema"
-    _set_aside_if_parent_changed(s2, init2, log)
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + [
-        f"output_dir={s2}", f"init_from={init2}",
+        f"output_dir={work / 'stage2'}",
         f"data.root={work / 'data64'}", f"data.features={work / 'cache64'}", "data.resolution=64",
-        f"batch_size={b.batch_size}", f"max_steps={b.stage2_steps}", f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}"], log)
-    s3, init3 = work / "stage3", Path(stages["stage2"]["final_checkpoint"]) / "ema"
-    _set_aside_if_parent_changed(s3, init3, log)
+        f"batch_size={b.batch_size}", f"max_steps={b.stage2_steps}", f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}"], log,
+        init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema")
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + [
-        f"output_dir={s3}", f"init_from={init3}",
+        f"output_dir={work / 'stage3'}",
         f"data.root={work / 'data128'}", f"data.features={work / 'cache128'}", "data.resolution=128",
         "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}",
-        f"max_steps={b.stage3_steps}", f"save_every={min(max(b.stage3_steps // 3, 1), 500)}"], log)
+        f"max_steps={b.stage3_steps}", f"save_every={min(max(b.stage3_steps // 3, 1), 500)}"], log,
+        init_from=Path(stages["stage2"]["final_checkpoint"]) / "ema")
 
     from pixart.checkpoints import load_transformer
 
