@@ -31,6 +31,7 @@ import os
 import shutil
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -290,6 +291,26 @@ def save_checkpoint(output_dir: Path, step: int, model, ema, label_emb, optimize
     return final
 
 
+_INIT_FIELDS = ("init_from", "init_from_dit", "init_new_modules")
+
+
+def _changed_init(ckpt: Path, cfg: TrainConfig) -> list[str]:
+    """Which ``init_*`` settings differ from those the checkpoint was trained with (``key: old -> new``).
+
+    A resumed run continues from the checkpoint's own weights, so a parent changed since (a longer
+    stage 1, another DiT) would otherwise be ignored without a word. Paths compare resolved."""
+    saved_file = ckpt / "train_config.yaml"
+    if not saved_file.is_file():
+        return []
+    saved = yaml.safe_load(saved_file.read_text()) or {}
+
+    def norm(key, value):
+        return str(Path(value).resolve()) if key != "init_new_modules" and value else (value or None)
+
+    return [f"{k} ({saved.get(k)!r} -> {getattr(cfg, k)!r})" for k in _INIT_FIELDS
+            if norm(k, saved.get(k)) != norm(k, getattr(cfg, k))]
+
+
 def _load_weights(module: PixArt, folder: Path):
     config, sd, meta = read_native(folder)
     loaded = build_from_state_dict(config, sd, source=str(folder))
@@ -356,6 +377,13 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         lr_sched.load_state_dict(state["lr_scheduler"])
         start = state["step"]
         log(f"resumed from {ckpt} at step {start}")
+        changed = _changed_init(ckpt, cfg)
+        if changed and main:
+            # a warning, not an error: resuming is what was asked, but the new parent is not used
+            msg = (f"resuming {out} from its own checkpoint at step {start}; the changed {', '.join(changed)} "
+                   f"has no effect. To train from the new parent, use a fresh output_dir.")
+            warnings.warn(msg, stacklevel=2)
+            log(f"warning: {msg}")
     elif resume:
         log(f"--resume: no checkpoint in {out / 'checkpoints'}, starting from scratch")
     metrics_path = out / "metrics.jsonl"

@@ -1,6 +1,7 @@
 """The trainer: loss falls, checkpoints + EMA, exact resume, feature cache, stages, bad data, configs."""
 
 import json
+import warnings
 from pathlib import Path
 
 import pytest
@@ -106,6 +107,21 @@ def test_stage1_class_conditional_then_stage2(world, tmp_path):
     assert (ckpt / "label_embedding.safetensors").is_file()
     s2 = train(cfg_for(world, tmp_path / "s2", f"init_from={ckpt / 'ema'}", "max_steps=2"), progress=False)
     assert len(s2["history"]) == 2
+
+
+def test_resume_warns_when_the_parent_changed(world, tmp_path):
+    s1 = train(cfg_for(world, tmp_path / "s1", "max_steps=2", "save_every=2"), progress=False)
+    parent = Path(s1["final_checkpoint"])
+    train(cfg_for(world, tmp_path / "s2", f"init_from={parent / 'ema'}", "max_steps=2", "save_every=2"), progress=False)
+    with warnings.catch_warnings(record=True) as same:
+        warnings.simplefilter("always")
+        train(cfg_for(world, tmp_path / "s2", f"init_from={parent / 'ema'}", "max_steps=3", "save_every=3"),
+              resume=True, progress=False)
+    assert not [w for w in same if "init_from" in str(w.message)]
+    with pytest.warns(UserWarning, match=r"changed init_from .*model.*has no effect"):
+        rest = train(cfg_for(world, tmp_path / "s2", f"init_from={parent / 'model'}", "max_steps=4"),
+                     resume=True, progress=False)
+    assert [r["step"] for r in rest["history"]] == [4]  # it still resumes, from its own step-3 weights
 
 
 def test_stage3_multi_aspect_with_micro_conditions(world, tmp_path):
