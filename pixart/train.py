@@ -295,7 +295,7 @@ _INIT_FIELDS = ("init_from", "init_from_dit", "init_new_modules")
 
 
 def _changed_init(ckpt: Path, cfg: TrainConfig) -> list[str]:
-    """Which ``init_*`` settings differ from those the checkpoint was trained with (``key: old -> new``).
+    """Which ``init_*`` settings differ from those the checkpoint was trained with (``key (old -> new)``).
 
     A resumed run continues from the checkpoint's own weights, so a parent changed since (a longer
     stage 1, another DiT) would otherwise be ignored without a word. Paths compare resolved."""
@@ -377,8 +377,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         lr_sched.load_state_dict(state["lr_scheduler"])
         start = state["step"]
         log(f"resumed from {ckpt} at step {start}")
-        changed = _changed_init(ckpt, cfg)
-        if changed and main:
+        changed = _changed_init(ckpt, cfg) if main else []  # only the main process warns
+        if changed:
             # a warning, not an error: resuming is what was asked, but the new parent is not used
             msg = (f"resuming {out} from its own checkpoint at step {start}; the changed {', '.join(changed)} "
                    f"has no effect. To train from the new parent, use a fresh output_dir.")
