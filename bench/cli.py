@@ -442,7 +442,7 @@ def demo(
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
-  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 100000 --stage3-steps 6000   [dim]# continue the bundled run (resumes; a stage whose parent grew restarts from it)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 150000 --stage3-steps 9000   [dim]# train longer than the bundled run (resumes; a stage whose parent grew restarts from it)[/dim]
 """
 
 
@@ -454,8 +454,8 @@ def world_train_reference(
     n_images_128: int = typer.Option(1500, "--n-images-128"),
     vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
-    stage2_steps: int = typer.Option(48000, "--stage2-steps"),
-    stage3_steps: int = typer.Option(3000, "--stage3-steps"),
+    stage2_steps: int = typer.Option(100000, "--stage2-steps"),
+    stage3_steps: int = typer.Option(6000, "--stage3-steps"),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),
     seed: int = typer.Option(0, "--seed"),

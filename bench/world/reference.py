@@ -40,8 +40,8 @@ class ReferenceBudget:
     n_images_128: int = 1500
     vae_steps: int = 4500
     stage1_steps: int = 500
-    stage2_steps: int = 48000
-    stage3_steps: int = 3000
+    stage2_steps: int = 100000
+    stage3_steps: int = 6000
     batch_size: int = 32
     batch_size_128: int = 16
     vae_batch_size: int = 32
