@@ -373,7 +373,7 @@ app.add_typer(world_app, name="world")
 
 WORLD_DATASET_EXAMPLES = """[bold]Examples[/bold]
 
-  pixart-bench world make-dataset --n 50000 --size 64 --out data/world64
+  pixart-bench world make-dataset --n 50000 --size 64 --out data/world64 --workers 2   [dim]# render in 2 processes[/dim]
   pixart-bench world make-dataset --n 20000 --size 128 --multi-aspect --out data/world128   [dim]# 128 px + non-square buckets[/dim]
 """
 
@@ -385,12 +385,13 @@ def world_make_dataset(
     size: int = typer.Option(64, "--size", help="Image side in pixels."),
     multi_aspect: bool = typer.Option(False, "--multi-aspect", help="Cycle square, 1:2 and 2:1 images (for stage-3 buckets)."),
     seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(1, "--workers", help="Render in this many processes (same files)."),
 ):
     """Render a world dataset the trainer reads (image folder + captions + JSONL manifest); re-running resumes."""
     from bench.world.dataset import make_dataset
 
     sizes = [(size, size), (size, size * 2), (size * 2, size)] if multi_aspect else None
-    make_dataset(out, n, size, seed=seed, sizes=sizes)
+    make_dataset(out, n, size, seed=seed, sizes=sizes, workers=workers)
     console.print(f"wrote {n} images to {out} (manifest.jsonl)")
 
 

@@ -58,6 +58,15 @@ def test_make_dataset_writes_and_resumes(tmp_path):
     assert (tmp_path / "d" / "000003.png").read_bytes() == before and (tmp_path / "d" / "000004.png").is_file()
 
 
+def test_make_dataset_workers_write_the_same_files(tmp_path):
+    make_dataset(tmp_path / "one", 8, 32, seed=3, progress=False)
+    make_dataset(tmp_path / "two", 8, 32, seed=3, progress=False, workers=2)
+    names = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert names == sorted(p.name for p in (tmp_path / "two").iterdir()) and len(names) == 8 * 3 + 1
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+
+
 def test_suites(tmp_path):
     suites = make_suites(tmp_path, n_per_category=20, seed=9)
     assert set(suites) == set(CATEGORIES)

@@ -69,25 +69,43 @@ def scene_for(seed: int, i: int) -> Scene:
     return sample_scene(random.Random(seed * 1_000_003 + i))
 
 
+def _render_to(job) -> None:
+    scene, hw, seed, path = job
+    render(scene, hw, seed=seed).save(path)
+
+
 def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0, sizes: list | None = None,
-                 medium_fraction: float = 0.5, progress: bool = True) -> Path:
-    """Render ``n`` scenes into ``out``; ``sizes`` (list of (h, w)) cycles image sizes for multi-aspect data."""
+                 medium_fraction: float = 0.5, progress: bool = True, workers: int = 1) -> Path:
+    """Render ``n`` scenes into ``out``; ``sizes`` (list of (h, w)) cycles image sizes for multi-aspect data.
+    ``workers`` > 1 renders in that many processes (the files are the same)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    lines = []
-    for i in tqdm(range(n), desc="world images", disable=not progress):
+    lines, jobs = [], []
+    for i in range(n):
         scene = scene_for(seed, i)
         hw = tuple(sizes[i % len(sizes)]) if sizes else ((size, size) if isinstance(size, int) else tuple(size))
         rng = random.Random(seed * 7_919 + i)
         caption = medium_caption(scene) if rng.random() < medium_fraction else dense_caption(scene)
         stem = f"{i:06d}"
         if not (out / f"{stem}.png").is_file():
-            render(scene, hw, seed=seed * 100_003 + i).save(out / f"{stem}.png")
+            jobs.append((scene, hw, seed * 100_003 + i, out / f"{stem}.png"))
         (out / f"{stem}.txt").write_text(caption + "\n")
         (out / f"{stem}.sparse.txt").write_text(sparse_caption(scene) + "\n")
         lines.append(json.dumps({"path": f"{stem}.png", "caption": caption, "dense_caption": dense_caption(scene),
                                  "sparse_caption": sparse_caption(scene), "height": hw[0], "width": hw[1],
                                  "class": class_label(scene), "scene": scene.to_dict()}))
+    bar = tqdm(total=len(jobs), desc="world images", disable=not progress or not jobs)
+    if workers > 1 and len(jobs) > 1:
+        from multiprocessing import get_context
+
+        with get_context("spawn").Pool(workers) as pool:
+            for _ in pool.imap_unordered(_render_to, jobs, chunksize=64):
+                bar.update(1)
+    else:
+        for job in jobs:
+            _render_to(job)
+            bar.update(1)
+    bar.close()
     (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
     return out
 
