@@ -132,8 +132,20 @@ def _from_dict(cls, d: dict, where: str):
     kwargs = {}
     for k, v in d.items():
         sub = {"data": DataConfig, "optim": OptimConfig}.get(k) if cls is TrainConfig else None
-        kwargs[k] = _from_dict(sub, v or {}, f"{where}.{k}") if sub else v
+        kwargs[k] = _from_dict(sub, v or {}, f"{where}.{k}") if sub else _typed(v, fields[k].type, f"{where}.{k}")
     return cls(**kwargs)
+
+
+def _typed(value, annotation: str, where: str):
+    """YAML 1.1 reads ``1e-4`` (no dot) as a string; a float field takes it as the number it spells."""
+    if annotation == "float" and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{where} must be a number, got {value!r}") from None
+    if annotation in ("float", "int") and isinstance(value, bool):
+        raise ValueError(f"{where} must be a number, got {value!r}")
+    return value
 
 
 # ------------------------------------------------------------------------------------------

@@ -169,6 +169,11 @@ def test_configs_load_and_reject_unknown_keys():
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.eps, cfg.optim.grad_clip, cfg.caption_dropout) == (2e-5, 0.03, 1e-10, 0.01, 0.1)
     with pytest.raises(ValueError, match="unknown config.optim keys"):
         load_config(None, ["optim.learning_rate=1"])
+    # YAML reads 1e-4 (no dot) as a string; float fields take it as a number, and say so when it is not one
+    cfg = load_config(None, ["optim.lr=1e-4", "ema_decay=1", "optim.eps=1.0e-8"])
+    assert (cfg.optim.lr, cfg.ema_decay, cfg.optim.eps) == (1e-4, 1, 1e-8) and isinstance(cfg.optim.lr, float)
+    with pytest.raises(ValueError, match="config.optim.lr must be a number, got 'fast'"):
+        load_config(None, ["optim.lr=fast"])
 
 
 def test_bf16_checkpointing_accumulation_fp32_attention(world, tmp_path):
