@@ -443,7 +443,8 @@ def demo(
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
-  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-steps 150000 --stage3-steps 9000   [dim]# train longer than the bundled run (resumes; a stage whose parent grew restarts from it)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent grew restarts from it)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
 """
 
 
@@ -455,8 +456,12 @@ def world_train_reference(
     n_images_128: int = typer.Option(1500, "--n-images-128"),
     vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
-    stage2_steps: int = typer.Option(100000, "--stage2-steps"),
-    stage3_steps: int = typer.Option(6000, "--stage3-steps"),
+    stage2_steps: int = typer.Option(100000, "--stage2-steps", help="Stage-2 steps at --lr."),
+    stage2_low_lr_steps: int = typer.Option(6000, "--stage2-low-lr-steps", help="Then this many at --low-lr (stage 2b; 0: none)."),
+    stage3_steps: int = typer.Option(3000, "--stage3-steps", help="Stage-3 steps at --lr."),
+    stage3_low_lr_steps: int = typer.Option(3000, "--stage3-low-lr-steps", help="Then this many at --low-lr (stage 3b; 0: none)."),
+    lr: float = typer.Option(3e-4, "--lr"),
+    low_lr: float = typer.Option(1e-4, "--low-lr"),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),
     seed: int = typer.Option(0, "--seed"),
@@ -466,6 +471,8 @@ def world_train_reference(
 
     budget = ReferenceBudget(n_images_64=n_images_64, n_images_128=n_images_128, vae_steps=vae_steps,
                              stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage3_steps=stage3_steps,
+                             stage2_low_lr_steps=stage2_low_lr_steps, stage3_low_lr_steps=stage3_low_lr_steps,
+                             lr=lr, low_lr=low_lr,
                              depth=depth, hidden=hidden, seed=seed)
     record = train_reference(out, work, budget, log=console.print)
     console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; wall time {sum(record['seconds'].values()) / 60:.1f} min")

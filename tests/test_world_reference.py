@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import torch
+import yaml
 
 from bench.world.dataset import make_dataset
 from bench.world.reference import ReferenceBudget, _loss_curve, _set_aside_if_parent_changed, train_reference, train_vae
@@ -25,17 +26,28 @@ def test_train_vae_on_crops_of_both_resolutions(tmp_path):
 
 
 def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
+    from pixart.checkpoints import load_transformer
     from pixart.pipeline import PixArtPipeline, SampleSettings
 
     b = ReferenceBudget(n_images_64=96, n_images_128=48, vae_steps=4, vae_batch_size=4, stage1_steps=3,
-                        stage2_steps=3, stage3_steps=3, batch_size=4, batch_size_128=2, hidden=48, depth=1, heads=3)
+                        stage2_steps=3, stage2_low_lr_steps=2, stage3_steps=3, stage3_low_lr_steps=2, batch_size=4,
+                        batch_size_128=2, hidden=48, depth=1, heads=3, low_lr=1e-5)
     record = train_reference(tmp_path / "out", tmp_path / "work", b, log=lambda *a: None)
-    assert set(record["loss_curves"]) == {"stage1", "stage2", "stage3"}
+    assert set(record["loss_curves"]) == {"stage1", "stage2", "stage2b", "stage3", "stage3b"}
     assert all(len(v) >= 1 for v in record["loss_curves"].values())
     saved = json.loads((tmp_path / "out" / "training.json").read_text())
     assert saved["budget"]["stage2_steps"] == 3 and saved["seed"] == 0
+    # each stage starts from the one before it; the "b" stages at the low learning rate
+    work = tmp_path / "work"
+    chain = [("stage2b", "stage2", 3, 1e-5), ("stage3", "stage2b", 2, 3e-4), ("stage3b", "stage3", 3, 1e-5)]
+    for stage, parent, parent_steps, lr in chain:
+        cfg = yaml.safe_load((work / stage / "train_config.yaml").read_text())
+        assert Path(cfg["init_from"]) == work / parent / "checkpoints" / f"step-{parent_steps:07d}" / "ema"
+        assert cfg["optim"]["lr"] == lr
     pipe = PixArtPipeline.from_pretrained(tmp_path / "out")
     assert pipe.transformer.config.input_size == 32  # the stage-3 (128 px) model
+    final = load_transformer(work / "stage3b" / "checkpoints" / "step-0000002" / "ema")
+    assert all(torch.equal(v, final.state_dict()[k]) for k, v in pipe.transformer.state_dict().items())
     img = pipe(["a red circle"], [0], SampleSettings(steps=2, height=128, width=128), progress=False)[0]
     assert img.size == (128, 128)
     # resumable: a second call with the same budget trains nothing new and gives the same weights
