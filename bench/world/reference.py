@@ -10,7 +10,8 @@ Every component is made by the project, in the real formats:
    PSNR on held-out images is recorded), with ``scaling_factor`` = 1 / std of its latents;
 5. PixArt (adaLN-single) trained with ``pixart.train`` through the paper's three stages:
    class-conditional 64 px → dense-caption text-to-image 64 px → multi-aspect 128 px, each stage
-   from the previous stage's EMA weights, from feature caches made by ``extract-features``.
+   from the previous stage's EMA weights, from feature caches made by ``extract-features``. Stages 2
+   and 3 each end with a "b" continuation at a lower learning rate (``_low_lr``).
 The result is saved as a diffusers ``PixArtAlphaPipeline`` folder (``PixArtPipeline`` and diffusers
 both load it) with ``training.json`` (budgets, seed, wall times, losses, PSNR).
 """
