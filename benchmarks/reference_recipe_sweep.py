@@ -93,10 +93,9 @@ def run_variants(jobs: dict[str, list[str]], work: Path, seconds: float) -> dict
 
 def evaluate(ckpt: Path, reference: Path, prompts: int, seeds: int, device: str, grid: Path) -> tuple[dict, int]:
     import numpy as np
-    from PIL import Image
 
     from bench.world.dataset import load_suite
-    from bench.world.demo import SUITES, bootstrap_ci
+    from bench.world.demo import SUITES, _grid, bootstrap_ci
     from bench.world.oracle import score
     from pixart.pipeline import PixArtPipeline, SampleSettings
 
@@ -110,12 +109,8 @@ def evaluate(ckpt: Path, reference: Path, prompts: int, seeds: int, device: str,
         per_image = [score(im, specs[k // seeds])["score"] for k, im in enumerate(images)]
         lo, hi = bootstrap_ci(per_image)
         out[category] = {"score": float(np.mean(per_image)), "ci95": [lo, hi], "images": len(per_image)}
-        rows.append(images[: 4 * seeds])
-    sheet = Image.new("RGB", (64 * 4 * seeds, 64 * len(rows)), "white")
-    for r, images in enumerate(rows):
-        for c, im in enumerate(images):
-            sheet.paste(im, (64 * c, 64 * r))
-    sheet.save(grid)
+        rows.append((category, images[: 4 * seeds]))
+    _grid(rows, grid, cell=64)
     return out, sum(p.numel() for p in pipe.transformer.parameters())
 
 

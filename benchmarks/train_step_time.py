@@ -47,8 +47,8 @@ def main(argv=None) -> int:
     for b in batches:
         v = dict(batch=b, lr=3e-4, hidden=args.hidden, depth=args.depth, heads=args.heads, patch=args.patch)
         out = args.work / f"b{b}-{time.time_ns()}"
-        cfg = load_config(None, [o for o in train_overrides(out.name, v, data, cache, args.work, Path(REFERENCE),
-                                                                args.steps, 32) if not o.startswith("max_steps")]
+        # a later override wins: max_steps replaces the sweep's open-ended one
+        cfg = load_config(None, train_overrides(out.name, v, data, cache, args.work, Path(REFERENCE), args.steps, 32)
                           + [f"max_steps={args.steps}"])
         train(cfg, progress=False)
         rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
