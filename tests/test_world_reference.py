@@ -7,7 +7,7 @@ import torch
 import yaml
 
 from bench.world.dataset import make_dataset
-from bench.world.reference import ReferenceBudget, _loss_curve, _set_aside_if_parent_changed, train_reference, train_vae
+from bench.world.reference import ReferenceBudget, _loss_curve, _set_aside_if_inputs_changed, train_reference, train_vae
 
 
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
@@ -68,10 +68,36 @@ def test_a_stage_whose_parent_grew_is_set_aside_not_deleted(tmp_path):
     stage = tmp_path / "stage3"
     (stage / "checkpoints").mkdir(parents=True)
     (stage / "train_config.yaml").write_text(f"init_from: {tmp_path / 'stage2/checkpoints/step-0000100/ema'}\n")
-    _set_aside_if_parent_changed(stage, tmp_path / "stage2/checkpoints/step-0000100/ema", log=print)
+    _set_aside_if_inputs_changed(stage, tmp_path / "stage2/checkpoints/step-0000100/ema", None, log=print)
     assert stage.is_dir()  # same parent: resume as usual
-    _set_aside_if_parent_changed(stage, Path("work/stage2/checkpoints/step-0000100/ema"), log=print)
+    _set_aside_if_inputs_changed(stage, Path("work/stage2/checkpoints/step-0000100/ema"), None, log=print)
     assert stage.is_dir()  # the same parent named from another directory
-    _set_aside_if_parent_changed(stage, tmp_path / "stage2/checkpoints/step-0000200/ema", log=print)
-    assert not stage.exists()
+    _set_aside_if_inputs_changed(stage, tmp_path / "stage2/checkpoints/step-0000200/ema", None, log=print)
+    assert not (stage / "checkpoints").exists()
     assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()
+
+
+def test_a_stage_whose_data_or_parent_weights_changed_is_set_aside_not_deleted(tmp_path):
+    manifest = tmp_path / "data128" / "manifest.jsonl"
+    manifest.parent.mkdir()
+    manifest.write_text('{"path": "000000.png"}\n')
+    parent = tmp_path / "stage2b/checkpoints/step-0000100/ema"
+    parent.mkdir(parents=True)
+    (parent / "model.safetensors").write_bytes(b"weights 1")
+    stage = tmp_path / "stage3"
+    (stage / "checkpoints").mkdir(parents=True)
+    (stage / "train_config.yaml").write_text(f"init_from: {parent}\n")  # a run from before inputs.json
+    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    assert (stage / "checkpoints").is_dir() and (stage / "inputs.json").is_file()
+    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    assert (stage / "checkpoints").is_dir()  # same parent and data: resume as usual
+    old = json.loads((stage / "inputs.json").read_text())["data_sha256"]
+    manifest.write_text('{"path": "000000.png"}\n{"path": "000001.png"}\n')  # the dataset grew
+    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    assert (tmp_path / f"stage3-data-{old[:8]}" / "checkpoints").is_dir()
+    assert not (stage / "checkpoints").exists()
+    (stage / "checkpoints").mkdir()
+    (parent / "model.safetensors").write_bytes(b"weights 2")  # the parent was retrained: same step name
+    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()
+    assert json.loads((stage / "inputs.json").read_text())["init_from_sha256"] != old

@@ -50,6 +50,7 @@ class ReferenceBudget:
     batch_size: int = 32
     batch_size_128: int = 16
     vae_batch_size: int = 32
+    vae_images_128: int = 1500  # the VAE trains on the first N 128 px images (data128 had 1,500 when it was made)
     hidden: int = 192
     depth: int = 4
     heads: int = 3
@@ -86,13 +87,15 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
-def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: int = 32, log=print):
+def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: int = 32, log=print,
+              max_images: list[int] | None = None):
     """A small AutoencoderKL (/4, 4 latent channels) trained on world images: MSE + 1e-6 KL.
 
     It is fully convolutional (plus one attention block), so it trains on random ``crop``² crops of
     the 64 px and 128 px images: 4–16× cheaper per sample than whole images, and it sees the
     objects at both scales the transformer will generate. Held-out PSNR is measured on whole 64 px
-    and 128 px images. (A first, 16-channel VAE trained on whole 64 px images for 1,200 steps reached
+    and 128 px images. It reads the first ``max_images[i]`` images of folder i (default 4,096).
+    (A first, 16-channel VAE trained on whole 64 px images for 1,200 steps reached
     25.9 dB and visibly shifted colours, which capped the oracle scores of anything decoded by it.)
     """
     from diffusers import AutoencoderKL
@@ -101,9 +104,9 @@ def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: in
 
     torch.manual_seed(seed)
     pools, held_out = [], []
-    for d in data_dirs:
+    for d, limit in zip(data_dirs, max_images or [4096] * len(data_dirs)):
         imgs = []
-        for it in tqdm(read_folder(d)[:4096], desc=f"load {d.name}", leave=False):
+        for it in tqdm(read_folder(d)[:limit], desc=f"load {d.name}", leave=False):
             im = load_image(it.path)
             imgs.append(to_tensor(im, (im.height, im.width)))
         held_out.append(imgs[:64])
@@ -162,36 +165,73 @@ def _loss_curve(metrics: Path, max_points: int = 500) -> list[list[float]]:
             for chunk in (steps[i:i + width] for i in range(0, len(steps), width))]
 
 
-def _set_aside_if_parent_changed(stage_dir: Path, init_from: Path, log) -> None:
-    """A stage resumes from its own checkpoints, so after a longer run of the stage before it, it
-    would go on from weights grown on the old parent. Move such a run aside (nothing is deleted)
-    so that the stage starts again from the new parent's final weights."""
-    cfg = stage_dir / "train_config.yaml"
-    if not cfg.is_file():
-        return
-    import yaml
-
-    old = yaml.safe_load(cfg.read_text()).get("init_from")
-    # compare the parent's checkpoint name (step-NNNNNNN/ema), not the whole path: the same --work
-    # may be given relative to another directory, or moved
-    if old is not None and Path(old).parts[-2:] != init_from.parts[-2:]:
-        base = f"{stage_dir.name}-from-{Path(old).parent.name}"
-        aside, n = stage_dir.with_name(base), 1
-        while aside.exists():
-            n += 1
-            aside = stage_dir.with_name(f"{base}-{n}")
-        log(f"{stage_dir.name} was started from {old}, not {init_from}: moved it to {aside} and starting again")
-        stage_dir.rename(aside)
+def _set_aside(stage_dir: Path, base: str, why: str, log) -> None:
+    aside, n = stage_dir.with_name(base), 1
+    while aside.exists():
+        n += 1
+        aside = stage_dir.with_name(f"{base}-{n}")
+    log(f"{stage_dir.name} {why}: moved it to {aside} and starting again")
+    stage_dir.rename(aside)
 
 
-def _train_stage(name: str, overrides: list[str], log, init_from: Path | None = None) -> dict:
-    """Train (or resume) one stage, starting from the previous stage's ``init_from`` weights;
-    ``seconds`` is its wall time summed over the calls that trained it."""
+def _sha256(*files: Path) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def _set_aside_if_inputs_changed(stage_dir: Path, init_from: Path | None, data_manifest: Path | None, log) -> None:
+    """A stage resumes from its own checkpoints, so after a longer run of the stage before it, or
+    after its dataset grew (``--n-images-128``), it would go on from weights grown on the old
+    parent or the old data. Move such a run aside (nothing is deleted) so that the stage starts
+    again from the parent's final weights on the current data.
+
+    ``inputs.json`` in the stage folder records what the stage was started from: the parent
+    checkpoint (its path and the SHA-256 of its weight files: a parent that was itself retrained
+    keeps its step name) and the SHA-256 of the data's ``manifest.jsonl`` (every image and
+    caption). A run from before ``inputs.json`` existed is judged by the parent's step name only."""
+    inputs = {}
+    if init_from is not None:
+        inputs["init_from"] = str(init_from)
+        inputs["init_from_sha256"] = _sha256(*sorted(Path(init_from).glob("*.safetensors")))
+    if data_manifest is not None:
+        inputs["data_sha256"] = _sha256(data_manifest)
+    record, cfg = stage_dir / "inputs.json", stage_dir / "train_config.yaml"
+    if record.is_file():
+        old = json.loads(record.read_text())
+    elif cfg.is_file():
+        import yaml
+
+        old = {"init_from": yaml.safe_load(cfg.read_text()).get("init_from")}
+    else:
+        old = {}
+    old_parent = old.get("init_from")
+    if old_parent is not None and init_from is not None and (
+            # compare the parent's checkpoint name (step-NNNNNNN/ema), not the whole path: the same
+            # --work may be given relative to another directory, or moved
+            Path(old_parent).parts[-2:] != init_from.parts[-2:]
+            or old.get("init_from_sha256", inputs["init_from_sha256"]) != inputs["init_from_sha256"]):
+        _set_aside(stage_dir, f"{stage_dir.name}-from-{Path(old_parent).parent.name}",
+                   f"was started from other weights ({old_parent}), not {init_from}", log)
+    elif old.get("data_sha256", inputs.get("data_sha256")) != inputs.get("data_sha256"):
+        _set_aside(stage_dir, f"{stage_dir.name}-data-{old['data_sha256'][:8]}",
+                   f"was trained on other data ({data_manifest} changed)", log)
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(inputs, indent=1) + "\n")
+
+
+def _train_stage(name: str, overrides: list[str], log, init_from: Path | None = None,
+                 data_manifest: Path | None = None) -> dict:
+    """Train (or resume) one stage on the data listed in ``data_manifest``, starting from the
+    previous stage's ``init_from`` weights; ``seconds`` is its wall time summed over the calls that
+    trained it."""
     from pixart.train import load_config, train
 
     cfg = load_config(None, overrides + ([f"init_from={init_from}"] if init_from is not None else []))
-    if init_from is not None:
-        _set_aside_if_parent_changed(Path(cfg.output_dir), init_from, log)
+    _set_aside_if_inputs_changed(Path(cfg.output_dir), init_from, data_manifest, log)
     t0 = time.perf_counter()
     result = train(cfg, resume=True)
     wall = Path(cfg.output_dir) / "wall_seconds.json"
@@ -203,7 +243,8 @@ def _train_stage(name: str, overrides: list[str], log, init_from: Path | None = 
     return result
 
 
-def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: int, b: ReferenceBudget, log) -> str:
+def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: int, b: ReferenceBudget, log,
+            data_manifest: Path) -> str:
     """Continue stage ``name`` for ``steps`` at ``b.low_lr`` as stage ``name``b, from its final EMA with a
     fresh optimiser: a step-down learning-rate schedule. At 100,000 stage-2 steps the constant rate had
     stopped improving the oracle scores; 4,000 / 6,000 steps at a third of it took single-object
@@ -213,7 +254,8 @@ def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: in
         return name
     stages[name + "b"] = _train_stage(f"{name}b ({name} at lr {b.low_lr:g})", overrides + [
         f"output_dir={work / (name + 'b')}", f"optim.lr={b.low_lr}", f"seed={b.seed + 1}", f"max_steps={steps}",
-        f"save_every={min(max(steps // 3, 1), 2000)}"], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema")
+        f"save_every={min(max(steps // 3, 1), 2000)}"], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema",
+        data_manifest=data_manifest)
     return name + "b"
 
 
@@ -242,7 +284,8 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         tokenizer = build_tokenizer(corpus)
         t5 = build_t5(len(tokenizer), b.t5_dim, b.seed)
         t0 = time.perf_counter()
-        vae, psnrs = train_vae([work / "data64", work / "data128"], b.vae_steps, b.vae_batch_size, b.seed, log=log)
+        vae, psnrs = train_vae([work / "data64", work / "data128"], b.vae_steps, b.vae_batch_size, b.seed, log=log,
+                                max_images=[4096, b.vae_images_128])
         vae_seconds = time.perf_counter() - t0
         log("VAE held-out PSNR " + ", ".join(f"{k} {v:.2f} dB" for k, v in psnrs.items()))
         tokenizer.save_pretrained(comp / "tokenizer")
@@ -262,26 +305,27 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         run_extract(work / name, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
                                         f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
                                         "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
+    m64, m128 = work / "data64" / "manifest.jsonl", work / "data128" / "manifest.jsonl"
     stages = {}
     stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
         f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
-        f"data.manifest={work / 'data64' / 'manifest.jsonl'}", f"data.features={work / 'cache64'}", "data.resolution=64",
-        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log)
+        f"data.manifest={m64}", f"data.features={work / 'cache64'}", "data.resolution=64",
+        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log, data_manifest=m64)
     data64 = [f"data.root={work / 'data64'}", f"data.features={work / 'cache64'}", "data.resolution=64",
               f"batch_size={b.batch_size}"]
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
         f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
         f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}"], log,
-        init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema")
-    last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log)
+        init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
+    last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
     data128 = [f"data.root={work / 'data128'}", f"data.features={work / 'cache128'}", "data.resolution=128",
                "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}"]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + data128 + [
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
         f"save_every={min(max(b.stage3_steps // 3, 1), 500)}"], log,
-        init_from=Path(stages[last]["final_checkpoint"]) / "ema")
-    last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log)
+        init_from=Path(stages[last]["final_checkpoint"]) / "ema", data_manifest=m128)
+    last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log, m128)
 
     from pixart.checkpoints import load_transformer
 
