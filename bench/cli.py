@@ -375,6 +375,7 @@ WORLD_DATASET_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world make-dataset --n 50000 --size 64 --out data/world64 --workers 2   [dim]# render in 2 processes[/dim]
   pixart-bench world make-dataset --n 20000 --size 128 --multi-aspect --out data/world128   [dim]# 128 px + non-square buckets[/dim]
+  pixart-bench world make-dataset --n 8000 --size 64 --out data/world64-and --and-fraction 0.5   [dim]# binding phrasing too[/dim]
 """
 
 
@@ -386,12 +387,14 @@ def world_make_dataset(
     multi_aspect: bool = typer.Option(False, "--multi-aspect", help="Cycle square, 1:2 and 2:1 images (for stage-3 buckets)."),
     seed: int = typer.Option(0, "--seed"),
     workers: int = typer.Option(1, "--workers", help="Render in this many processes (same files)."),
+    and_fraction: float = typer.Option(0.0, "--and-fraction", help="Share of two-object short captions without "
+                                       "the relation ('a red circle and a blue square', the binding suites' phrasing)."),
 ):
     """Render a world dataset the trainer reads (image folder + captions + JSONL manifest); re-running resumes."""
     from bench.world.dataset import make_dataset
 
     sizes = [(size, size), (size, size * 2), (size * 2, size)] if multi_aspect else None
-    make_dataset(out, n, size, seed=seed, sizes=sizes, workers=workers)
+    make_dataset(out, n, size, seed=seed, sizes=sizes, workers=workers, and_fraction=and_fraction)
     console.print(f"wrote {n} images to {out} (manifest.jsonl)")
 
 
@@ -443,7 +446,7 @@ def demo(
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
-  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent grew restarts from it)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
 """
 

@@ -8,7 +8,7 @@ import pytest
 
 from bench.world.dataset import CATEGORIES, load_suite, make_dataset, make_suites, medium_caption, scene_from_spec
 from bench.world.render import object_box, render
-from bench.world.scene import COLORS, Obj, Scene, class_label, dense_caption, noun_phrase, relation_holds, sample_scene
+from bench.world.scene import COLORS, a_, Obj, Scene, class_label, dense_caption, noun_phrase, relation_holds, sample_scene
 
 
 def test_render_is_deterministic_and_seeded():
@@ -67,6 +67,26 @@ def test_make_dataset_workers_write_the_same_files(tmp_path):
         assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
 
 
+def test_and_fraction_leaves_the_relation_out_of_two_object_medium_captions(tmp_path):
+    make_dataset(tmp_path / "rel", 60, 16, seed=2, progress=False)
+    make_dataset(tmp_path / "and", 60, 16, seed=2, progress=False, and_fraction=1.0)
+    rel = [json.loads(x) for x in (tmp_path / "rel" / "manifest.jsonl").read_text().splitlines()]
+    bare = [json.loads(x) for x in (tmp_path / "and" / "manifest.jsonl").read_text().splitlines()]
+    changed = 0
+    for r, b in zip(rel, bare):
+        scene = Scene.from_dict(r["scene"])
+        if r["caption"] == medium_caption(scene) and scene.relation:  # a medium caption with a relation...
+            x, y = scene.objects
+            assert b["caption"] == f"{a_(f'{x.color} {x.shape}')} and {a_(f'{y.color} {y.shape}')}"  # ...loses it
+            changed += 1
+        else:  # dense captions, one- and three-object scenes are as before
+            assert b["caption"] == r["caption"]
+        assert (tmp_path / "and" / r["path"]).read_bytes() == (tmp_path / "rel" / r["path"]).read_bytes()
+    assert changed >= 5
+    make_dataset(tmp_path / "zero", 60, 16, seed=2, progress=False, and_fraction=0.0)  # 0: earlier captions
+    assert (tmp_path / "zero" / "manifest.jsonl").read_bytes() == (tmp_path / "rel" / "manifest.jsonl").read_bytes()
+
+
 def test_suites(tmp_path):
     suites = make_suites(tmp_path, n_per_category=20, seed=9)
     assert set(suites) == set(CATEGORIES)
@@ -91,3 +111,17 @@ def test_bundled_suites_are_current():
     for category in CATEGORIES:
         # 50 prompts each; "single" has only 6 shapes x 8 colors = 48 distinct prompts
         assert len(load_suite(folder, category)) == (48 if category == "single" else 50)
+
+
+def test_make_dataset_command(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    r = CliRunner().invoke(app, ["world", "make-dataset", "--n", "40", "--size", "16", "--out", str(tmp_path / "d"),
+                                 "--and-fraction", "1.0"])
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(x) for x in (tmp_path / "d" / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 40 and all((tmp_path / "d" / x["path"]).is_file() for x in rows)
+    two = [x["caption"] for x in rows if x["scene"]["relation"] and "background" not in x["caption"]]
+    assert two and all(" and " in c and not {"left", "right", "above", "below"} & set(c.split()) for c in two)

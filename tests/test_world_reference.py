@@ -101,3 +101,17 @@ def test_a_stage_whose_data_or_parent_weights_changed_is_set_aside_not_deleted(t
     _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
     assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()
     assert json.loads((stage / "inputs.json").read_text())["init_from_sha256"] != old
+
+
+def test_train_reference_cli_defaults_are_the_budget_defaults():
+    import dataclasses
+    import inspect
+
+    from bench.cli import world_train_reference
+
+    budget = ReferenceBudget()
+    params = inspect.signature(world_train_reference).parameters
+    shared = [f.name for f in dataclasses.fields(ReferenceBudget) if f.name in params]
+    assert len(shared) >= 12
+    for name in shared:
+        assert params[name].default.default == getattr(budget, name), name

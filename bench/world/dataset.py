@@ -7,7 +7,9 @@ of (seed, i), so an interrupted run is resumed by running it again (existing fil
 
 The training caption is the dense caption, or (``medium_fraction`` of the time) the dense caption
 without sizes, textures and background, so the model also sees the short phrasing the prompt
-suites use.
+suites use. With ``and_fraction`` > 0, that share of the short captions of two-object scenes leave
+the relation out ("a red circle and a blue square"), the binding suites' phrasing, which the
+relation-bearing captions never use.
 
 Prompt suites mirror T2I-CompBench's categories on this world (``make_suites``): one prompt per
 line in ``{category}_val.txt`` (the official lists' layout) and the ground-truth spec of each
@@ -54,12 +56,13 @@ CATEGORIES = ("single", "color", "shape", "texture", "spatial", "complex")
 REL_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
 
 
-def medium_caption(scene: Scene) -> str:
-    """Colors, shapes and relations only: the prompt suites' phrasing."""
+def medium_caption(scene: Scene, relation: bool = True) -> str:
+    """Colors, shapes and relations only: the prompt suites' phrasing. ``relation=False`` gives a
+    two-object scene as the binding suites phrase it: "a red circle and a blue square"."""
     objs = scene.objects
     phrases = [a_(f"{o.color} {o.shape}") for o in objs]
     if len(objs) == 2 and scene.relation:
-        return f"{phrases[0]} {REL_WORDS[scene.relation]} {phrases[1]}"
+        return f"{phrases[0]} {REL_WORDS[scene.relation]} {phrases[1]}" if relation else f"{phrases[0]} and {phrases[1]}"
     if len(objs) == 1:
         return phrases[0]
     return ", ".join(f"{p} {region_of(o)}" for p, o in zip(phrases[:-1], objs[:-1])) + f" and {phrases[-1]} {region_of(objs[-1])}"
@@ -75,9 +78,12 @@ def _render_to(job) -> None:
 
 
 def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0, sizes: list | None = None,
-                 medium_fraction: float = 0.5, progress: bool = True, workers: int = 1) -> Path:
+                 medium_fraction: float = 0.5, and_fraction: float = 0.0, progress: bool = True,
+                 workers: int = 1) -> Path:
     """Render ``n`` scenes into ``out``; ``sizes`` (list of (h, w)) cycles image sizes for multi-aspect data.
-    ``workers`` > 1 renders in that many processes (the files are the same)."""
+    ``workers`` > 1 renders in that many processes (the files are the same). ``and_fraction`` of the
+    medium captions of two-object scenes leave the relation out ("a red circle and a blue square");
+    at 0 (the default) the captions are those of earlier versions, draw for draw."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     lines, jobs = [], []
@@ -85,7 +91,8 @@ def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0
         scene = scene_for(seed, i)
         hw = tuple(sizes[i % len(sizes)]) if sizes else ((size, size) if isinstance(size, int) else tuple(size))
         rng = random.Random(seed * 7_919 + i)
-        caption = medium_caption(scene) if rng.random() < medium_fraction else dense_caption(scene)
+        caption = (medium_caption(scene, relation=rng.random() >= and_fraction) if rng.random() < medium_fraction
+                   else dense_caption(scene))
         stem = f"{i:06d}"
         if not (out / f"{stem}.png").is_file():
             jobs.append((scene, hw, seed * 100_003 + i, out / f"{stem}.png"))
