@@ -448,6 +448,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU: big batches cost little per step[/dim]
 """
 
 
@@ -467,6 +468,9 @@ def world_train_reference(
     low_lr: float = typer.Option(1e-4, "--low-lr"),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),
+    patch_size: int = typer.Option(2, "--patch-size", help="1: four times the tokens per image."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Stages 1 and 2 (64 px)."),
+    batch_size_128: int = typer.Option(16, "--batch-size-128", help="Stage 3 (128 px)."),
     seed: int = typer.Option(0, "--seed"),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
@@ -476,7 +480,8 @@ def world_train_reference(
                              stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage3_steps=stage3_steps,
                              stage2_low_lr_steps=stage2_low_lr_steps, stage3_low_lr_steps=stage3_low_lr_steps,
                              lr=lr, low_lr=low_lr,
-                             depth=depth, hidden=hidden, seed=seed)
+                             depth=depth, hidden=hidden, patch_size=patch_size, batch_size=batch_size,
+                             batch_size_128=batch_size_128, seed=seed)
     record = train_reference(out, work, budget, log=console.print)
     console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; wall time {sum(record['seconds'].values()) / 60:.1f} min")
 

@@ -31,7 +31,8 @@ def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
 
     b = ReferenceBudget(n_images_64=96, n_images_128=48, vae_steps=4, vae_batch_size=4, stage1_steps=3,
                         stage2_steps=3, stage2_low_lr_steps=2, stage3_steps=3, stage3_low_lr_steps=2, batch_size=4,
-                        batch_size_128=2, hidden=48, depth=1, heads=3, low_lr=1e-5)
+                        batch_size_128=2, hidden=48, depth=1, heads=3, low_lr=1e-5,
+                        patch_size=1)  # the bundle has 2; 1 checks that the option reaches the model
     record = train_reference(tmp_path / "out", tmp_path / "work", b, log=lambda *a: None)
     assert set(record["loss_curves"]) == {"stage1", "stage2", "stage2b", "stage3", "stage3b"}
     assert all(len(v) >= 1 for v in record["loss_curves"].values())
@@ -45,7 +46,7 @@ def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
         assert Path(cfg["init_from"]) == work / parent / "checkpoints" / f"step-{parent_steps:07d}" / "ema"
         assert cfg["optim"]["lr"] == lr
     pipe = PixArtPipeline.from_pretrained(tmp_path / "out")
-    assert pipe.transformer.config.input_size == 32  # the stage-3 (128 px) model
+    assert pipe.transformer.config.input_size == 32 and pipe.transformer.config.patch_size == 1  # stage 3
     final = load_transformer(work / "stage3b" / "checkpoints" / "step-0000002" / "ema")
     assert all(torch.equal(v, final.state_dict()[k]) for k, v in pipe.transformer.state_dict().items())
     img = pipe(["a red circle"], [0], SampleSettings(steps=2, height=128, width=128), progress=False)[0]

@@ -54,6 +54,7 @@ class ReferenceBudget:
     hidden: int = 192
     depth: int = 4
     heads: int = 3
+    patch_size: int = 2  # 1: four times the tokens (a GPU option; docs/world.md, recipe sweep)
     t5_dim: int = 64
     max_length: int = 32
     seed: int = 0
@@ -297,7 +298,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     times["vae"] = vae_metrics["seconds"]
 
     model = [f"model=S-2-256", f"model_overrides={{hidden_size: {b.hidden}, depth: {b.depth}, num_heads: {b.heads}, "
-             f"caption_channels: {b.t5_dim}, model_max_length: {b.max_length}, input_size: 16}}"]
+             f"patch_size: {b.patch_size}, caption_channels: {b.t5_dim}, model_max_length: {b.max_length}, input_size: 16}}"]
     common = [f"t5={comp}", f"vae={comp}", f"max_length={b.max_length}", f"seed={b.seed}", "tensorboard=false",
               f"optim.lr={b.lr}", "optim.weight_decay=0.0", "optim.grad_clip=1.0", "optim.warmup_steps=200",
               "ema_decay=0.999", "keep_checkpoints=1", "log_every=50"]
