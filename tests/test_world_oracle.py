@@ -336,12 +336,17 @@ def test_random_blobs_and_smears_are_not_found(seed):
 HUMAN = Path(__file__).parent / "data" / "oracle_human"
 
 
-@pytest.mark.parametrize("name", ["blind", "seen"])
+# the least share of the person's "yes" the oracle must accept; measured when each set was made:
+# blind (64 px) 11 of 13 accepted agree, recall 11 / 30; seen (64 px) 15 of 15, recall 15 / 41;
+# blind128 (the bundle at 128 px) 2 of 2, recall 2 / 12: at 128 px the oracle is stricter still
+MIN_RECALL = {"blind": 0.3, "seen": 0.3, "blind128": 0.15}
+
+
+@pytest.mark.parametrize("name", sorted(MIN_RECALL))
 def test_agrees_with_human_labels_on_model_images(name):
     """Images from the reference model labelled by a person (tests/data/oracle_human/labels.json): what
     the oracle accepts, the person accepted too (it does not guess on imperfect shapes), and it is
-    not so strict that it rejects nearly everything the person accepted. Measured when the set was
-    made: blind 11 of 13 accepted agree, recall 11 / 30; seen 15 of 15, recall 15 / 41."""
+    not so strict that it rejects nearly everything the person accepted."""
     items = json.loads((HUMAN / "labels.json").read_text())["sets"][name]["items"]
     specs = load_suite(SUITES, "single")
     accepted, agree = 0, 0
@@ -352,7 +357,7 @@ def test_agrees_with_human_labels_on_model_images(name):
             agree += it["human_yes"]
     human_yes = sum(it["human_yes"] for it in items)
     assert accepted > 0 and agree / accepted >= 0.8, (agree, accepted)
-    assert agree / human_yes >= 0.3, (agree, human_yes)
+    assert agree / human_yes >= MIN_RECALL[name], (agree, human_yes)
 
 
 def test_off_palette_tiny_and_dark_shade_objects_are_unknown():
