@@ -448,6 +448,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --and-fraction 0.5   [dim]# "X and Y" captions too: stages 1-3 retrain (the old runs kept aside)[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU: big batches cost little per step[/dim]
 """
 
@@ -458,6 +459,8 @@ def world_train_reference(
     work: Path = typer.Option(Path("runs/world-reference"), "--work", help="Data, caches, components and checkpoints (resumable)."),
     n_images_64: int = typer.Option(8000, "--n-images-64"),
     n_images_128: int = typer.Option(1500, "--n-images-128"),
+    and_fraction: float = typer.Option(0.0, "--and-fraction", help="Share of two-object short captions without the "
+                                       "relation (see `world make-dataset`); other captions get their own feature cache."),
     vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
     stage2_steps: int = typer.Option(100000, "--stage2-steps", help="Stage-2 steps at --lr."),
@@ -479,7 +482,7 @@ def world_train_reference(
     budget = ReferenceBudget(n_images_64=n_images_64, n_images_128=n_images_128, vae_steps=vae_steps,
                              stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage3_steps=stage3_steps,
                              stage2_low_lr_steps=stage2_low_lr_steps, stage3_low_lr_steps=stage3_low_lr_steps,
-                             lr=lr, low_lr=low_lr,
+                             lr=lr, low_lr=low_lr, and_fraction=and_fraction,
                              depth=depth, hidden=hidden, patch_size=patch_size, batch_size=batch_size,
                              batch_size_128=batch_size_128, seed=seed)
     record = train_reference(out, work, budget, log=console.print)

@@ -1,5 +1,6 @@
 """world train-reference: the VAE recipe, and the whole from-scratch recipe at a toy budget (about 20 s)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -56,6 +57,18 @@ def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
     train_reference(tmp_path / "out", tmp_path / "work", b, log=lambda *a: None)
     again = PixArtPipeline.from_pretrained(tmp_path / "out").transformer.state_dict()
     assert all(torch.equal(before[k], again[k]) for k in before)
+    # other captions: new feature caches, and every stage on that data starts again (old runs kept aside)
+    train_reference(tmp_path / "out", tmp_path / "work", dataclasses.replace(b, and_fraction=1.0), log=lambda *a: None)
+    assert (work / "cache64-and1").is_dir() and (work / "cache128-and1").is_dir()
+    assert len(list(work.glob("stage1-data-*"))) == 1 and len(list(work.glob("stage2b-from-*"))) == 1
+    for stage in ("stage1", "stage2", "stage2b", "stage3", "stage3b"):
+        # set aside once: for its data (stage 1, 2, 3) or for its parent's new weights (2b, 3b)
+        assert len([d for d in work.iterdir() if d.name.startswith(stage + "-")]) == 1, stage
+    captions = [json.loads(x)["caption"] for x in (work / "data64" / "manifest.jsonl").read_text().splitlines()]
+    assert any(" and " in c and not {"left", "right", "above", "below"} & set(c.split()) and "background" not in c
+               for c in captions)
+    other = PixArtPipeline.from_pretrained(tmp_path / "out").transformer.state_dict()
+    assert not all(torch.equal(before[k], other[k]) for k in before)
 
 
 def test_loss_curve_is_window_means_of_unique_steps(tmp_path):
@@ -105,7 +118,6 @@ def test_a_stage_whose_data_or_parent_weights_changed_is_set_aside_not_deleted(t
 
 
 def test_train_reference_cli_defaults_are_the_budget_defaults():
-    import dataclasses
     import inspect
 
     from bench.cli import world_train_reference

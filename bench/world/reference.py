@@ -39,6 +39,7 @@ class ReferenceBudget:
 
     n_images_64: int = 8000
     n_images_128: int = 1500
+    and_fraction: float = 0.0  # make_dataset's: short two-object captions without the relation (docs/world.md)
     vae_steps: int = 4500
     stage1_steps: int = 500
     stage2_steps: int = 100000
@@ -272,8 +273,11 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     work.mkdir(parents=True, exist_ok=True)
     times = {}
     t0 = time.perf_counter()
-    make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed)
-    make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=[(128, 128), (128, 256), (256, 128)])
+    make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed, and_fraction=b.and_fraction)
+    make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=[(128, 128), (128, 256), (256, 128)],
+                 and_fraction=b.and_fraction)
+    # a feature cache is keyed by image path, not caption: other captions need their own cache
+    cache64, cache128 = (work / f"cache{r}{f'-and{b.and_fraction:g}' if b.and_fraction else ''}" for r in (64, 128))
     times["data"] = time.perf_counter() - t0
 
     comp = work / "components"
@@ -302,17 +306,17 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     common = [f"t5={comp}", f"vae={comp}", f"max_length={b.max_length}", f"seed={b.seed}", "tensorboard=false",
               f"optim.lr={b.lr}", "optim.weight_decay=0.0", "optim.grad_clip=1.0", "optim.warmup_steps=200",
               "ema_decay=0.999", "keep_checkpoints=1", "log_every=50"]
-    for name, folder, res, ms in (("cache64", "data64", 64, False), ("cache128", "data128", 128, True)):
-        run_extract(work / name, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
+    for cache, folder, res, ms in ((cache64, "data64", 64, False), (cache128, "data128", 128, True)):
+        run_extract(cache, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
                                         f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
                                         "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
     m64, m128 = work / "data64" / "manifest.jsonl", work / "data128" / "manifest.jsonl"
     stages = {}
     stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
         f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
-        f"data.manifest={m64}", f"data.features={work / 'cache64'}", "data.resolution=64",
+        f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log, data_manifest=m64)
-    data64 = [f"data.root={work / 'data64'}", f"data.features={work / 'cache64'}", "data.resolution=64",
+    data64 = [f"data.root={work / 'data64'}", f"data.features={cache64}", "data.resolution=64",
               f"batch_size={b.batch_size}"]
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
         f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
@@ -320,7 +324,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
     last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
-    data128 = [f"data.root={work / 'data128'}", f"data.features={work / 'cache128'}", "data.resolution=128",
+    data128 = [f"data.root={work / 'data128'}", f"data.features={cache128}", "data.resolution=128",
                "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}"]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + data128 + [
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
