@@ -460,7 +460,7 @@ def world_train_reference(
     n_images_64: int = typer.Option(8000, "--n-images-64"),
     n_images_128: int = typer.Option(1500, "--n-images-128"),
     and_fraction: float = typer.Option(0.0, "--and-fraction", help="Share of two-object short captions without the "
-                                       "relation (see `world make-dataset`); other captions get their own feature cache."),
+                                       "relation (see `world make-dataset`); every stage trains again on them."),
     vae_steps: int = typer.Option(4500, "--vae-steps"),
     stage1_steps: int = typer.Option(500, "--stage1-steps"),
     stage2_steps: int = typer.Option(100000, "--stage2-steps", help="Stage-2 steps at --lr."),

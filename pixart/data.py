@@ -20,6 +20,7 @@ step on resume, and every process sees its own slice of the same global batch.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -48,7 +49,9 @@ class Item:
 
     @property
     def key(self) -> str:
-        return self.path
+        """The feature cache's key: the image and the caption its T5 features encode, so a re-captioned
+        image is encoded again instead of training on its old caption's features."""
+        return f"{self.path}#{hashlib.sha256(self.caption.encode()).hexdigest()[:16]}"
 
 
 # ------------------------------------------------------------------------------------------

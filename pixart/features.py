@@ -13,6 +13,8 @@ Padding tokens are not stored: they are rebuilt as zeros with mask 0 (T5 is neve
 the model, the mask hides them).
 
 Resumable: a shard is written atomically when full; items found in existing shards are skipped.
+Items are keyed by image path and caption (``Item.key``): after a caption changes, the item is
+encoded again (the old entry stays in its shard, unused).
 Multi-process (accelerate): process r takes items r, r + world, ...; shards are per process.
 """
 

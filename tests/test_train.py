@@ -100,6 +100,30 @@ def test_feature_cache_gives_the_same_losses(world, tmp_path):
     assert torch.allclose(torch.tensor(raw), torch.tensor(cached), rtol=1e-4, atol=1e-5), (raw, cached)
 
 
+def test_feature_cache_encodes_a_recaptioned_image_again(world, tmp_path):
+    import shutil
+
+    from pixart.data import read_folder
+    from pixart.extract import run_extract
+    from pixart.features import FeatureStore
+
+    shutil.copytree(world / "data", tmp_path / "data")
+    overrides = [f"data.root={tmp_path / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}"]
+    config = ROOT / "configs" / "tiny_stage2.yaml"
+    assert run_extract(tmp_path / "cache", config, overrides, progress=False) == 16
+    item = read_folder(tmp_path / "data")[3]
+    Path(item.path).with_suffix(".txt").write_text("a caption it was not encoded with\n")
+    new = read_folder(tmp_path / "data")[3]
+    assert new.path == item.path and new.key != item.key and new.key not in FeatureStore(tmp_path / "cache")
+    assert run_extract(tmp_path / "cache", config, overrides, progress=False) == 1  # only that one, encoded again
+    store = FeatureStore(tmp_path / "cache")
+    assert all(it.key in store for it in read_folder(tmp_path / "data"))
+    old_y, new_y = store.get(item.key, 128)[2], store.get(new.key, 128)[2]
+    assert not torch.equal(old_y, new_y)
+    # the same image's posterior (encoded alone now, in a batch before: equal up to rounding)
+    assert torch.allclose(store.get(item.key, 128)[0], store.get(new.key, 128)[0], atol=1e-5)
+
+
 def test_stage1_class_conditional_then_stage2(world, tmp_path):
     s1 = train(cfg_for(world, tmp_path / "s1", "class_conditional=true", "num_classes=4", "data.root=null",
                        f"data.manifest={world / 'data' / 'train.jsonl'}", "max_steps=4", "save_every=4"), progress=False)

@@ -276,8 +276,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed, and_fraction=b.and_fraction)
     make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=[(128, 128), (128, 256), (256, 128)],
                  and_fraction=b.and_fraction)
-    # a feature cache is keyed by image path, not caption: other captions need their own cache
-    cache64, cache128 = (work / f"cache{r}{f'-and{b.and_fraction:g}' if b.and_fraction else ''}" for r in (64, 128))
+    cache64, cache128 = work / "cache64", work / "cache128"  # keyed by path and caption: new captions are encoded
     times["data"] = time.perf_counter() - t0
 
     comp = work / "components"
