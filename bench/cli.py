@@ -453,6 +453,20 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 """
 
 
+def _stage_minutes(text: str) -> dict:
+    caps = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = part.partition("=")
+        try:
+            caps[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep:
+            console.print(f"[red]--stage-minutes: {part!r} is not stage=minutes (e.g. 'stage2=4,stage3=1.5')[/red]")
+            raise typer.Exit(code=2)
+    return caps
+
+
 @world_app.command("train-reference", epilog=TRAIN_REFERENCE_EXAMPLES)
 def world_train_reference(
     out: Path = typer.Option(..., "--out", help="Where the pipeline folder goes (diffusers PixArtAlphaPipeline layout)."),
@@ -469,12 +483,21 @@ def world_train_reference(
     stage3_low_lr_steps: int = typer.Option(3000, "--stage3-low-lr-steps", help="Then this many at --low-lr (stage 3b; 0: none)."),
     lr: float = typer.Option(3e-4, "--lr"),
     low_lr: float = typer.Option(1e-4, "--low-lr"),
+    stage3_lr: float = typer.Option(None, "--stage3-lr", help="Stage 3's learning rate (default: --lr)."),
     depth: int = typer.Option(4, "--depth"),
     hidden: int = typer.Option(192, "--hidden"),
     patch_size: int = typer.Option(2, "--patch-size", help="1: four times the tokens per image."),
     batch_size: int = typer.Option(32, "--batch-size", help="Stages 1 and 2 (64 px)."),
     batch_size_128: int = typer.Option(16, "--batch-size-128", help="Stage 3 (128 px)."),
+    heads: int = typer.Option(3, "--heads"),
     seed: int = typer.Option(0, "--seed"),
+    stage_minutes: str = typer.Option("", "--stage-minutes", help="Wall-clock caps, e.g. 'stage2=4,stage3=1.5' "
+                                      "(stages stage1, stage2, stage2b, stage3, stage3b): a stage stops early with a "
+                                      "checkpoint and the next starts from it."),
+    workers: int = typer.Option(1, "--workers", help="Processes that render the images."),
+    components: Path = typer.Option(None, "--components", help="Take tokenizer, T5 and VAE from this pipeline folder "
+                                    "(e.g. bench/world/reference) instead of making them."),
+    prepare_only: bool = typer.Option(False, "--prepare-only", help="Stop once data, components and feature caches are ready."),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
     from bench.world.reference import ReferenceBudget, train_reference
@@ -484,8 +507,13 @@ def world_train_reference(
                              stage2_low_lr_steps=stage2_low_lr_steps, stage3_low_lr_steps=stage3_low_lr_steps,
                              lr=lr, low_lr=low_lr, and_fraction=and_fraction,
                              depth=depth, hidden=hidden, patch_size=patch_size, batch_size=batch_size,
-                             batch_size_128=batch_size_128, seed=seed)
-    record = train_reference(out, work, budget, log=console.print)
+                             batch_size_128=batch_size_128, heads=heads, seed=seed, stage3_lr=stage3_lr,
+                             stage_minutes=_stage_minutes(stage_minutes))
+    record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
+                             prepare_only=prepare_only)
+    if prepare_only:
+        console.print(f"prepared {work}; run the same command without --prepare-only to train")
+        return
     console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; wall time {sum(record['seconds'].values()) / 60:.1f} min")
 
 

@@ -61,6 +61,7 @@ class DataConfig:
     multi_scale: bool = False  # aspect-ratio buckets (stage 3)
     bucket_multiple: int = 16  # bucket sides are multiples of this (VAE factor x patch) for non-standard resolutions
     skip_bad: bool = False  # skip (and log) unreadable images / missing captions instead of failing
+    preload_features: bool = False  # read the whole feature cache into memory once (fast big batches on a GPU)
 
 
 @dataclass
@@ -102,6 +103,8 @@ class TrainConfig:
     sample_every: int = 0  # 0: no sample grids
     sample_prompts: list = field(default_factory=list)
     tensorboard: bool = True
+    max_seconds: float | None = None  # stop (with a checkpoint) after this much wall time in one call; resume goes on
+    tf32: bool = True  # on CUDA: float32 matrix products in TF32 (torch.set_float32_matmul_precision("high"))
     seed: int = 0
 
     def model_config(self) -> PixArtConfig:
@@ -222,6 +225,7 @@ class Batches:
                 raise DataError(f"{len(missing)} items are not in the feature cache {d.features} (e.g. {missing[0]}); "
                                 "run `pixart-bench extract-features` first")
             self.text_encoder = self.vae = None
+            self.table = _PreloadedFeatures(self.store, items, cfg.max_length) if d.preload_features else None
         else:
             self.text_encoder, self.vae = _encoders(cfg, device)
         bucket_of = [bucket_for(it, d.resolution, self.buckets) for it in items]
@@ -231,7 +235,9 @@ class Batches:
         bucket, idx = self.order.batch(step, self.rank, self.world)
         items = [self.items[i] for i in idx]
         labels = torch.tensor([int(it.label or 0) for it in items], device=self.device)
-        if self.store is not None:
+        if self.store is not None and self.table is not None:
+            mean, std, y, mask = self.table.get(idx)
+        elif self.store is not None:
             parts = [self.store.get(it.key, self.cfg.max_length) for it in items]
             mean, std = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
             y, mask = torch.stack([p[2] for p in parts]), torch.stack([p[3] for p in parts])
@@ -257,6 +263,29 @@ class Batches:
         if y is not None:
             y, mask = y.float().to(self.device), mask.to(self.device)
         return latents.to(self.device), y, mask, labels, bucket
+
+
+class _PreloadedFeatures:
+    """The feature cache of ``items``, read once into one stacked tensor per latent shape, so a batch
+    is an index into memory instead of 4 × batch reads from the safetensors shards (at batch 1,024
+    those reads, not the GPU, set the pace). Same tensors as ``FeatureStore.get`` item by item."""
+
+    def __init__(self, store: FeatureStore, items, max_length: int):
+        rows: dict[tuple, list] = {}
+        self.where = []  # item index -> (latent shape, row)
+        for it in tqdm(items, desc="loading feature cache", leave=False):
+            part = store.get(it.key, max_length)
+            group = rows.setdefault(tuple(part[0].shape), [])
+            self.where.append((tuple(part[0].shape), len(group)))
+            group.append(part)
+        self.tables = {shape: [torch.stack([p[k] for p in group]) for k in range(4)] for shape, group in rows.items()}
+
+    def get(self, idx):
+        shapes = {self.where[i][0] for i in idx}
+        if len(shapes) != 1:  # a batch is one aspect bucket, so one latent shape
+            raise DataError(f"a batch mixes latent shapes {sorted(shapes)}; the feature cache does not match the buckets")
+        rows = torch.tensor([self.where[i][1] for i in idx])
+        return [t.index_select(0, rows) for t in self.tables[shapes.pop()]]
 
 
 def _encoders(cfg: TrainConfig, device):
@@ -347,6 +376,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                               cpu=not torch.cuda.is_available())
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
+    if cfg.tf32 and device.type == "cuda":
+        torch.set_float32_matmul_precision("high")
     main = accelerator.is_main_process
     out = Path(cfg.output_dir)
     log = (lambda msg: tqdm.write(msg)) if main else (lambda msg: None)
@@ -361,8 +392,9 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     params = list(model.parameters()) + (list(label_emb.parameters()) if label_emb is not None else [])
     global_batch = cfg.batch_size * world * cfg.grad_accum
     lr = cfg.optim.lr * (math.sqrt(global_batch / 256) if cfg.optim.lr_scaling == "sqrt" else 1.0)
+    # fused on CUDA: one kernel for the whole update, which a small model's step time is made of
     optimizer = torch.optim.AdamW(params, lr=lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
-                                  weight_decay=cfg.optim.weight_decay)
+                                  weight_decay=cfg.optim.weight_decay, fused=True if device.type == "cuda" else None)
     lr_sched = get_constant_schedule_with_warmup(optimizer, cfg.optim.warmup_steps)
     diffusion = GaussianDiffusion(learn_sigma=model.config.pred_sigma)
 
@@ -408,14 +440,16 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         model, optimizer = accelerator.prepare(model, optimizer)
     # the LR schedule is not prepared: accelerate would step it once per process; ours counts optimiser steps
     ema.to(device)
+    ema_params = list(ema.parameters())
     raw_model = accelerator.unwrap_model(model)
     writer = _tensorboard(out / "tensorboard") if (cfg.tensorboard and main) else None
 
     bar = tqdm(total=cfg.max_steps, initial=start, desc="train", disable=not (progress and main), unit="step")
     history = []
-    t_last = time.perf_counter()
+    t_last = t_start = time.perf_counter()
     step = start
-    while step < cfg.max_steps:
+    out_of_time = False
+    while step < cfg.max_steps and not out_of_time:
         micro_losses = []
         for micro in range(cfg.grad_accum):
             gen = step_generator(cfg.seed, step, micro, rank)
@@ -449,8 +483,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         step += 1
         with torch.no_grad():  # EMA of the optimiser step, warmed up so short runs are not dominated by the init
             decay = ema_decay_at(step, cfg.ema_decay)
-            for pe, pm in zip(ema.parameters(), raw_model.parameters()):
-                pe.lerp_(pm.detach().float(), 1.0 - decay)
+            torch._foreach_lerp_(ema_params, [p.detach().float() for p in raw_model.parameters()], 1.0 - decay)
         record = {"step": step, **{k: sum(m[k] for m in micro_losses) / len(micro_losses) for k in micro_losses[0]},
                   "lr": lr_sched.get_last_lr()[0], "grad_norm": float(grad_norm) if grad_norm is not None else None}
         history.append(record)
@@ -458,7 +491,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         record["sec_per_step"] = now - t_last
         t_last = now
         if main:
-            bar.set_postfix(loss=f"{record['loss']:.4f}")
+            bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)  # shown at tqdm's own pace
             bar.update(1)
             with metrics_path.open("a") as f:
                 f.write(json.dumps(record) + "\n")
@@ -466,7 +499,14 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                 for k in ("loss", "mse", "vb", "lr"):
                     if record.get(k) is not None:
                         writer.add_scalar(f"train/{k}", record[k], step)
-        if step % cfg.save_every == 0 or step == cfg.max_steps:
+        if cfg.max_seconds is not None:  # every process must agree, or one would wait for the others forever
+            out_of_time = now - t_start >= cfg.max_seconds
+            if world > 1:
+                flag = torch.tensor([float(out_of_time)], device=device)
+                out_of_time = bool(accelerator.reduce(flag, reduction="max").item())
+            if out_of_time:
+                log(f"max_seconds={cfg.max_seconds:g} reached at step {step}; saving (resume continues to {cfg.max_steps})")
+        if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time:
             accelerator.wait_for_everyone()
             if main:
                 save_checkpoint(out, step, raw_model, ema, accelerator.unwrap_model(label_emb) if label_emb is not None else None,

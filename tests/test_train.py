@@ -100,6 +100,49 @@ def test_feature_cache_gives_the_same_losses(world, tmp_path):
     assert torch.allclose(torch.tensor(raw), torch.tensor(cached), rtol=1e-4, atol=1e-5), (raw, cached)
 
 
+def test_preloaded_feature_cache_gives_the_same_batches_and_losses(world, tmp_path):
+    """data.preload_features reads the cache into memory once; batches (multi-aspect too) and losses
+    must be those of the item-by-item reads."""
+    from pixart.extract import run_extract
+    from pixart.train import Batches
+
+    make_images(tmp_path / "ms", n=12, sizes=((16, 16), (16, 32)))
+    overrides = [f"data.root={tmp_path / 'ms'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}", "data.multi_scale=true",
+                 "data.bucket_multiple=4", "data.resolution=16"]
+    run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", overrides, batch_size=5, progress=False)
+    base = [f"data.features={tmp_path / 'cache'}", "data.multi_scale=true", "data.bucket_multiple=4",
+            "data.resolution=16", f"data.root={tmp_path / 'ms'}", "batch_size=3"]
+    cfg_a, cfg_b = cfg_for(world, tmp_path / "a", *base), cfg_for(world, tmp_path / "b", *base, "data.preload_features=true")
+    from pixart.data import read_items
+
+    items = read_items(root=cfg_a.data.root)
+    one, pre = Batches(cfg_a, items, 0, 1, torch.device("cpu"), print), Batches(cfg_b, items, 0, 1, torch.device("cpu"), print)
+    assert pre.table is not None and len(pre.table.tables) == 2  # two latent shapes
+    shapes = set()
+    for step in range(8):
+        a = one.get(step, torch.Generator().manual_seed(step))
+        b = pre.get(step, torch.Generator().manual_seed(step))
+        assert a[4] == b[4]
+        shapes.add(tuple(a[0].shape))
+        for x, z in zip(a[:4], b[:4]):
+            assert torch.equal(x, z)
+    assert len(shapes) == 2
+    la = losses(train(cfg_for(world, tmp_path / "ra", *base, "model=tiny-MS", "max_steps=4"), progress=False))
+    lb = losses(train(cfg_for(world, tmp_path / "rb", *base, "model=tiny-MS", "max_steps=4",
+                              "data.preload_features=true"), progress=False))
+    assert la == lb
+
+
+def test_max_seconds_stops_with_a_checkpoint_and_resume_goes_on(world, tmp_path):
+    first = train(cfg_for(world, tmp_path / "run", "max_steps=10", "save_every=100", "max_seconds=0"), progress=False)
+    assert [r["step"] for r in first["history"]] == [1]  # out of time after the first step, which is saved
+    assert Path(first["final_checkpoint"]).name == "step-0000001"
+    rest = train(cfg_for(world, tmp_path / "run", "max_steps=10", "save_every=100"), resume=True, progress=False)
+    assert [r["step"] for r in rest["history"]] == list(range(2, 11))
+    full = losses(train(cfg_for(world, tmp_path / "full", "max_steps=10", "save_every=100"), progress=False))
+    assert losses(first) + losses(rest) == full
+
+
 def test_feature_cache_encodes_a_recaptioned_image_again(world, tmp_path):
     import shutil
 

@@ -4,6 +4,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 import torch
 import yaml
 
@@ -130,5 +131,31 @@ def test_train_reference_cli_defaults_are_the_budget_defaults():
     params = inspect.signature(world_train_reference).parameters
     shared = [f.name for f in dataclasses.fields(ReferenceBudget) if f.name in params]
     assert len(shared) >= 12
+    from bench.cli import _stage_minutes
+
     for name in shared:
-        assert params[name].default.default == getattr(budget, name), name
+        default = params[name].default.default
+        assert (_stage_minutes(default) if name == "stage_minutes" else default) == getattr(budget, name), name
+
+
+def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_path):
+    """--components reuses a pipeline's tokenizer/T5/VAE; --prepare-only stops before training; a
+    stage with a 0-minute cap stops after one step, with a checkpoint the next stage starts from."""
+    bundle = Path(__file__).resolve().parents[1] / "bench" / "world" / "reference"
+    b = ReferenceBudget(n_images_64=24, n_images_128=12, stage1_steps=2, stage2_steps=50, stage2_low_lr_steps=2,
+                        stage3_steps=2, stage3_low_lr_steps=0, batch_size=4, batch_size_128=2, hidden=48, depth=1,
+                        heads=3, stage_minutes={"stage2": 0})
+    work = tmp_path / "work"
+    assert train_reference(tmp_path / "out", work, b, log=lambda *a: None, components=bundle, workers=2,
+                           prepare_only=True) == {"prepared": str(work)}
+    assert not (tmp_path / "out").exists() and not (work / "stage1").exists()
+    for part in ("tokenizer", "text_encoder", "vae"):
+        assert sorted(p.name for p in (work / "components" / part).iterdir()) == sorted(p.name for p in (bundle / part).iterdir())
+    assert (work / "cache64" / "meta.json").is_file() or any((work / "cache64").iterdir())
+    record = train_reference(tmp_path / "out", work, b, log=lambda *a: None, components=bundle)
+    assert len(record["loss_curves"]["stage2"]) == 1  # capped: one step
+    cfg = yaml.safe_load((work / "stage2b" / "train_config.yaml").read_text())
+    assert Path(cfg["init_from"]) == work / "stage2" / "checkpoints" / "step-0000001" / "ema"
+    assert record["vae_psnr_db"] == json.loads((bundle / "training.json").read_text())["vae_psnr_db"]
+    with pytest.raises(ValueError, match="unknown stages"):
+        train_reference(tmp_path / "out", work, dataclasses.replace(b, stage_minutes={"stage9": 1}), log=lambda *a: None)

@@ -23,7 +23,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -48,6 +48,7 @@ class ReferenceBudget:
     stage3_low_lr_steps: int = 3000  # then "stage 3b", likewise
     lr: float = 3e-4
     low_lr: float = 1e-4
+    stage3_lr: float | None = None  # stage 3's learning rate (None: lr); its "b" continuation uses low_lr
     batch_size: int = 32
     batch_size_128: int = 16
     vae_batch_size: int = 32
@@ -59,6 +60,10 @@ class ReferenceBudget:
     t5_dim: int = 64
     max_length: int = 32
     seed: int = 0
+    # wall-clock caps per stage ("stage1", "stage2", "stage2b", "stage3", "stage3b" -> minutes; the
+    # trainer's max_seconds): a stage stops early with a checkpoint, the next starts from it. For a GPU
+    # lease of fixed length; a later call with the same caps resumes the stopped stage.
+    stage_minutes: dict = field(default_factory=dict)
 
 
 def build_tokenizer(captions: list[str], vocab_size: int = 160):
@@ -256,13 +261,43 @@ def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: in
         return name
     stages[name + "b"] = _train_stage(f"{name}b ({name} at lr {b.low_lr:g})", overrides + [
         f"output_dir={work / (name + 'b')}", f"optim.lr={b.low_lr}", f"seed={b.seed + 1}", f"max_steps={steps}",
-        f"save_every={min(max(steps // 3, 1), 2000)}"], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema",
+        f"save_every={min(max(steps // 3, 1), 2000)}", *_cap(b, name + "b")], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema",
         data_manifest=data_manifest)
     return name + "b"
 
 
-def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None, log=print) -> dict:
-    """Run the whole recipe in ``work`` (resumable: finished parts are kept) and write the pipeline to ``out``."""
+def _cap(b: ReferenceBudget, stage: str) -> list[str]:
+    """The trainer override for ``stage``'s wall-clock cap, if it has one."""
+    unknown = set(b.stage_minutes) - {"stage1", "stage2", "stage2b", "stage3", "stage3b"}
+    if unknown:
+        raise ValueError(f"stage_minutes names unknown stages {sorted(unknown)}")
+    return [f"max_seconds={float(b.stage_minutes[stage]) * 60}"] if stage in b.stage_minutes else []
+
+
+def _reuse_components(src: Path, comp: Path, log) -> None:
+    """Copy tokenizer, T5 and VAE from a pipeline folder (e.g. the bundled reference) instead of
+    making them: the VAE's training is the recipe's slowest CPU-only part. Its PSNR is taken from
+    ``src/training.json`` when that records one."""
+    for part in ("tokenizer", "text_encoder", "vae"):
+        if not (src / part).is_dir():
+            raise FileNotFoundError(f"--components {src}: no {part}/ folder there (need tokenizer/, text_encoder/, vae/)")
+    tmp = comp.with_name(comp.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    for part in ("tokenizer", "text_encoder", "vae"):
+        shutil.copytree(src / part, tmp / part)
+    record = json.loads((src / "training.json").read_text()) if (src / "training.json").is_file() else {}
+    (tmp / "vae_metrics.json").write_text(json.dumps({"psnr_db": record.get("vae_psnr_db", float("nan")),
+                                                      "seconds": 0.0, "copied_from": str(src)}) + "\n")
+    tmp.rename(comp)
+    log(f"components (tokenizer, T5, VAE) copied from {src}")
+
+
+def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None, log=print, *, workers: int = 1,
+                    components: Path | None = None, prepare_only: bool = False) -> dict:
+    """Run the whole recipe in ``work`` (resumable: finished parts are kept) and write the pipeline to ``out``.
+    ``workers`` render the images in parallel; ``components`` is a pipeline folder whose tokenizer, T5
+    and VAE are used instead of making new ones; ``prepare_only`` stops once data, components and
+    feature caches are ready (prepare on one machine, train on another)."""
     from pixart.extract import run_extract
     from pixart.pipeline import PixArtPipeline
     from pixart.text import TextEncoder
@@ -273,13 +308,15 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     work.mkdir(parents=True, exist_ok=True)
     times = {}
     t0 = time.perf_counter()
-    make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed, and_fraction=b.and_fraction)
+    make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed, and_fraction=b.and_fraction, workers=workers)
     make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=[(128, 128), (128, 256), (256, 128)],
-                 and_fraction=b.and_fraction)
+                 and_fraction=b.and_fraction, workers=workers)
     cache64, cache128 = work / "cache64", work / "cache128"  # keyed by path and caption: new captions are encoded
     times["data"] = time.perf_counter() - t0
 
     comp = work / "components"
+    if components is not None and not (comp / "vae" / "config.json").is_file():
+        _reuse_components(Path(components), comp, log)
     if not (comp / "vae" / "config.json").is_file():
         captions = [p.read_text().strip() for p in sorted((work / "data64").glob("*.txt"))]
         suites = make_suites(work / "suites")
@@ -304,22 +341,26 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
              f"patch_size: {b.patch_size}, caption_channels: {b.t5_dim}, model_max_length: {b.max_length}, input_size: 16}}"]
     common = [f"t5={comp}", f"vae={comp}", f"max_length={b.max_length}", f"seed={b.seed}", "tensorboard=false",
               f"optim.lr={b.lr}", "optim.weight_decay=0.0", "optim.grad_clip=1.0", "optim.warmup_steps=200",
-              "ema_decay=0.999", "keep_checkpoints=1", "log_every=50"]
+              "ema_decay=0.999", "keep_checkpoints=1", "log_every=50", "data.preload_features=true"]
     for cache, folder, res, ms in ((cache64, "data64", 64, False), (cache128, "data128", 128, True)):
         run_extract(cache, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
                                         f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
                                         "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
     m64, m128 = work / "data64" / "manifest.jsonl", work / "data128" / "manifest.jsonl"
+    if prepare_only:
+        log(f"prepared {work}: data64/, data128/, components/, cache64/, cache128/")
+        return {"prepared": str(work)}
     stages = {}
     stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
         f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
         f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
-        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}"], log, data_manifest=m64)
+        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}",
+        *_cap(b, "stage1")], log, data_manifest=m64)
     data64 = [f"data.root={work / 'data64'}", f"data.features={cache64}", "data.resolution=64",
               f"batch_size={b.batch_size}"]
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
         f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
-        f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}"], log,
+        f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}", *_cap(b, "stage2")], log,
         init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
     last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
@@ -327,7 +368,8 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
                "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}"]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + data128 + [
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
-        f"save_every={min(max(b.stage3_steps // 3, 1), 500)}"], log,
+        f"save_every={min(max(b.stage3_steps // 3, 1), 500)}", *_cap(b, "stage3"),
+        *([f"optim.lr={b.stage3_lr}"] if b.stage3_lr is not None else [])], log,
         init_from=Path(stages[last]["final_checkpoint"]) / "ema", data_manifest=m128)
     last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log, m128)
 
