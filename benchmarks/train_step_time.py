@@ -7,6 +7,13 @@ sizes, so that changes to the training loop's per-step overhead can be measured 
 
     python benchmarks/train_step_time.py                       # batch 32 and 128, 120 steps each
     python benchmarks/train_step_time.py --batches 32,256,1024 --steps 200 --depth 8
+    python benchmarks/train_step_time.py --batches 1024 --variants items,preload,preload+device-rng --profile
+
+Variants switch the trainer's per-step host work: ``items`` reads the feature cache item by item and
+draws the noise on the CPU (the trainer before data.preload_features), ``preload`` keeps the cache in
+memory (on the training device), ``preload+device-rng`` also draws the noise on the GPU (the
+default; on a CPU it equals ``preload``). ``--profile`` prints torch.profiler's busiest operators
+(self CPU time) for 30 steps of the last variant at the last batch size.
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ def main(argv=None) -> int:
     ap.add_argument("--depth", type=int, default=4)
     ap.add_argument("--heads", type=int, default=3)
     ap.add_argument("--patch", type=int, default=2)
+    ap.add_argument("--variants", default="preload+device-rng", help=f"comma-separated: {', '.join(VARIANTS)}")
+    ap.add_argument("--profile", action="store_true")
     args = ap.parse_args(argv)
 
     import torch
@@ -44,17 +53,37 @@ def main(argv=None) -> int:
     data, cache = prepare_data(args.work, max(batches), Path(REFERENCE), workers=1, max_length=32)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {device}; model hidden {args.hidden}, depth {args.depth}, patch {args.patch}; 64 px", flush=True)
-    for b in batches:
+    def config(b: int, variant: str, steps: int):
         v = dict(batch=b, lr=3e-4, hidden=args.hidden, depth=args.depth, heads=args.heads, patch=args.patch)
-        out = args.work / f"b{b}-{time.time_ns()}"
+        out = args.work / f"b{b}-{variant}-{time.time_ns()}"
         # a later override wins: max_steps replaces the sweep's open-ended one
-        cfg = load_config(None, train_overrides(out.name, v, data, cache, args.work, Path(REFERENCE), args.steps, 32)
-                          + [f"max_steps={args.steps}"])
-        train(cfg, progress=False)
-        rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-        sec = statistics.median(r["sec_per_step"] for r in rows[20:])
-        print(f"batch {b:5d}: {sec * 1000:7.1f} ms/step  ({b / sec:8.0f} samples/s)", flush=True)
+        return out, load_config(None, train_overrides(out.name, v, data, cache, args.work, Path(REFERENCE), steps, 32)
+                                + [f"max_steps={steps}", *VARIANTS[variant]])
+
+    variants = args.variants.split(",")
+    for b in batches:
+        for variant in variants:
+            out, cfg = config(b, variant, args.steps)
+            train(cfg, progress=False)
+            rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
+            sec = statistics.median(r["sec_per_step"] for r in rows[20:])
+            print(f"batch {b:5d} {variant:>20}: {sec * 1000:7.1f} ms/step  ({b / sec:8.0f} samples/s)", flush=True)
+    if args.profile:
+        from torch.profiler import ProfilerActivity, profile
+
+        activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available() else [])
+        _, cfg = config(batches[-1], variants[-1], 30)
+        with profile(activities=activities) as prof:
+            train(cfg, progress=False)
+        print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=25), flush=True)
     return 0
+
+
+VARIANTS = {
+    "items": ["data.preload_features=false", "device_rng=false"],
+    "preload": ["data.preload_features=true", "device_rng=false"],
+    "preload+device-rng": ["data.preload_features=true", "device_rng=true"],
+}
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ class TrainConfig:
     tensorboard: bool = True
     max_seconds: float | None = None  # stop (with a checkpoint) after this much wall time in one call; resume goes on
     tf32: bool = True  # on CUDA: float32 matrix products in TF32 (torch.set_float32_matmul_precision("high"))
+    device_rng: bool = True  # on CUDA: the step's Gaussian noise is drawn there (per-step generator); CPU runs unchanged
     seed: int = 0
 
     def model_config(self) -> PixArtConfig:
@@ -183,8 +184,8 @@ def ema_decay_at(step: int, decay: float) -> float:
     return min(decay, (1 + step) / (10 + step))
 
 
-def step_generator(seed: int, step: int, micro: int, rank: int) -> torch.Generator:
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 97 + micro) * 1009 + rank)
+def step_generator(seed: int, step: int, micro: int, rank: int, device="cpu") -> torch.Generator:
+    return torch.Generator(device).manual_seed(((seed * 1_000_003 + step) * 97 + micro) * 1009 + rank)
 
 
 def build_model(cfg: TrainConfig, log) -> PixArt:
@@ -225,13 +226,14 @@ class Batches:
                 raise DataError(f"{len(missing)} items are not in the feature cache {d.features} (e.g. {missing[0]}); "
                                 "run `pixart-bench extract-features` first")
             self.text_encoder = self.vae = None
-            self.table = _PreloadedFeatures(self.store, items, cfg.max_length) if d.preload_features else None
+            self.table = _PreloadedFeatures(self.store, items, cfg.max_length, device) if d.preload_features else None
         else:
             self.text_encoder, self.vae = _encoders(cfg, device)
         bucket_of = [bucket_for(it, d.resolution, self.buckets) for it in items]
         self.order = BucketBatches(bucket_of, cfg.batch_size * world, cfg.seed)
 
-    def get(self, step: int, gen: torch.Generator):
+    def get(self, step: int, gen: torch.Generator, device_gen: torch.Generator | None = None):
+        """``device_gen`` (on the training device) draws the latents' noise instead of ``gen``."""
         bucket, idx = self.order.batch(step, self.rank, self.world)
         items = [self.items[i] for i in idx]
         labels = torch.tensor([int(it.label or 0) for it in items], device=self.device)
@@ -259,7 +261,12 @@ class Batches:
             y, mask = (self.text_encoder.encode([it.caption for it in items]) if not self.cfg.class_conditional
                        else (None, None))
             mean, std = mean.float().cpu(), std.float().cpu()
-        latents = mean + std * torch.randn(mean.shape, generator=gen)
+        if device_gen is not None:
+            mean, std = mean.to(self.device), std.to(self.device)
+            eps = torch.randn(mean.shape, generator=device_gen, device=self.device)
+        else:
+            eps = torch.randn(mean.shape, generator=gen).to(mean.device)
+        latents = mean + std * eps
         if y is not None:
             y, mask = y.float().to(self.device), mask.to(self.device)
         return latents.to(self.device), y, mask, labels, bucket
@@ -270,7 +277,7 @@ class _PreloadedFeatures:
     is an index into memory instead of 4 × batch reads from the safetensors shards (at batch 1,024
     those reads, not the GPU, set the pace). Same tensors as ``FeatureStore.get`` item by item."""
 
-    def __init__(self, store: FeatureStore, items, max_length: int):
+    def __init__(self, store: FeatureStore, items, max_length: int, device="cpu"):
         rows: dict[tuple, list] = {}
         self.where = []  # item index -> (latent shape, row)
         for it in tqdm(items, desc="loading feature cache", leave=False):
@@ -278,14 +285,17 @@ class _PreloadedFeatures:
             group = rows.setdefault(tuple(part[0].shape), [])
             self.where.append((tuple(part[0].shape), len(group)))
             group.append(part)
-        self.tables = {shape: [torch.stack([p[k] for p in group]) for k in range(4)] for shape, group in rows.items()}
+        # kept on the training device: a batch is then an index there, with no host-to-device copy
+        self.tables = {shape: [torch.stack([p[k] for p in group]).to(device) for k in range(4)]
+                       for shape, group in rows.items()}
 
     def get(self, idx):
         shapes = {self.where[i][0] for i in idx}
         if len(shapes) != 1:  # a batch is one aspect bucket, so one latent shape
             raise DataError(f"a batch mixes latent shapes {sorted(shapes)}; the feature cache does not match the buckets")
-        rows = torch.tensor([self.where[i][1] for i in idx])
-        return [t.index_select(0, rows) for t in self.tables[shapes.pop()]]
+        tables = self.tables[shapes.pop()]
+        rows = torch.tensor([self.where[i][1] for i in idx], device=tables[0].device)
+        return [t.index_select(0, rows) for t in tables]
 
 
 def _encoders(cfg: TrainConfig, device):
@@ -453,8 +463,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         micro_losses = []
         for micro in range(cfg.grad_accum):
             gen = step_generator(cfg.seed, step, micro, rank)
+            # on a GPU, drawing ~10^6 normals per step on the host and copying them set the pace
+            dgen = step_generator(cfg.seed, step, micro, rank, device) if cfg.device_rng and device.type == "cuda" else None
             data_step = step * cfg.grad_accum + micro
-            latents, y, mask, labels, bucket = batches.get(data_step, gen)
+            latents, y, mask, labels, bucket = batches.get(data_step, gen, dgen)
             b = latents.shape[0]
             if cfg.class_conditional:
                 y = label_emb(labels)
@@ -464,7 +476,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             y = torch.where(drop.to(device)[:, None, None], null[None], y)  # official: the prompt's mask is kept
             y, mask = trim_text_padding(y, mask)  # same output, less work on padding slots
             t = diffusion.sample_timesteps(b, "cpu", generator=gen).to(device)
-            noise = torch.randn(latents.shape, generator=gen).to(device)
+            noise = (torch.randn(latents.shape, generator=dgen, device=device) if dgen is not None
+                     else torch.randn(latents.shape, generator=gen).to(device))
             micro_kwargs = {}
             if raw_model.config.micro_conditions:
                 h, w = bucket

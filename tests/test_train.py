@@ -133,6 +133,14 @@ def test_preloaded_feature_cache_gives_the_same_batches_and_losses(world, tmp_pa
     assert la == lb
 
 
+def test_device_rng_leaves_cpu_runs_unchanged(world, tmp_path):
+    """device_rng (the default) draws the noise on a CUDA device only; on the CPU the losses are those
+    of the host generator."""
+    a = losses(train(cfg_for(world, tmp_path / "a", "max_steps=3", "device_rng=true"), progress=False))
+    b = losses(train(cfg_for(world, tmp_path / "b", "max_steps=3", "device_rng=false"), progress=False))
+    assert a == b
+
+
 def test_max_seconds_stops_with_a_checkpoint_and_resume_goes_on(world, tmp_path):
     first = train(cfg_for(world, tmp_path / "run", "max_steps=10", "save_every=100", "max_seconds=0"), progress=False)
     assert [r["step"] for r in first["history"]] == [1]  # out of time after the first step, which is saved
