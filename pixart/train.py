@@ -516,7 +516,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             out_of_time = now - t_start >= cfg.max_seconds
             if world > 1:
                 flag = torch.tensor([float(out_of_time)], device=device)
-                out_of_time = bool(accelerator.reduce(flag, reduction="max").item())
+                out_of_time = bool(accelerator.gather(flag).max().item())
             if out_of_time:
                 log(f"max_seconds={cfg.max_seconds:g} reached at step {step}; saving (resume continues to {cfg.max_steps})")
         if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time:

@@ -26,3 +26,10 @@ def test_two_processes_hold_identical_weights(tmp_path):
     assert sums["processes"][0] == sums["processes"][1]
     metrics = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 3  # written once, by the main process
+    # max_seconds: the processes agree to stop at the same step (or one would wait for the other forever)
+    proc = subprocess.run(cmd[:-1] + [str(tmp_path / "capped"), "--set", "max_seconds=0"], capture_output=True,
+                          text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    sums = json.loads((tmp_path / "capped" / "process_checksums.json").read_text())
+    assert sums["step"] == 1 and sums["processes"][0] == sums["processes"][1]
+    assert (tmp_path / "capped" / "checkpoints" / "step-0000001").is_dir()
