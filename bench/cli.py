@@ -449,7 +449,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --and-fraction 0.5   [dim]# "X and Y" captions too: stages 1-3 retrain (the old runs kept aside)[/dim]
-  pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU: big batches cost little per step[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU (3,000 steps at batch 1,024 were not enough: docs/world.md)[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
 """
