@@ -458,14 +458,12 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 def _stage_minutes(text: str) -> dict:
     caps = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
-        name, sep, value = part.partition("=")
+        name, _, value = part.partition("=")
         try:
-            caps[name.strip()] = float(value)
+            caps[name.strip()] = float(value)  # no "=": float("") fails too
         except ValueError:
-            sep = ""
-        if not sep:
             console.print(f"[red]--stage-minutes: {part!r} is not stage=minutes (e.g. 'stage2=4,stage3=1.5')[/red]")
-            raise typer.Exit(code=2)
+            raise typer.Exit(code=2) from None
     return caps
 
 

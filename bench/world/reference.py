@@ -266,11 +266,11 @@ def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: in
     return name + "b"
 
 
+STAGES = ("stage1", "stage2", "stage2b", "stage3", "stage3b")
+
+
 def _cap(b: ReferenceBudget, stage: str) -> list[str]:
     """The trainer override for ``stage``'s wall-clock cap, if it has one."""
-    unknown = set(b.stage_minutes) - {"stage1", "stage2", "stage2b", "stage3", "stage3b"}
-    if unknown:
-        raise ValueError(f"stage_minutes names unknown stages {sorted(unknown)}")
     return [f"max_seconds={float(b.stage_minutes[stage]) * 60}"] if stage in b.stage_minutes else []
 
 
@@ -304,6 +304,9 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     from pixart.vae import VAE
 
     b = budget or ReferenceBudget()
+    unknown = set(b.stage_minutes) - set(STAGES)
+    if unknown:  # before the data is made, not after
+        raise ValueError(f"stage_minutes names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
     times = {}
