@@ -452,6 +452,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU (3,000 steps at batch 1,024 were not enough: docs/world.md)[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
 """
 
 
@@ -491,6 +492,9 @@ def world_train_reference(
     batch_size_128: int = typer.Option(16, "--batch-size-128", help="Stage 3 (128 px)."),
     heads: int = typer.Option(3, "--heads"),
     seed: int = typer.Option(0, "--seed"),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="The trainer's: no, bf16 (a GPU) or fp16."),
+    compile_stages: str = typer.Option("", "--compile", help="Stages whose training forward goes through torch.compile, "
+                                       "e.g. 'stage2,stage2b' (on a GPU: fewer, fused kernels per step; each costs a compile)."),
     stage_minutes: str = typer.Option("", "--stage-minutes", help="Wall-clock caps, e.g. 'stage2=4,stage3=1.5' "
                                       "(stages stage1, stage2, stage2b, stage3, stage3b): a stage stops early with a "
                                       "checkpoint and the next starts from it."),
@@ -508,6 +512,8 @@ def world_train_reference(
                              lr=lr, low_lr=low_lr, and_fraction=and_fraction,
                              depth=depth, hidden=hidden, patch_size=patch_size, batch_size=batch_size,
                              batch_size_128=batch_size_128, heads=heads, seed=seed, stage3_lr=stage3_lr,
+                             mixed_precision=mixed_precision,
+                             compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
                              stage_minutes=_stage_minutes(stage_minutes))
     record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
                              prepare_only=prepare_only)

@@ -8,11 +8,13 @@ sizes, so that changes to the training loop's per-step overhead can be measured 
     python benchmarks/train_step_time.py                       # batch 32 and 128, 120 steps each
     python benchmarks/train_step_time.py --batches 32,256,1024 --steps 200 --depth 8
     python benchmarks/train_step_time.py --batches 1024 --variants items,preload,preload+device-rng --profile
+    python benchmarks/train_step_time.py --batches 256 --depth 6 --variants preload+device-rng,bf16,bf16+compile
 
 Variants switch the trainer's per-step host work: ``items`` reads the feature cache item by item and
 draws the noise on the CPU (the trainer before data.preload_features), ``preload`` keeps the cache in
 memory (on the training device), ``preload+device-rng`` also draws the noise on the GPU (the
-default; on a CPU it equals ``preload``). ``--profile`` prints torch.profiler's busiest operators
+default; on a CPU it equals ``preload``); ``bf16`` adds bf16 autocast, ``compile`` torch.compile of
+the training forward (its compile falls in the skipped first 20 steps). ``--profile`` prints torch.profiler's busiest operators
 (self CPU time) for 30 steps of the last variant at the last batch size.
 """
 
@@ -66,8 +68,11 @@ def main(argv=None) -> int:
             out, cfg = config(b, variant, args.steps)
             train(cfg, progress=False)
             rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines() if x.strip()]
-            sec = statistics.median(r["sec_per_step"] for r in rows[20:])
-            print(f"batch {b:5d} {variant:>20}: {sec * 1000:7.1f} ms/step  ({b / sec:8.0f} samples/s)", flush=True)
+            # the mean, not the median: on a GPU the host runs ahead and waits at the metric reads
+            # (every log_every steps), so single steps' host times are uneven while their sum is not
+            sec = statistics.fmean(r["sec_per_step"] for r in rows[20:])
+            print(f"batch {b:5d} {variant:>20}: {sec * 1000:7.1f} ms/step  ({b / sec:8.0f} samples/s); "
+                  f"loss, mean of steps 21+: {statistics.fmean(r['loss'] for r in rows[20:]):.4f}", flush=True)
     if args.profile:
         from torch.profiler import ProfilerActivity, profile
 
@@ -83,6 +88,9 @@ VARIANTS = {
     "items": ["data.preload_features=false", "device_rng=false"],
     "preload": ["data.preload_features=true", "device_rng=false"],
     "preload+device-rng": ["data.preload_features=true", "device_rng=true"],
+    "bf16": ["data.preload_features=true", "device_rng=true", "mixed_precision=bf16"],
+    "compile": ["data.preload_features=true", "device_rng=true", "compile=true"],
+    "bf16+compile": ["data.preload_features=true", "device_rng=true", "mixed_precision=bf16", "compile=true"],
 }
 
 

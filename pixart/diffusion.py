@@ -122,10 +122,15 @@ class GaussianDiffusion:
 
     # -- helpers --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _gather(table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    def _gather(self, table: torch.Tensor, t: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
         """``table[t]`` cast to ``like``'s dtype/device, shaped [B, 1, …, 1] to broadcast."""
-        values = table.to(device=like.device, dtype=like.dtype)[t.to(like.device)]
+        # The cast table is kept per (table, device, dtype): a fresh host-to-GPU copy on every call
+        # is a stream synchronisation, a dozen of them per training step.
+        key = (id(table), like.device, like.dtype)
+        cache = self.__dict__.setdefault("_table_cache", {})
+        if key not in cache:
+            cache[key] = table.to(device=like.device, dtype=like.dtype)
+        values = cache[key][t.to(like.device)]
         return values.reshape(-1, *([1] * (like.ndim - 1)))
 
     def sample_timesteps(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -99,13 +99,14 @@ class TrainConfig:
     ema_decay: float = 0.9999  # with a warm-up: min(ema_decay, (1 + step) / (10 + step))
     save_every: int = 500
     keep_checkpoints: int = 3
-    log_every: int = 10
+    log_every: int = 10  # metrics are read back from the device (on a GPU, one sync) and written every this many steps
     sample_every: int = 0  # 0: no sample grids
     sample_prompts: list = field(default_factory=list)
     tensorboard: bool = True
     max_seconds: float | None = None  # stop (with a checkpoint) after this much wall time in one call; resume goes on
     tf32: bool = True  # on CUDA: float32 matrix products in TF32 (torch.set_float32_matmul_precision("high"))
-    device_rng: bool = True  # on CUDA: the step's Gaussian noise is drawn there (per-step generator); CPU runs unchanged
+    device_rng: bool = True  # on CUDA: the step's noise, timesteps and caption drops are drawn there; CPU runs unchanged
+    compile: bool = False  # the training forward through torch.compile (a GPU's per-step launch overhead)
     seed: int = 0
 
     def model_config(self) -> PixArtConfig:
@@ -149,6 +150,9 @@ def _typed(value, annotation: str, where: str):
             raise ValueError(f"{where} must be a number, got {value!r}") from None
     if annotation in ("float", "int") and isinstance(value, bool):
         raise ValueError(f"{where} must be a number, got {value!r}")
+    if annotation in ("str", "str | None") and isinstance(value, bool):
+        # YAML 1.1 also reads no/off (yes/on) as booleans: `mixed_precision=no` means the word
+        return "no" if value is False else "yes"
     return value
 
 
@@ -233,16 +237,19 @@ class Batches:
         self.order = BucketBatches(bucket_of, cfg.batch_size * world, cfg.seed)
 
     def get(self, step: int, gen: torch.Generator, device_gen: torch.Generator | None = None):
-        """``device_gen`` (on the training device) draws the latents' noise instead of ``gen``."""
+        """``device_gen`` (on the training device) draws the latents' noise instead of ``gen``.
+
+        Captions come trimmed of the padding slots no caption of the batch uses (``trim_text_padding``),
+        here rather than in the loop: for the preloaded cache the trim is worked out on the host."""
         bucket, idx = self.order.batch(step, self.rank, self.world)
         items = [self.items[i] for i in idx]
-        labels = torch.tensor([int(it.label or 0) for it in items], device=self.device)
+        labels = to_device([int(it.label or 0) for it in items], self.device)
         if self.store is not None and self.table is not None:
             mean, std, y, mask = self.table.get(idx)
         elif self.store is not None:
             parts = [self.store.get(it.key, self.cfg.max_length) for it in items]
             mean, std = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
-            y, mask = torch.stack([p[2] for p in parts]), torch.stack([p[3] for p in parts])
+            y, mask = trim_text_padding(torch.stack([p[2] for p in parts]), torch.stack([p[3] for p in parts]))
         else:
             images, kept = [], []
             for it in items:
@@ -255,11 +262,11 @@ class Batches:
                     self.log(f"skipping: {e}")
             if not images:
                 raise DataError(f"every image of step {step}'s batch was unreadable")
-            labels = torch.tensor([int(it.label or 0) for it in kept], device=self.device)
+            labels = to_device([int(it.label or 0) for it in kept], self.device)
             items = kept
             mean, std = posterior(self.vae, torch.stack(images))
-            y, mask = (self.text_encoder.encode([it.caption for it in items]) if not self.cfg.class_conditional
-                       else (None, None))
+            y, mask = (trim_text_padding(*self.text_encoder.encode([it.caption for it in items]))
+                       if not self.cfg.class_conditional else (None, None))
             mean, std = mean.float().cpu(), std.float().cpu()
         if device_gen is not None:
             mean, std = mean.to(self.device), std.to(self.device)
@@ -272,18 +279,32 @@ class Batches:
         return latents.to(self.device), y, mask, labels, bucket
 
 
+def to_device(values, device) -> torch.Tensor:
+    """A host list as a tensor on ``device``. To a GPU through pinned memory without waiting: a plain
+    ``torch.tensor(..., device="cuda")`` copy synchronises the stream, so the host could not queue
+    the next step's kernels while the GPU works."""
+    t = torch.tensor(values)
+    if torch.device(device).type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 class _PreloadedFeatures:
     """The feature cache of ``items``, read once into one stacked tensor per latent shape, so a batch
     is an index into memory instead of 4 × batch reads from the safetensors shards (at batch 1,024
-    those reads, not the GPU, set the pace). Same tensors as ``FeatureStore.get`` item by item."""
+    those reads, not the GPU, set the pace). Same tensors as ``FeatureStore.get`` item by item, and
+    trimmed as ``trim_text_padding`` trims them, from text lengths kept on the host."""
 
     def __init__(self, store: FeatureStore, items, max_length: int, device="cpu"):
         rows: dict[tuple, list] = {}
         self.where = []  # item index -> (latent shape, row)
+        self.text_len = []  # item index -> 1 + its last real text slot (0: no real token)
         for it in tqdm(items, desc="loading feature cache", leave=False):
             part = store.get(it.key, max_length)
             group = rows.setdefault(tuple(part[0].shape), [])
             self.where.append((tuple(part[0].shape), len(group)))
+            real = part[3].bool().nonzero()
+            self.text_len.append(int(real.max()) + 1 if len(real) else 0)
             group.append(part)
         # kept on the training device: a batch is then an index there, with no host-to-device copy
         self.tables = {shape: [torch.stack([p[k] for p in group]).to(device) for k in range(4)]
@@ -294,8 +315,12 @@ class _PreloadedFeatures:
         if len(shapes) != 1:  # a batch is one aspect bucket, so one latent shape
             raise DataError(f"a batch mixes latent shapes {sorted(shapes)}; the feature cache does not match the buckets")
         tables = self.tables[shapes.pop()]
-        rows = torch.tensor([self.where[i][1] for i in idx], device=tables[0].device)
-        return [t.index_select(0, rows) for t in tables]
+        rows = to_device([self.where[i][1] for i in idx], tables[0].device)
+        mean, std, y, mask = [t.index_select(0, rows) for t in tables]
+        lengths = [self.text_len[i] for i in idx]
+        if min(lengths) > 0:  # trim_text_padding's rule, without reading the mask back from the GPU
+            y, mask = y[:, : max(lengths)], mask[:, : max(lengths)]
+        return mean, std, y, mask
 
 
 def _encoders(cfg: TrainConfig, device):
@@ -456,6 +481,34 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
 
     bar = tqdm(total=cfg.max_steps, initial=start, desc="train", disable=not (progress and main), unit="step")
     history = []
+    # On a GPU every read of a value back to the host (`.item()`) waits for the queued kernels, so
+    # the host could not run ahead and queue the next step. The step's metrics stay on the device
+    # and are read (one sync) every log_every steps, and before a checkpoint (on a CPU too: same files).
+    on_cuda = device.type == "cuda"
+    read_every = max(1, cfg.log_every)
+    pending: list[tuple[dict, torch.Tensor]] = []  # (host part of a record, its device values)
+    loss_keys: list[str] = []
+
+    def flush():
+        if not pending:
+            return
+        values = torch.stack([v for _, v in pending]).cpu().tolist()
+        for (host, _), row in zip(pending, values):
+            record = {"step": host["step"], **dict(zip(loss_keys, row)), "lr": host["lr"],
+                      "grad_norm": row[-1] if host["clipped"] else None, "sec_per_step": host["sec_per_step"]}
+            history.append(record)
+            if main:
+                with metrics_path.open("a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if writer is not None:
+                    for k in ("loss", "mse", "vb", "lr"):
+                        if record.get(k) is not None:
+                            writer.add_scalar(f"train/{k}", record[k], record["step"])
+        if main:
+            bar.set_postfix(loss=f"{history[-1]['loss']:.4f}", refresh=False)  # shown at tqdm's own pace
+        pending.clear()
+
+    fwd = torch.compile(model) if cfg.compile else model
     t_last = t_start = time.perf_counter()
     step = start
     out_of_time = False
@@ -464,27 +517,30 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         for micro in range(cfg.grad_accum):
             gen = step_generator(cfg.seed, step, micro, rank)
             # on a GPU, drawing ~10^6 normals per step on the host and copying them set the pace
-            dgen = step_generator(cfg.seed, step, micro, rank, device) if cfg.device_rng and device.type == "cuda" else None
+            dgen = step_generator(cfg.seed, step, micro, rank, device) if cfg.device_rng and on_cuda else None
             data_step = step * cfg.grad_accum + micro
             latents, y, mask, labels, bucket = batches.get(data_step, gen, dgen)
             b = latents.shape[0]
             if cfg.class_conditional:
                 y = label_emb(labels)
                 mask = torch.ones(b, 1, dtype=torch.long, device=device)
-            drop = drop_mask(b, cfg.caption_dropout, gen)
+            if dgen is not None:  # nothing of the step's randomness is copied from the host (each copy syncs)
+                drop = torch.rand(b, generator=dgen, device=device) < cfg.caption_dropout
+                t = diffusion.sample_timesteps(b, device, generator=dgen)
+            else:
+                drop = drop_mask(b, cfg.caption_dropout, gen).to(device)
+                t = diffusion.sample_timesteps(b, "cpu", generator=gen).to(device)
             null = raw_model.y_embedder.y_embedding[: y.shape[1]].to(y.dtype)
-            y = torch.where(drop.to(device)[:, None, None], null[None], y)  # official: the prompt's mask is kept
-            y, mask = trim_text_padding(y, mask)  # same output, less work on padding slots
-            t = diffusion.sample_timesteps(b, "cpu", generator=gen).to(device)
+            y = torch.where(drop[:, None, None], null[None], y)  # official: the prompt's mask is kept
             noise = (torch.randn(latents.shape, generator=dgen, device=device) if dgen is not None
                      else torch.randn(latents.shape, generator=gen).to(device))
             micro_kwargs = {}
             if raw_model.config.micro_conditions:
                 h, w = bucket
-                micro_kwargs = {"resolution": torch.tensor([[float(h), float(w)]] * b, device=device),
+                micro_kwargs = {"resolution": to_device([[float(h), float(w)]], device).repeat(b, 1),
                                 "aspect_ratio": torch.full((b, 1), h / w, device=device)}
             with accelerator.accumulate(model), accelerator.autocast():
-                losses = diffusion.training_losses(lambda xt, tt: model(xt, tt, y, mask, **micro_kwargs), latents, t, noise)
+                losses = diffusion.training_losses(lambda xt, tt: fwd(xt, tt, y, mask, **micro_kwargs), latents, t, noise)
                 loss = losses["loss"].mean()
                 accelerator.backward(loss)
                 grad_norm = accelerator.clip_grad_norm_(params, cfg.optim.grad_clip) if accelerator.sync_gradients else None
@@ -492,26 +548,23 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                 if accelerator.sync_gradients:
                     lr_sched.step()
                 optimizer.zero_grad(set_to_none=True)
-            micro_losses.append({k: v.detach().float().mean().item() for k, v in losses.items()})
+            loss_keys = list(losses)
+            micro_losses.append(torch.stack([v.detach().float().mean() for v in losses.values()]))
         step += 1
         with torch.no_grad():  # EMA of the optimiser step, warmed up so short runs are not dominated by the init
             decay = ema_decay_at(step, cfg.ema_decay)
             torch._foreach_lerp_(ema_params, [p.detach().float() for p in raw_model.parameters()], 1.0 - decay)
-        record = {"step": step, **{k: sum(m[k] for m in micro_losses) / len(micro_losses) for k in micro_losses[0]},
-                  "lr": lr_sched.get_last_lr()[0], "grad_norm": float(grad_norm) if grad_norm is not None else None}
-        history.append(record)
+        clipped = grad_norm is not None
+        norm = torch.as_tensor(grad_norm, device=device) if clipped else torch.zeros((), device=device)
+        values = torch.cat([torch.stack(micro_losses).mean(0), norm.detach().float().reshape(1)])
         now = time.perf_counter()
-        record["sec_per_step"] = now - t_last
+        pending.append(({"step": step, "lr": lr_sched.get_last_lr()[0], "clipped": clipped,
+                         "sec_per_step": now - t_last}, values))
         t_last = now
         if main:
-            bar.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)  # shown at tqdm's own pace
             bar.update(1)
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(record) + "\n")
-            if writer is not None:
-                for k in ("loss", "mse", "vb", "lr"):
-                    if record.get(k) is not None:
-                        writer.add_scalar(f"train/{k}", record[k], step)
+        if len(pending) >= read_every:  # and before each checkpoint, below
+            flush()
         if cfg.max_seconds is not None:  # every process must agree, or one would wait for the others forever
             out_of_time = now - t_start >= cfg.max_seconds
             if world > 1:
@@ -520,6 +573,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             if out_of_time:
                 log(f"max_seconds={cfg.max_seconds:g} reached at step {step}; saving (resume continues to {cfg.max_steps})")
         if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time:
+            flush()
             accelerator.wait_for_everyone()
             if main:
                 save_checkpoint(out, step, raw_model, ema, accelerator.unwrap_model(label_emb) if label_emb is not None else None,
@@ -527,6 +581,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             accelerator.wait_for_everyone()
         if main and cfg.sample_every and step % cfg.sample_every == 0 and cfg.sample_prompts:
             _sample_grid(cfg, ema, batches, out / "samples" / f"step-{step:07d}.png")
+    flush()
     bar.close()
     if writer is not None:
         writer.close()

@@ -141,6 +141,67 @@ def test_device_rng_leaves_cpu_runs_unchanged(world, tmp_path):
     assert a == b
 
 
+def test_metrics_are_read_back_every_log_every_steps(world, tmp_path):
+    """The step's metrics stay on the device and are read back every log_every steps (one GPU sync),
+    and before each checkpoint: the records, their order and values are those of reading every step."""
+    every = train(cfg_for(world, tmp_path / "a", "max_steps=10", "save_every=6", "log_every=1"), progress=False)
+    chunks = train(cfg_for(world, tmp_path / "b", "max_steps=10", "save_every=6", "log_every=4"), progress=False)
+    assert losses(every) == losses(chunks) and len(losses(chunks)) == 10
+    rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 11))
+    assert [r["loss"] for r in rows] == losses(every)
+    for key in ("mse", "vb", "grad_norm", "lr"):
+        assert [r[key] for r in rows] == [r[key] for r in every["history"]]
+    assert all(r["grad_norm"] > 0 and r["sec_per_step"] > 0 for r in rows)
+    # a run cut off after the step-6 checkpoint resumes with the metrics of steps 1-6 on disk
+    rows_a = (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()
+    (tmp_path / "b" / "metrics.jsonl").write_text("\n".join(rows_a[:7]) + "\n")  # step 7 not checkpointed
+    import shutil
+
+    shutil.rmtree(tmp_path / "b" / "checkpoints" / "step-0000010")
+    rest = train(cfg_for(world, tmp_path / "b", "max_steps=10", "save_every=6", "log_every=4"), resume=True,
+                 progress=False)
+    assert [r["step"] for r in rest["history"]] == [7, 8, 9, 10]
+    rows = [json.loads(x) for x in (tmp_path / "b" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == list(range(1, 11)) and [r["loss"] for r in rows] == losses(every)
+
+
+def test_preloaded_cache_trims_text_padding_like_the_model_helper():
+    """The preloaded cache trims padding from text lengths kept on the host; the result must be
+    ``trim_text_padding``'s, also when a batch holds a caption with no real token (then no trim)."""
+    from pixart.model import trim_text_padding
+    from pixart.train import _PreloadedFeatures
+
+    class Store:  # FeatureStore.get's contract: (mean, std, y, mask) for a key, padded to max_length
+        def get(self, key, max_length):
+            n = int(key)
+            mask = torch.zeros(max_length, dtype=torch.long)
+            mask[:n] = 1
+            return torch.full((4, 2, 2), float(n)), torch.ones(4, 2, 2), torch.randn(max_length, 8), mask
+
+    class Item:
+        def __init__(self, n):
+            self.key = str(n)
+
+    lengths = [3, 7, 1, 0, 5]
+    table = _PreloadedFeatures(Store(), [Item(n) for n in lengths], max_length=12)
+    for idx in ([0, 1, 2], [0, 2], [4, 0], [1, 3], [3]):
+        mean, std, y, mask = table.get(idx)
+        full_y = torch.stack([table.tables[(4, 2, 2)][2][i] for i in idx])
+        full_mask = torch.stack([table.tables[(4, 2, 2)][3][i] for i in idx])
+        want_y, want_mask = trim_text_padding(full_y, full_mask)
+        assert torch.equal(y, want_y) and torch.equal(mask, want_mask), idx
+        assert y.shape[1] == (12 if 3 in idx else max(lengths[i] for i in idx))
+        assert mean[:, 0, 0, 0].tolist() == [float(lengths[i]) for i in idx]
+
+
+def test_compiled_forward_gives_the_same_losses(world, tmp_path):
+    """compile=true runs the training forward through torch.compile: same losses (to rounding)."""
+    eager = losses(train(cfg_for(world, tmp_path / "a", "max_steps=3"), progress=False))
+    compiled = losses(train(cfg_for(world, tmp_path / "b", "max_steps=3", "compile=true"), progress=False))
+    assert torch.allclose(torch.tensor(eager), torch.tensor(compiled), rtol=1e-4, atol=1e-5), (eager, compiled)
+
+
 def test_max_seconds_stops_with_a_checkpoint_and_resume_goes_on(world, tmp_path):
     first = train(cfg_for(world, tmp_path / "run", "max_steps=10", "save_every=100", "max_seconds=0"), progress=False)
     assert [r["step"] for r in first["history"]] == [1]  # out of time after the first step, which is saved
@@ -249,6 +310,8 @@ def test_configs_load_and_reject_unknown_keys():
     assert (cfg.optim.lr, cfg.ema_decay, cfg.optim.eps) == (1e-4, 1, 1e-8) and isinstance(cfg.optim.lr, float)
     with pytest.raises(ValueError, match="config.optim.lr must be a number, got 'fast'"):
         load_config(None, ["optim.lr=fast"])
+    # ...and reads `no` as false: a text field takes the word
+    assert load_config(None, ["mixed_precision=no"]).mixed_precision == "no"
 
 
 def test_bf16_checkpointing_accumulation_fp32_attention(world, tmp_path):

@@ -135,7 +135,11 @@ def test_train_reference_cli_defaults_are_the_budget_defaults():
 
     for name in shared:
         default = params[name].default.default
-        assert (_stage_minutes(default) if name == "stage_minutes" else default) == getattr(budget, name), name
+        if name == "stage_minutes":
+            default = _stage_minutes(default)
+        elif name == "compile_stages":
+            default = tuple(filter(None, default.split(",")))
+        assert default == getattr(budget, name), name
 
 
 def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_path):
@@ -144,7 +148,7 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
     bundle = Path(__file__).resolve().parents[1] / "bench" / "world" / "reference"
     b = ReferenceBudget(n_images_64=24, n_images_128=12, stage1_steps=2, stage2_steps=50, stage2_low_lr_steps=2,
                         stage3_steps=2, stage3_low_lr_steps=0, batch_size=4, batch_size_128=2, hidden=48, depth=1,
-                        heads=3, stage_minutes={"stage2": 0})
+                        heads=3, stage_minutes={"stage2": 0}, compile_stages=("stage2b",))
     work = tmp_path / "work"
     assert train_reference(tmp_path / "out", work, b, log=lambda *a: None, components=bundle, workers=2,
                            prepare_only=True) == {"prepared": str(work)}
@@ -156,6 +160,9 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
     assert len(record["loss_curves"]["stage2"]) == 1  # capped: one step
     cfg = yaml.safe_load((work / "stage2b" / "train_config.yaml").read_text())
     assert Path(cfg["init_from"]) == work / "stage2" / "checkpoints" / "step-0000001" / "ema"
+    assert cfg["compile"] and not yaml.safe_load((work / "stage2" / "train_config.yaml").read_text())["compile"]
     assert record["vae_psnr_db"] == json.loads((bundle / "training.json").read_text())["vae_psnr_db"]
     with pytest.raises(ValueError, match="unknown stages"):
         train_reference(tmp_path / "out", work, dataclasses.replace(b, stage_minutes={"stage9": 1}), log=lambda *a: None)
+    with pytest.raises(ValueError, match="compile_stages names unknown"):
+        train_reference(tmp_path / "out", work, dataclasses.replace(b, compile_stages=("stage-2",)), log=lambda *a: None)

@@ -60,6 +60,10 @@ class ReferenceBudget:
     t5_dim: int = 64
     max_length: int = 32
     seed: int = 0
+    mixed_precision: str = "no"  # the trainer's: "bf16" on a GPU
+    # stages whose training forward goes through torch.compile (a GPU's launch overhead; each such
+    # stage pays a compile, so the long fixed-shape ones gain: e.g. ("stage2", "stage2b"))
+    compile_stages: tuple = ()
     # wall-clock caps per stage ("stage1", "stage2", "stage2b", "stage3", "stage3b" -> minutes; the
     # trainer's max_seconds): a stage stops early with a checkpoint, the next starts from it. For a GPU
     # lease of fixed length; a later call with the same caps resumes the stopped stage.
@@ -270,8 +274,9 @@ STAGES = ("stage1", "stage2", "stage2b", "stage3", "stage3b")
 
 
 def _cap(b: ReferenceBudget, stage: str) -> list[str]:
-    """The trainer override for ``stage``'s wall-clock cap, if it has one."""
-    return [f"max_seconds={float(b.stage_minutes[stage]) * 60}"] if stage in b.stage_minutes else []
+    """The trainer overrides for ``stage``'s wall-clock cap, if it has one, and its compile."""
+    return ([f"max_seconds={float(b.stage_minutes[stage]) * 60}"] if stage in b.stage_minutes else []) + [
+        f"compile={str(stage in b.compile_stages).lower()}"]
 
 
 def _reuse_components(src: Path, comp: Path, log) -> None:
@@ -304,9 +309,10 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     from pixart.vae import VAE
 
     b = budget or ReferenceBudget()
-    unknown = set(b.stage_minutes) - set(STAGES)
-    if unknown:  # before the data is made, not after
-        raise ValueError(f"stage_minutes names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+    for what, names in (("stage_minutes", b.stage_minutes), ("compile_stages", b.compile_stages)):
+        unknown = set(names) - set(STAGES)
+        if unknown:  # before the data is made, not after
+            raise ValueError(f"{what} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -344,7 +350,8 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
              f"patch_size: {b.patch_size}, caption_channels: {b.t5_dim}, model_max_length: {b.max_length}, input_size: 16}}"]
     common = [f"t5={comp}", f"vae={comp}", f"max_length={b.max_length}", f"seed={b.seed}", "tensorboard=false",
               f"optim.lr={b.lr}", "optim.weight_decay=0.0", "optim.grad_clip=1.0", "optim.warmup_steps=200",
-              "ema_decay=0.999", "keep_checkpoints=1", "log_every=50", "data.preload_features=true"]
+              "ema_decay=0.999", "keep_checkpoints=1", "log_every=50", "data.preload_features=true",
+              f"mixed_precision={b.mixed_precision}"]
     for cache, folder, res, ms in ((cache64, "data64", 64, False), (cache128, "data128", 128, True)):
         run_extract(cache, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
                                         f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
