@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,8 +157,15 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
     for part in ("tokenizer", "text_encoder", "vae"):
         assert sorted(p.name for p in (work / "components" / part).iterdir()) == sorted(p.name for p in (bundle / part).iterdir())
     assert (work / "cache64" / "meta.json").is_file() or any((work / "cache64").iterdir())
+    # an image the manifest does not list (left by an earlier, larger run) is neither cached nor trained on
+    shutil.copy(work / "data128" / "000000.png", work / "data128" / "000999.png")
+    (work / "data128" / "000999.txt").write_text("a red circle\n")
     record = train_reference(tmp_path / "out", work, b, log=lambda *a: None, components=bundle)
     assert len(record["loss_curves"]["stage2"]) == 1  # capped: one step
+    from pixart.features import FeatureStore
+
+    keys = list(FeatureStore(work / "cache128").index)
+    assert len(keys) == 12 and not any("000999" in k for k in keys)
     cfg = yaml.safe_load((work / "stage2b" / "train_config.yaml").read_text())
     assert Path(cfg["init_from"]) == work / "stage2" / "checkpoints" / "step-0000001" / "ema"
     assert cfg["compile"] and not yaml.safe_load((work / "stage2" / "train_config.yaml").read_text())["compile"]

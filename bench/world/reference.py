@@ -352,21 +352,24 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
               f"optim.lr={b.lr}", "optim.weight_decay=0.0", "optim.grad_clip=1.0", "optim.warmup_steps=200",
               "ema_decay=0.999", "keep_checkpoints=1", "log_every=50", "data.preload_features=true",
               f"mixed_precision={b.mixed_precision}"]
-    for cache, folder, res, ms in ((cache64, "data64", 64, False), (cache128, "data128", 128, True)):
-        run_extract(cache, None, [f"data.root={work / folder}", f"t5={comp}", f"vae={comp}",  # resumable
-                                        f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
-                                        "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
+    # Every stage reads its data from the manifest, not the folder: a folder reused with a smaller
+    # --n-images-* still holds the earlier, larger run's images, which the manifest (and the stage's
+    # data hash) leave out. The items, their order and cache keys are the folder's otherwise.
     m64, m128 = work / "data64" / "manifest.jsonl", work / "data128" / "manifest.jsonl"
+    for cache, manifest, res, ms in ((cache64, m64, 64, False), (cache128, m128, 128, True)):
+        run_extract(cache, None, [f"data.manifest={manifest}", f"t5={comp}", f"vae={comp}",  # resumable
+                                  f"data.resolution={res}", f"data.multi_scale={str(ms).lower()}",
+                                  "data.bucket_multiple=8", f"max_length={b.max_length}"], batch_size=64)
     if prepare_only:
         log(f"prepared {work}: data64/, data128/, components/, cache64/, cache128/")
         return {"prepared": str(work)}
     stages = {}
     stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
-        f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}", "data.root=null",
+        f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}",
         f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}",
         *_cap(b, "stage1")], log, data_manifest=m64)
-    data64 = [f"data.root={work / 'data64'}", f"data.features={cache64}", "data.resolution=64",
+    data64 = [f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
               f"batch_size={b.batch_size}"]
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
         f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
@@ -374,7 +377,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
     last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
-    data128 = [f"data.root={work / 'data128'}", f"data.features={cache128}", "data.resolution=128",
+    data128 = [f"data.manifest={m128}", f"data.features={cache128}", "data.resolution=128",
                "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}"]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + data128 + [
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
