@@ -119,6 +119,7 @@ class GaussianDiffusion:
         self.posterior_log_variance_clipped = torch.log(torch.cat([posterior_variance[1:2], posterior_variance[1:]]))
         self.posterior_mean_coef1 = betas * torch.sqrt(alphas_cumprod_prev) / (1.0 - alphas_cumprod)
         self.posterior_mean_coef2 = (1.0 - alphas_cumprod_prev) * torch.sqrt(1.0 - betas) / (1.0 - alphas_cumprod)
+        self._table_cache: dict = {}  # (id(table), device, dtype) -> table cast there (see _gather)
 
     # -- helpers --------------------------------------------------------------------------------
 
@@ -127,10 +128,9 @@ class GaussianDiffusion:
         # The cast table is kept per (table, device, dtype): a fresh host-to-GPU copy on every call
         # is a stream synchronisation, a dozen of them per training step.
         key = (id(table), like.device, like.dtype)
-        cache = self.__dict__.setdefault("_table_cache", {})
-        if key not in cache:
-            cache[key] = table.to(device=like.device, dtype=like.dtype)
-        values = cache[key][t.to(like.device)]
+        if key not in self._table_cache:
+            self._table_cache[key] = table.to(device=like.device, dtype=like.dtype)
+        values = self._table_cache[key][t.to(like.device)]
         return values.reshape(-1, *([1] * (like.ndim - 1)))
 
     def sample_timesteps(self, batch_size: int, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
