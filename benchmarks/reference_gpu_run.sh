@@ -11,7 +11,8 @@
 # CAPS (the caps), WORKERS (render processes), PYTHON. RESULTS_DIR gets at most 5 files:
 #   train-log.txt              the whole log
 #   transformer.safetensors    the final (stage 3b) transformer, diffusers layout
-#   stage2b_ema.safetensors    stage 2b's EMA weights (pixart native format), to score at 64 px
+#   stage2b_ema.safetensors    stage 2b's EMA weights (pixart native format), to score at 64 px;
+#                              stage2_ema.safetensors instead when the run was cut off before stage 2b saved
 #   rest.tar                   the pipeline folder without its transformer weights, each stage's
 #                              train_config.yaml, metrics.jsonl, wall_seconds.json, and the EMA configs
 set -uo pipefail
@@ -35,7 +36,10 @@ tail -n 25 "$RES/train-log.txt"
 # collect whatever exists, also after a failure
 cp "$WORK/out/transformer/diffusion_pytorch_model.safetensors" "$RES/transformer.safetensors" 2>/dev/null
 s2b=$(ls -d "$WORK"/stage2b/checkpoints/step-*/ema 2>/dev/null | tail -n 1)
-[ -n "$s2b" ] && cp "$s2b/model.safetensors" "$RES/stage2b_ema.safetensors"
+s2=$(ls -d "$WORK"/stage2/checkpoints/step-*/ema 2>/dev/null | tail -n 1)
+if [ -n "$s2b" ]; then cp "$s2b/model.safetensors" "$RES/stage2b_ema.safetensors"
+elif [ -n "$s2" ]; then cp "$s2/model.safetensors" "$RES/stage2_ema.safetensors"  # cut off before 2b's first checkpoint
+fi
 (cd "$WORK" && tar cf "$RES/rest.tar" --exclude=out/transformer/diffusion_pytorch_model.safetensors \
     $(ls -d out stage*/train_config.yaml stage*/metrics.jsonl stage*/wall_seconds.json stage*/checkpoints/*/ema/config.json \
       components/vae_metrics.json 2>/dev/null))
