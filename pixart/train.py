@@ -174,8 +174,8 @@ class LabelEmbedder(torch.nn.Module):
 
 
 def drop_mask(batch: int, p: float, gen: torch.Generator) -> torch.Tensor:
-    """Which captions of the batch become the null caption (probability ``p`` each)."""
-    return torch.rand(batch, generator=gen) < p
+    """Which captions of the batch become the null caption (probability ``p`` each), on ``gen``'s device."""
+    return torch.rand(batch, generator=gen, device=gen.device) < p
 
 
 def ema_decay_at(step: int, decay: float) -> float:
@@ -524,12 +524,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
             if cfg.class_conditional:
                 y = label_emb(labels)
                 mask = torch.ones(b, 1, dtype=torch.long, device=device)
-            if dgen is not None:  # nothing of the step's randomness is copied from the host (each copy syncs)
-                drop = torch.rand(b, generator=dgen, device=device) < cfg.caption_dropout
-                t = diffusion.sample_timesteps(b, device, generator=dgen)
-            else:
-                drop = drop_mask(b, cfg.caption_dropout, gen).to(device)
-                t = diffusion.sample_timesteps(b, "cpu", generator=gen).to(device)
+            # with a device generator nothing of the step's randomness is copied from the host (each copy syncs)
+            rng = dgen if dgen is not None else gen
+            drop = drop_mask(b, cfg.caption_dropout, rng).to(device)
+            t = diffusion.sample_timesteps(b, rng.device, generator=rng).to(device)
             null = raw_model.y_embedder.y_embedding[: y.shape[1]].to(y.dtype)
             y = torch.where(drop[:, None, None], null[None], y)  # official: the prompt's mask is kept
             noise = (torch.randn(latents.shape, generator=dgen, device=device) if dgen is not None

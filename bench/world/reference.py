@@ -265,7 +265,7 @@ def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: in
         return name
     stages[name + "b"] = _train_stage(f"{name}b ({name} at lr {b.low_lr:g})", overrides + [
         f"output_dir={work / (name + 'b')}", f"optim.lr={b.low_lr}", f"seed={b.seed + 1}", f"max_steps={steps}",
-        f"save_every={min(max(steps // 3, 1), 2000)}", *_cap(b, name + "b")], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema",
+        f"save_every={min(max(steps // 3, 1), 2000)}", *_stage_overrides(b, name + "b")], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema",
         data_manifest=data_manifest)
     return name + "b"
 
@@ -273,8 +273,8 @@ def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: in
 STAGES = ("stage1", "stage2", "stage2b", "stage3", "stage3b")
 
 
-def _cap(b: ReferenceBudget, stage: str) -> list[str]:
-    """The trainer overrides for ``stage``'s wall-clock cap, if it has one, and its compile."""
+def _stage_overrides(b: ReferenceBudget, stage: str) -> list[str]:
+    """The trainer overrides that differ per stage: its wall-clock cap, if it has one, and its compile."""
     return ([f"max_seconds={float(b.stage_minutes[stage]) * 60}"] if stage in b.stage_minutes else []) + [
         f"compile={str(stage in b.compile_stages).lower()}"]
 
@@ -368,12 +368,12 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}",
         f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}",
-        *_cap(b, "stage1")], log, data_manifest=m64)
+        *_stage_overrides(b, "stage1")], log, data_manifest=m64)
     data64 = [f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
               f"batch_size={b.batch_size}"]
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
         f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
-        f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}", *_cap(b, "stage2")], log,
+        f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}", *_stage_overrides(b, "stage2")], log,
         init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
     last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
@@ -381,7 +381,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
                "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}"]
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + data128 + [
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
-        f"save_every={min(max(b.stage3_steps // 3, 1), 500)}", *_cap(b, "stage3"),
+        f"save_every={min(max(b.stage3_steps // 3, 1), 500)}", *_stage_overrides(b, "stage3"),
         *([f"optim.lr={b.stage3_lr}"] if b.stage3_lr is not None else [])], log,
         init_from=Path(stages[last]["final_checkpoint"]) / "ema", data_manifest=m128)
     last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log, m128)
