@@ -158,6 +158,7 @@ DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 class Sampler(str, Enum):
     dpm_solver = "dpm-solver"
+    sde_dpm_solver = "sde-dpm-solver"
     sa_solver = "sa-solver"
     iddpm = "iddpm"
     ddpm = "ddpm"
@@ -181,7 +182,7 @@ def sample(
     prompt: str = typer.Option(None, "--prompt", help="One prompt."),
     prompts: Path = typer.Option(None, "--prompts", help="Text file, one prompt per line."),
     sampler: Sampler = typer.Option(Sampler.dpm_solver, "--sampler"),
-    steps: int = typer.Option(None, "--steps", help="Default: 20 (dpm-solver), 25 (sa-solver), 100 (iddpm/ddpm)."),
+    steps: int = typer.Option(None, "--steps", help="Default: 20 (dpm-solver), 50 (sde-dpm-solver), 25 (sa-solver), 100 (iddpm/ddpm)."),
     cfg: float = typer.Option(4.5, "--cfg", help="Classifier-free guidance scale (1 disables guidance)."),
     seed: int = typer.Option(0, "--seed", help="Image k uses seed + k."),
     height: int = typer.Option(None, "--height"),
@@ -416,6 +417,8 @@ DEMO_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench demo                  [dim]# 4 prompts x 4 seeds per category, about 4 minutes on a 2-core CPU[/dim]
   pixart-bench demo --prompts 12     [dim]# more prompts: tighter confidence intervals[/dim]
   pixart-bench demo --quick          [dim]# 2 prompts x 1 seed per category[/dim]
+  pixart-bench demo --sampler iddpm  [dim]# the official repo's IDDPM, 100 steps (5x slower; scores as high as the default)[/dim]
+  pixart-bench demo --sampler dpm-solver --cfg 4.5   [dim]# the deterministic sampler at the usual guidance: about half the scores[/dim]
   pixart-bench demo --out my-report --reference out/my-world-model
 """
 
@@ -427,14 +430,19 @@ def demo(
     reference: Path = typer.Option(None, "--reference", help="Pipeline folder to use instead of the bundled world model."),
     prompts: int = typer.Option(None, "--prompts", help="Prompts per category (default 4, or 2 with --quick)."),
     seeds: int = typer.Option(None, "--seeds", help="Images per prompt (default 4, or 1 with --quick)."),
+    sampler: Sampler = typer.Option(None, "--sampler", help="Default: sde-dpm-solver (what the world model draws best with, docs/world.md)."),
+    steps: int = typer.Option(None, "--steps", help="Default: 20 with the default sampler, else the sampler's default."),
+    cfg: float = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default 2)."),
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
-    from bench.world.demo import REFERENCE, run_demo
+    from bench.world.demo import DEMO_CFG, DEMO_SAMPLER, DEMO_STEPS, REFERENCE, run_demo
     from pixart.pipeline import PipelineError
 
     try:
         run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
-                 log=console.print)
+                 sampler=sampler.value if sampler else DEMO_SAMPLER,
+                 steps=steps or (DEMO_STEPS if sampler is None else None),
+                 cfg=DEMO_CFG if cfg is None else cfg, log=console.print)
     except (FileNotFoundError, PipelineError) as e:  # e.g. --out holds samples of another model or setting
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None

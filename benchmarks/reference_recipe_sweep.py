@@ -6,7 +6,8 @@ transformer learn shapes, colour binding and relations faster. Each variant belo
 (dense/medium-caption text-to-image at 64 px, from scratch: stage 1 is only 500 steps of the recipe)
 with the project's trainer (`python -m pixart.train`, one process per variant, all at once) for
 ``--minutes`` of wall time. Then the latest EMA checkpoint of each is sampled on held-out suite
-prompts (the demo's sampler: DPM-Solver, 20 steps, guidance 4.5) and scored with the oracle, with
+prompts (the demo's sampler: IDDPM, 100 steps, guidance 2; the figures in docs/world.md before
+2026-11-26's sampler study used DPM-Solver, 20 steps, guidance 4.5) and scored with the oracle, with
 bootstrap 95% CIs. It prints a table and writes ``results.json`` and one ``grid-<variant>.png`` per
 variant to ``--out``.
 
@@ -95,12 +96,12 @@ def evaluate(ckpt: Path, reference: Path, prompts: int, seeds: int, device: str,
     import numpy as np
 
     from bench.world.dataset import load_suite
-    from bench.world.demo import SUITES, _grid, bootstrap_ci
+    from bench.world.demo import DEMO_CFG, DEMO_SAMPLER, DEMO_STEPS, SUITES, _grid, bootstrap_ci
     from bench.world.oracle import score
     from pixart.pipeline import PixArtPipeline, SampleSettings
 
     pipe = PixArtPipeline.from_pretrained(ckpt, t5=reference, vae=reference, device=device)
-    settings = SampleSettings(sampler="dpm-solver", steps=20, guidance_scale=4.5, height=64, width=64)
+    settings = SampleSettings(sampler=DEMO_SAMPLER, steps=DEMO_STEPS, guidance_scale=DEMO_CFG, height=64, width=64)
     out, rows = {}, []
     for category in CATEGORIES:
         specs = load_suite(SUITES, category)[:prompts]

@@ -12,7 +12,8 @@
 The loop mirrors diffusers' ``PixArtAlphaPipeline.__call__`` step for step, so with the same
 components, scheduler, seeds and the ``empty-string`` null caption both give the same latents.
 Samplers are diffusers schedulers, never re-implemented: ``dpm-solver``
-(DPMSolverMultistepScheduler, 20 steps), ``sa-solver`` (SASolverScheduler, 25 steps), ``iddpm``
+(DPMSolverMultistepScheduler, 20 steps), ``sde-dpm-solver`` (the same scheduler with
+``algorithm_type="sde-dpmsolver++"``: fresh noise at every step, 50 steps), ``sa-solver`` (SASolverScheduler, 25 steps), ``iddpm``
 / ``ddpm`` (DDPMScheduler with ``variance_type="learned_range"`` on the 8-channel output, 100
 steps, no clipping of x0 since latents are not bounded).
 
@@ -38,7 +39,7 @@ from pixart.model import PixArt
 from pixart.text import TextEncoder
 from pixart.vae import VAE
 
-SAMPLERS = {"dpm-solver": 20, "sa-solver": 25, "iddpm": 100, "ddpm": 100}  # name → default steps
+SAMPLERS = {"dpm-solver": 20, "sde-dpm-solver": 50, "sa-solver": 25, "iddpm": 100, "ddpm": 100}  # name → default steps
 NULL_CAPTIONS = ("trained", "empty-string")
 # PixArt-α's training schedule: linear betas 1e-4 → 0.02 over 1000 steps, ε prediction.
 TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear",
@@ -59,6 +60,9 @@ def make_scheduler(sampler: str, base_config: dict | None = None, learned_sigma:
     config = {**TRAIN_SCHEDULE, **{k: v for k, v in (base_config or {}).items() if k in TRAIN_SCHEDULE}}
     if sampler == "dpm-solver":
         return DPMSolverMultistepScheduler.from_config({**(base_config or {}), **config})
+    if sampler == "sde-dpm-solver":  # DPM-Solver++ with fresh noise at every step (stochastic, like IDDPM)
+        return DPMSolverMultistepScheduler.from_config({**(base_config or {}), **config,
+                                                        "algorithm_type": "sde-dpmsolver++"})
     if sampler == "sa-solver":
         return SASolverScheduler(**config, predictor_order=2, corrector_order=2, algorithm_type="data_prediction")
     return DDPMScheduler(**config, variance_type="learned_range" if learned_sigma else "fixed_small", clip_sample=False)

@@ -82,6 +82,16 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     assert "report.md" in result.output and "compbench" in result.output  # where the report is, what next
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert all(v["images"] == 2 for v in results["scores"].values())
+    assert (results["sampler"], results["steps"], results["cfg"]) == ("sde-dpm-solver", 20, 2.0)  # the demo's defaults
+    assert "sde-dpm-solver 20 steps, cfg 2.0" in (tmp_path / "report" / "report.md").read_text()
+    # the sampler options reach the sampler and the record
+    result = runner.invoke(app, ["demo", "--quick", "--prompts", "1", "--out", str(tmp_path / "ode"),
+                                 "--sampler", "dpm-solver", "--cfg", "4.5"])
+    assert result.exit_code == 0, result.output
+    ode = json.loads((tmp_path / "ode" / "results.json").read_text())
+    assert (ode["sampler"], ode["steps"], ode["cfg"]) == ("dpm-solver", 20, 4.5)
+    manifest = json.loads((tmp_path / "ode" / "images" / "single" / "manifest.json").read_text())
+    assert manifest["settings"]["sampler"] == "dpm-solver" and manifest["settings"]["guidance_scale"] == 4.5
     # the same --out with another model: a clear error naming the folder, no traceback, nothing overwritten
     random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "other")
     before = (tmp_path / "report" / "images" / "single" / "manifest.json").read_text()

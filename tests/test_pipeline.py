@@ -32,7 +32,7 @@ def _diffusers_run(folder, sampler, prompts, seeds, output_type, steps=None):
               num_inference_steps=steps, guidance_scale=4.5).images
 
 
-@pytest.mark.parametrize("sampler,steps", [("dpm-solver", 20), ("sa-solver", 25)])
+@pytest.mark.parametrize("sampler,steps", [("dpm-solver", 20), ("sde-dpm-solver", 50), ("sa-solver", 25)])
 def test_matches_diffusers_pipeline(pipe, exported, sampler, steps):
     s = SampleSettings(sampler=sampler, null_caption="empty-string")
     ours = pipe(PROMPTS[:2], [3, 4], s, output_type="latent", progress=False)
@@ -148,3 +148,11 @@ def test_feature_cache(pipe, tmp_path):
     assert calls == [sorted(PROMPTS[:3]), [PROMPTS[3]]]  # only the new prompt was encoded the second time
     y, m = original(PROMPTS[:4])
     assert torch.equal(y1, y[:3]) and torch.equal(m2, m[1:4]) and torch.equal(y2, y[1:4])
+
+
+def test_sde_dpm_solver_draws_noise_at_every_step(pipe):
+    s_sde, s_ode = SampleSettings(sampler="sde-dpm-solver", steps=8), SampleSettings(sampler="dpm-solver", steps=8)
+    assert make_scheduler("sde-dpm-solver").config.algorithm_type == "sde-dpmsolver++"
+    a = pipe(PROMPTS[:1], [0], s_sde, output_type="latent", progress=False)
+    assert torch.equal(a, pipe(PROMPTS[:1], [0], s_sde, output_type="latent", progress=False))  # seeded
+    assert (a - pipe(PROMPTS[:1], [0], s_ode, output_type="latent", progress=False)).abs().max() > 1e-3
