@@ -414,7 +414,7 @@ def world_make_suites(
 
 DEMO_EXAMPLES = """[bold]Examples[/bold]
 
-  pixart-bench demo                  [dim]# 4 prompts x 4 seeds per category, about 4 minutes on a 2-core CPU[/dim]
+  pixart-bench demo                  [dim]# 4 prompts x 4 seeds per category, about a minute on a 2-core CPU[/dim]
   pixart-bench demo --prompts 12     [dim]# more prompts: tighter confidence intervals[/dim]
   pixart-bench demo --quick          [dim]# 2 prompts x 1 seed per category[/dim]
   pixart-bench demo --sampler iddpm  [dim]# the official repo's IDDPM, 100 steps (5x slower; scores as high as the default)[/dim]
