@@ -435,14 +435,12 @@ def demo(
     cfg: float = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default 2)."),
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
-    from bench.world.demo import DEMO_CFG, DEMO_SAMPLER, DEMO_STEPS, REFERENCE, run_demo
+    from bench.world.demo import REFERENCE, run_demo
     from pixart.pipeline import PipelineError
 
     try:
         run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
-                 sampler=sampler.value if sampler else DEMO_SAMPLER,
-                 steps=steps or (DEMO_STEPS if sampler is None else None),
-                 cfg=DEMO_CFG if cfg is None else cfg, log=console.print)
+                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, log=console.print)
     except (FileNotFoundError, PipelineError) as e:  # e.g. --out holds samples of another model or setting
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None

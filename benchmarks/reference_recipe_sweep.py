@@ -6,8 +6,9 @@ transformer learn shapes, colour binding and relations faster. Each variant belo
 (dense/medium-caption text-to-image at 64 px, from scratch: stage 1 is only 500 steps of the recipe)
 with the project's trainer (`python -m pixart.train`, one process per variant, all at once) for
 ``--minutes`` of wall time. Then the latest EMA checkpoint of each is sampled on held-out suite
-prompts (the demo's sampler: IDDPM, 100 steps, guidance 2; the figures in docs/world.md before
-2026-11-26's sampler study used DPM-Solver, 20 steps, guidance 4.5) and scored with the oracle, with
+prompts (the demo's sampler, ``bench.world.demo.DEMO_SAMPLER``: SDE-DPM-Solver++, 20 steps,
+guidance 2; the sweep figures in docs/world.md, made before 2026-11-26's sampler study, used
+DPM-Solver, 20 steps, guidance 4.5) and scored with the oracle, with
 bootstrap 95% CIs. It prints a table and writes ``results.json`` and one ``grid-<variant>.png`` per
 variant to ``--out``.
 

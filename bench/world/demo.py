@@ -60,8 +60,10 @@ def vae_round_trip(vae, image: Image.Image) -> Image.Image:
 
 
 def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, prompts_per_category: int | None = None,
-             seeds: int | None = None, sampler: str = DEMO_SAMPLER, steps: int | None = DEMO_STEPS,
-             cfg: float = DEMO_CFG, log=print) -> dict:
+             seeds: int | None = None, sampler: str | None = None, steps: int | None = None,
+             cfg: float | None = None, log=print) -> dict:
+    """``sampler`` None: the demo's (``DEMO_SAMPLER``, ``DEMO_STEPS`` steps unless ``steps``); a named
+    sampler takes its own default steps unless ``steps``. ``cfg`` None: ``DEMO_CFG``."""
     from bench.params import parameter_table
     from bench.world.fid import world_fid
     from bench.world.oracle import score
@@ -77,7 +79,10 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     n_seeds = seeds or (1 if quick else 4)
     pipe = PixArtPipeline.from_pretrained(reference)
     base = pipe.transformer.config.input_size * pipe.vae.downsample
-    settings = SampleSettings(sampler=sampler, steps=steps, guidance_scale=cfg, height=base, width=base).resolved(pipe)
+    if sampler is None:
+        sampler, steps = DEMO_SAMPLER, steps or DEMO_STEPS
+    settings = SampleSettings(sampler=sampler, steps=steps, guidance_scale=DEMO_CFG if cfg is None else cfg,
+                              height=base, width=base).resolved(pipe)
 
     results, grid_rows, real, generated = {}, [], [], []
     for category in CATEGORIES:
