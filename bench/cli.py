@@ -420,6 +420,8 @@ DEMO_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench demo --sampler iddpm  [dim]# the official repo's IDDPM, 100 steps (5x slower; scores as high as the default)[/dim]
   pixart-bench demo --sampler dpm-solver --cfg 4.5   [dim]# the deterministic sampler at the usual guidance: about half the scores[/dim]
   pixart-bench demo --out my-report --reference out/my-world-model
+  pixart-bench demo --out r192 --prompts 48 --seeds 4 --categories single,color,spatial   [dim]# the 192-image figures of docs/world.md[/dim]
+  pixart-bench demo --out r64 --size 64 --first-seed 1000 --categories single   [dim]# another size; fresh seeds[/dim]
 """
 
 
@@ -433,6 +435,9 @@ def demo(
     sampler: Sampler = typer.Option(None, "--sampler", help="Default: sde-dpm-solver (what the world model draws best with, docs/world.md)."),
     steps: int = typer.Option(None, "--steps", help="Default: 20 with the default sampler, else the sampler's default."),
     cfg: float = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default 2)."),
+    categories: str = typer.Option(None, "--categories", help="Comma-separated suites, e.g. single,color,spatial (default: all six)."),
+    size: int = typer.Option(None, "--size", help="Square image side in pixels (default: the model's, 128 for the bundle)."),
+    first_seed: int = typer.Option(0, "--first-seed", help="Image k of a category uses seed first-seed + k."),
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
     from bench.world.demo import REFERENCE, run_demo
@@ -440,8 +445,10 @@ def demo(
 
     try:
         run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
-                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, log=console.print)
-    except (FileNotFoundError, PipelineError) as e:  # e.g. --out holds samples of another model or setting
+                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg,
+                 categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
+                 size=size, first_seed=first_seed, log=console.print)
+    except (FileNotFoundError, PipelineError, ValueError) as e:  # e.g. --out holds samples of another model or setting
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     console.print(f"\nReport: {out / 'report.md'} (figures in {out / 'results.json'}, samples in {out / 'grid.png'})")

@@ -12,6 +12,10 @@ We use the 33-bucket tables that diffusers ships (``ASPECT_RATIO_{256,512,1024}_
 to the official ``*_TEST`` tables); the official *training* tables add 7 extreme ratios
 (beyond 1:3.5), which the released data barely uses. Other resolutions scale the 1024 table and
 round sides to the model's size multiple. Single-scale training uses one square bucket.
+Mixed scales (``Bucketer`` with more than one base resolution, the trainer's ``data.scales``): each
+image trains at the base resolution nearest its own size (by the square root of its area), in
+that resolution's buckets, so e.g. stage 3 can keep 64 px images at 64 px beside 128 px ones.
+The official recipe trains one resolution per stage; mixing is ours (docs/world.md says why).
 
 Images are resized so they cover the bucket, centre-cropped, scaled to [-1, 1]; no flips (as the
 official configs). Batch order is a pure function of (seed, epoch): the trainer can jump to any
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import random
 from collections import defaultdict
@@ -176,6 +181,24 @@ def aspect_buckets(resolution: int, multiple: int = 16) -> dict[float, tuple[int
 def closest_bucket(height: int, width: int, buckets: dict[float, tuple[int, int]]) -> tuple[int, int]:
     ratio = height / width
     return buckets[min(buckets, key=lambda r: abs(r - ratio))]
+
+
+class Bucketer:
+    """Item → the (height, width) it trains at. ``resolutions[0]`` is the main base resolution, the
+    rest are mixed in (an item goes to the one nearest its own size); ``multi_scale``: aspect-ratio
+    buckets at that resolution, else one square bucket."""
+
+    def __init__(self, resolutions, multi_scale: bool = False, multiple: int = 16):
+        self.resolutions = tuple(dict.fromkeys(int(r) for r in resolutions))
+        self.multi_scale = multi_scale
+        self.tables = {r: aspect_buckets(r, multiple) if multi_scale else None for r in self.resolutions}
+
+    def __call__(self, item: Item) -> tuple[int, int]:
+        if len(self.resolutions) == 1 and not self.multi_scale:
+            return (self.resolutions[0],) * 2  # no need to read the image's size
+        h, w = image_size(item)
+        r = min(self.resolutions, key=lambda r: abs(math.log(math.sqrt(h * w) / r)))
+        return closest_bucket(h, w, self.tables[r]) if self.multi_scale else (r, r)
 
 
 def to_tensor(image: Image.Image, size: tuple[int, int]) -> torch.Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from pixart.data import aspect_buckets, read_items
+from pixart.data import read_items
 from pixart.features import extract_features
 from pixart.train import _encoders, load_config
 
@@ -25,9 +25,8 @@ def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256,
     items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, shards=cfg.data.shards,
                        shard_dir=Path(cfg.output_dir) / "shards", skip_bad=cfg.data.skip_bad)
     text_encoder, vae = _encoders(cfg, state.device)
-    buckets = aspect_buckets(cfg.data.resolution, cfg.data.bucket_multiple) if cfg.data.multi_scale else None
-    n = extract_features(items, Path(out), text_encoder=text_encoder, vae=vae, resolution=cfg.data.resolution,
-                         buckets=buckets, rank=state.process_index, world=state.num_processes,
+    n = extract_features(items, Path(out), text_encoder=text_encoder, vae=vae, bucketer=cfg.data.bucketer(),
+                         rank=state.process_index, world=state.num_processes,
                          batch_size=batch_size, shard_size=shard_size, progress=progress)
     state.wait_for_everyone()
     return n

@@ -29,39 +29,37 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from pixart.data import DataError, Item, closest_bucket, image_size, load_image, to_tensor
+from pixart.data import Bucketer, DataError, Item, load_image, to_tensor
 
 META = "features.json"
 
 
-def bucket_for(item: Item, resolution: int, buckets: dict | None) -> tuple[int, int]:
-    if buckets is None:
-        return (resolution, resolution)
-    return closest_bucket(*image_size(item), buckets)
-
-
-def extract_features(items: list[Item], out: str | os.PathLike, *, text_encoder, vae, resolution: int,
-                     buckets: dict | None, rank: int = 0, world: int = 1, batch_size: int = 8,
-                     shard_size: int = 256, progress: bool = True) -> int:
-    """Encode this process's missing items; returns how many were encoded now."""
+def extract_features(items: list[Item], out: str | os.PathLike, *, text_encoder, vae, bucketer: Bucketer,
+                     rank: int = 0, world: int = 1, batch_size: int = 8, shard_size: int = 256,
+                     progress: bool = True) -> int:
+    """Encode this process's missing items, each at ``bucketer``'s size for it; returns how many were
+    encoded now."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     meta = {"t5": text_encoder.name, "max_length": text_encoder.max_length,
-            "vae": str(getattr(vae.model.config, "_name_or_path", "")), "resolution": resolution,
-            "multi_scale": buckets is not None}
+            "vae": str(getattr(vae.model.config, "_name_or_path", "")), "resolution": bucketer.resolutions[0],
+            "multi_scale": bucketer.multi_scale}
+    if len(bucketer.resolutions) > 1:  # only then, so caches made before mixed scales existed stay valid
+        meta["scales"] = list(bucketer.resolutions[1:])
     _check_meta(out, meta, write=rank == 0)
     done = set(FeatureStore(out, check=False).index)
     mine = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
-    mine.sort(key=lambda it: bucket_for(it, resolution, buckets))
+    bucket_for = {it.key: bucketer(it) for it in mine}
+    mine.sort(key=lambda it: bucket_for[it.key])
     shard_no = len(list(out.glob(f"shard-r{rank:02d}-*.safetensors")))
     buffer: dict[str, torch.Tensor] = {}
     keys: dict[str, int] = {}
     bar = tqdm(total=len(mine), desc=f"features (process {rank})", disable=not progress)
     i = 0
     while i < len(mine):
-        bucket = bucket_for(mine[i], resolution, buckets)
+        bucket = bucket_for[mine[i].key]
         batch = [mine[i]]
-        while i + len(batch) < len(mine) and len(batch) < batch_size and bucket_for(mine[i + len(batch)], resolution, buckets) == bucket:
+        while i + len(batch) < len(mine) and len(batch) < batch_size and bucket_for[mine[i + len(batch)].key] == bucket:
             batch.append(mine[i + len(batch)])
         images = torch.stack([to_tensor(load_image(it.path), bucket) for it in batch])
         mean, std = posterior(vae, images)

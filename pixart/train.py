@@ -41,9 +41,9 @@ from safetensors.torch import load_file, save_file
 from tqdm.auto import tqdm
 
 from pixart.checkpoints import build_from_state_dict, read_native, read_state_dict, save_transformer
-from pixart.data import BucketBatches, DataError, aspect_buckets, load_image, read_items, to_tensor
+from pixart.data import BucketBatches, Bucketer, DataError, load_image, read_items, to_tensor
 from pixart.diffusion import GaussianDiffusion
-from pixart.features import FeatureStore, bucket_for, posterior
+from pixart.features import FeatureStore, posterior
 from pixart.model import PixArt, PixArtConfig, trim_text_padding
 
 # ------------------------------------------------------------------------------------------
@@ -60,8 +60,14 @@ class DataConfig:
     resolution: int = 256
     multi_scale: bool = False  # aspect-ratio buckets (stage 3)
     bucket_multiple: int = 16  # bucket sides are multiples of this (VAE factor x patch) for non-standard resolutions
+    # more base resolutions trained beside `resolution`: each image at the one nearest its own size
+    # (e.g. [64] in a 128 px stage keeps 64 px images at 64 px; pixart.data.Bucketer)
+    scales: list = field(default_factory=list)
     skip_bad: bool = False  # skip (and log) unreadable images / missing captions instead of failing
     preload_features: bool = False  # read the whole feature cache into memory once (fast big batches on a GPU)
+
+    def bucketer(self) -> Bucketer:
+        return Bucketer([self.resolution, *self.scales], self.multi_scale, self.bucket_multiple)
 
 
 @dataclass
@@ -148,6 +154,8 @@ def _typed(value, annotation: str, where: str):
             return float(value)
         except ValueError:
             raise ValueError(f"{where} must be a number, got {value!r}") from None
+    if annotation == "list" and not isinstance(value, list):
+        raise ValueError(f"{where} must be a list, e.g. [64], got {value!r}")
     if annotation in ("float", "int") and isinstance(value, bool):
         raise ValueError(f"{where} must be a number, got {value!r}")
     if annotation in ("str", "str | None") and isinstance(value, bool):
@@ -222,7 +230,7 @@ class Batches:
     def __init__(self, cfg: TrainConfig, items, rank: int, world: int, device, log):
         self.cfg, self.items, self.rank, self.world, self.device, self.log = cfg, items, rank, world, device, log
         d = cfg.data
-        self.buckets = aspect_buckets(d.resolution, d.bucket_multiple) if d.multi_scale else None
+        bucketer = d.bucketer()
         self.store = FeatureStore(d.features) if d.features else None
         if self.store is not None:
             missing = [it.key for it in items if it.key not in self.store]
@@ -233,7 +241,7 @@ class Batches:
             self.table = _PreloadedFeatures(self.store, items, cfg.max_length, device) if d.preload_features else None
         else:
             self.text_encoder, self.vae = _encoders(cfg, device)
-        bucket_of = [bucket_for(it, d.resolution, self.buckets) for it in items]
+        bucket_of = [bucketer(it) for it in items]
         self.order = BucketBatches(bucket_of, cfg.batch_size * world, cfg.seed)
 
     def get(self, step: int, gen: torch.Generator, device_gen: torch.Generator | None = None):

@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 
 from bench.world.demo import REFERENCE, bootstrap_ci, run_demo
@@ -25,11 +26,26 @@ def test_demo_report_on_a_random_pipeline(tmp_path):
     for v in results["scores"].values():
         assert 0.0 <= v["ci95"][0] <= v["score"] <= v["ci95"][1] <= 1.0 and v["images"] == 2
         assert 0.0 <= v["vae_ceiling"] <= 1.0
+        assert v["objects_per_image"] >= 0 and 0 <= v["images_with_extra_objects"] <= v["images"]
     assert np.isfinite(report["world_fid"])
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| spatial |" in md and "World-FID" in md and "VAE ceiling" in md
     assert (tmp_path / "report" / "grid.png").is_file()
     assert (tmp_path / "report" / "images" / "color" / "manifest.json").is_file()
+
+
+def test_demo_subset_of_categories_size_and_first_seed(tmp_path):
+    random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "ref")
+    report = run_demo(tmp_path / "r", reference=tmp_path / "ref", prompts_per_category=1, seeds=2, steps=2,
+                      categories=["spatial", "single"], size=32, first_seed=7, log=lambda *a: None)
+    assert list(report["scores"]) == ["single", "spatial"]  # the suites' order
+    assert report["size"] == 32 and report["first_seed"] == 7
+    manifest = json.loads((tmp_path / "r" / "images" / "single" / "manifest.json").read_text())
+    assert [e["seed"] for e in manifest["images"]] == [7, 8]
+    assert {(e["width"], e["height"]) for e in manifest["images"]} == {(32, 32)}
+    assert "32×32 px" in (tmp_path / "r" / "report.md").read_text()
+    with pytest.raises(ValueError, match="unknown categories"):
+        run_demo(tmp_path / "r2", reference=tmp_path / "ref", categories=["colour"], log=lambda *a: None)
 
 
 def test_bundled_reference_loads_in_ours_and_diffusers_and_matches():

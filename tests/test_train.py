@@ -272,6 +272,44 @@ def test_stage3_multi_aspect_with_micro_conditions(world, tmp_path):
                       f"init_from={Path(s2['final_checkpoint']) / 'ema'}", "max_steps=1"), progress=False)
 
 
+def test_mixed_scales_train_each_image_at_its_nearest_resolution(world, tmp_path):
+    """data.scales: 16 px images stay at 16 px in a 32 px multi-aspect stage, in the cache and in the batches."""
+    from pixart.data import Bucketer, Item, aspect_buckets, closest_bucket, read_items
+    from pixart.extract import run_extract
+    from pixart.features import FeatureStore
+    from pixart.train import Batches
+
+    b = Bucketer([32, 16], multi_scale=True, multiple=4)
+    assert b(Item("x", "", 16, 16)) == (16, 16) and b(Item("x", "", 32, 32)) == (32, 32)
+    wide = closest_bucket(32, 64, aspect_buckets(32, 4))  # a 1:2 bucket of about 32² pixels
+    assert b(Item("x", "", 64, 32)) == wide and b(Item("x", "", 20, 20)) == (16, 16)
+    assert Bucketer([32, 16])(Item("x", "", 20, 20)) == (16, 16)  # square buckets only
+    assert Bucketer([32])(Item("not-read.png", "")) == (32, 32)  # one square bucket: no file is read
+    with pytest.raises(ValueError, match="must be a list"):
+        load_config(None, ["data.scales=16"])
+
+    make_images(tmp_path / "mix", n=16, sizes=((16, 16), (32, 32), (32, 64), (16, 16)))
+    base = [f"data.root={tmp_path / 'mix'}", "data.multi_scale=true", "data.bucket_multiple=4", "data.resolution=32",
+            "data.scales=[16]", "batch_size=2"]
+    plain = [f"t5={world / 'comp'}", f"vae={world / 'comp'}", *base[:4]]
+    run_extract(tmp_path / "c1", ROOT / "configs" / "tiny_stage2.yaml", plain, progress=False)
+    with pytest.raises(DataError, match="different scales"):  # a cache made without the 16 px scale
+        run_extract(tmp_path / "c1", ROOT / "configs" / "tiny_stage2.yaml", [*plain, "data.scales=[16]"], progress=False)
+    run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", [*plain, "data.scales=[16]"], progress=False)
+    store = FeatureStore(tmp_path / "cache")
+    items = read_items(root=tmp_path / "mix")
+    vae_factor = 2  # the tiny VAE
+    for it in items:
+        h, w = b(it)
+        assert tuple(store.get(it.key, 64)[0].shape[1:]) == (h // vae_factor, w // vae_factor), it.path
+    cfg = cfg_for(world, tmp_path / "run", *base, f"data.features={tmp_path / 'cache'}", "model=tiny-MS", "max_steps=6")
+    batches = Batches(cfg, items, 0, 1, torch.device("cpu"), print)
+    seen = {batches.get(step, torch.Generator().manual_seed(step))[4] for step in range(batches.order.per_epoch)}
+    assert seen == {(16, 16), (32, 32), wide}
+    result = train(cfg, progress=False)
+    assert len(result["history"]) == 6 and all(r["loss"] == r["loss"] for r in result["history"])
+
+
 def test_caption_dropout_rate():
     gen = step_generator(0, 0, 0, 0)
     assert abs(drop_mask(20000, 0.1, gen).float().mean().item() - 0.1) < 0.01

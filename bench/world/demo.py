@@ -61,9 +61,13 @@ def vae_round_trip(vae, image: Image.Image) -> Image.Image:
 
 def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, prompts_per_category: int | None = None,
              seeds: int | None = None, sampler: str | None = None, steps: int | None = None,
-             cfg: float | None = None, log=print) -> dict:
+             cfg: float | None = None, categories: list[str] | None = None, size: int | None = None,
+             first_seed: int = 0, log=print) -> dict:
     """``sampler`` None: the demo's (``DEMO_SAMPLER``, ``DEMO_STEPS`` steps unless ``steps``); a named
-    sampler takes its own default steps unless ``steps``. ``cfg`` None: ``DEMO_CFG``."""
+    sampler takes its own default steps unless ``steps``. ``cfg`` None: ``DEMO_CFG``.
+    ``categories``: a subset of the suites (default all, in ``CATEGORIES`` order); ``size``: square
+    image side in pixels (default the model's own, 128 for the bundle); ``first_seed``: image ``k``
+    of a category uses seed ``first_seed + k`` (fresh seeds check a setting chosen on others)."""
     from bench.params import parameter_table
     from bench.world.fid import world_fid
     from bench.world.oracle import score
@@ -77,24 +81,31 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         raise FileNotFoundError(f"no bundled reference pipeline at {reference}; run `pixart-bench world train-reference`")
     n_prompts = prompts_per_category or (2 if quick else 4)
     n_seeds = seeds or (1 if quick else 4)
+    unknown = sorted(set(categories or ()) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
+    categories = [c for c in CATEGORIES if c in categories] if categories else list(CATEGORIES)
     pipe = PixArtPipeline.from_pretrained(reference)
-    base = pipe.transformer.config.input_size * pipe.vae.downsample
+    base = size or pipe.transformer.config.input_size * pipe.vae.downsample
     if sampler is None:
         sampler, steps = DEMO_SAMPLER, steps or DEMO_STEPS
     settings = SampleSettings(sampler=sampler, steps=steps, guidance_scale=DEMO_CFG if cfg is None else cfg,
                               height=base, width=base).resolved(pipe)
 
     results, grid_rows, real, generated = {}, [], [], []
-    for category in CATEGORIES:
+    for category in categories:
         specs = load_suite(SUITES, category)[:n_prompts]
         folder = out / "images" / category
-        manifest = run_sampling(pipe, [s["prompt"] for s in specs], folder, settings, seed=0,
+        manifest = run_sampling(pipe, [s["prompt"] for s in specs], folder, settings, seed=first_seed,
                                 images_per_prompt=n_seeds, batch_size=8, checkpoint=str(reference))
-        per_image, ceiling = [], []
+        per_image, ceiling, n_found, extra = [], [], [], 0
         for entry in manifest["images"]:
             spec = specs[entry["index"] // n_seeds]
             image = Image.open(folder / entry["file"]).convert("RGB")
-            per_image.append(score(image, spec)["score"])
+            verdict = score(image, spec)
+            per_image.append(verdict["score"])
+            n_found.append(len(verdict["details"]["detections"]))
+            extra += n_found[-1] > len(spec["objects"])
             generated.append(image)
             truth = render(scene_from_spec(spec, random.Random(entry["seed"])), (image.height, image.width),
                            seed=entry["seed"])
@@ -103,9 +114,12 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         mean = float(np.mean(per_image))
         lo, hi = bootstrap_ci(per_image)
         results[category] = {"score": mean, "ci95": [lo, hi], "images": len(per_image), "prompts": len(specs),
-                             "vae_ceiling": float(np.mean(ceiling))}
+                             "vae_ceiling": float(np.mean(ceiling)),
+                             # what the oracle found, right or wrong: more objects than the prompt names
+                             # means fragments or copies (docs/world.md, "Why stage 3 loses quality")
+                             "objects_per_image": float(np.mean(n_found)), "images_with_extra_objects": extra}
         log(f"{category:8s} {mean:.3f}  [{lo:.3f}, {hi:.3f}]  ({len(per_image)} images; VAE ceiling "
-            f"{results[category]['vae_ceiling']:.3f})")
+            f"{results[category]['vae_ceiling']:.3f}; {extra} with extra objects)")
         first = specs[0]["prompt"]
         grid_rows.append((first, [Image.open(folder / e["file"]) for e in manifest["images"][:n_seeds]]))
 
@@ -113,7 +127,8 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     log(f"world-FID {fid:.2f} ({len(generated)} generated vs {len(real)} rendered images)")
     n_params = sum(p.numel() for p in pipe.transformer.parameters())
     training = json.loads((reference / "training.json").read_text()) if (reference / "training.json").is_file() else {}
-    report = {"quick": quick, "prompts_per_category": n_prompts, "seeds": n_seeds, "sampler": settings.sampler,
+    report = {"quick": quick, "prompts_per_category": n_prompts, "seeds": n_seeds, "first_seed": first_seed,
+              "size": base, "sampler": settings.sampler,
               "steps": settings.steps, "cfg": settings.guidance_scale, "scores": results, "world_fid": fid, "reference_parameters": n_params,
               "reference": str(reference), "seconds": time.perf_counter() - t0, "parameter_table": parameter_table(),
               "reference_training": {k: v for k, v in training.items() if k != "loss_curves"}}
@@ -158,15 +173,18 @@ def _svg_curves(curves: dict, w: int = 640, h: int = 240) -> str:
 def _markdown(r: dict, curves: bool) -> str:
     lines = ["# pixart-bench demo report", "",
              f"Bundled reference model ({r['reference_parameters']:,} transformer parameters) on the shapes world's "
-             f"prompt suites: {r['prompts_per_category']} prompts per category × {r['seeds']} seeds, "
+             f"prompt suites: {r['prompts_per_category']} prompts per category × {r['seeds']} seeds "
+             f"(from seed {r['first_seed']}), {r['size']}×{r['size']} px, "
              f"{r['sampler']} {r['steps']} steps, cfg {r['cfg']}. Scores come from the pixel oracle with "
              "T2I-CompBench's per-image definitions; 95% CIs are percentile bootstraps over images.", "",
-             "| category | score | 95% CI | images | VAE ceiling |", "|---|---|---|---|---|"]
+             "| category | score | 95% CI | images | VAE ceiling | objects found per image | images with extra objects |",
+             "|---|---|---|---|---|---|---|"]
     for cat, v in r["scores"].items():
         lines.append(f"| {cat} | {v['score']:.3f} | [{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}] | {v['images']} "
-                     f"| {v['vae_ceiling']:.3f} |")
+                     f"| {v['vae_ceiling']:.3f} | {v['objects_per_image']:.2f} | {v['images_with_extra_objects']} |")
     lines += ["", "VAE ceiling: the oracle score of the ground-truth renderings after a round trip through the "
-                  "pipeline's VAE, the most a model decoded by it can be expected to reach."]
+                  "pipeline's VAE, the most a model decoded by it can be expected to reach. Objects found: every "
+                  "object the oracle detects, right or wrong; more than the prompt names means fragments or copies."]
     lines += ["", f"World-FID (world feature extractor via torch-fidelity; generated vs rendered ground truth): "
                   f"**{r['world_fid']:.2f}**", "", "## Samples", "", "![grid](grid.png)", ""]
     if curves:
