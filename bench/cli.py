@@ -440,15 +440,18 @@ def demo(
     first_seed: int = typer.Option(0, "--first-seed", help="Image k of a category uses seed first-seed + k."),
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
-    from bench.world.demo import REFERENCE, run_demo
+    from bench.world.demo import REFERENCE, run_demo, select_categories
     from pixart.pipeline import PipelineError
 
     try:
+        chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--categories") from None
+    try:
         run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
-                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg,
-                 categories=[c.strip() for c in categories.split(",") if c.strip()] if categories else None,
+                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
                  size=size, first_seed=first_seed, log=console.print)
-    except (FileNotFoundError, PipelineError, ValueError) as e:  # e.g. --out holds samples of another model or setting
+    except (FileNotFoundError, PipelineError) as e:  # e.g. --out holds samples of another model or setting
         typer.echo(f"error: {e}", err=True)
         raise typer.Exit(code=2) from None
     console.print(f"\nReport: {out / 'report.md'} (figures in {out / 'results.json'}, samples in {out / 'grid.png'})")

@@ -108,6 +108,9 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     assert (ode["sampler"], ode["steps"], ode["cfg"]) == ("dpm-solver", 20, 4.5)
     manifest = json.loads((tmp_path / "ode" / "images" / "single" / "manifest.json").read_text())
     assert manifest["settings"]["sampler"] == "dpm-solver" and manifest["settings"]["guidance_scale"] == 4.5
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "bad"), "--categories", "single,colour"])
+    assert result.exit_code == 2 and "unknown categories ['colour']" in result.output
+    assert not (tmp_path / "bad").exists()  # refused before anything was sampled
     # the same --out with another model: a clear error naming the folder, no traceback, nothing overwritten
     random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "other")
     before = (tmp_path / "report" / "images" / "single" / "manifest.json").read_text()

@@ -48,6 +48,14 @@ def bootstrap_ci(values: list[float], n_boot: int = 2000, seed: int = 0, level: 
     return float(lo), float(hi)
 
 
+def select_categories(names: list[str] | None) -> list[str]:
+    """The named suites in ``CATEGORIES`` order (all when ``names`` is empty); ValueError names unknown ones."""
+    unknown = sorted(set(names or ()) - set(CATEGORIES))
+    if unknown:
+        raise ValueError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
+    return [c for c in CATEGORIES if c in names] if names else list(CATEGORIES)
+
+
 def vae_round_trip(vae, image: Image.Image) -> Image.Image:
     """Encode (posterior mean) and decode one image with the pipeline's VAE wrapper; the image is
     read as the trainer reads it and written back as the pipeline writes its samples."""
@@ -81,10 +89,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         raise FileNotFoundError(f"no bundled reference pipeline at {reference}; run `pixart-bench world train-reference`")
     n_prompts = prompts_per_category or (2 if quick else 4)
     n_seeds = seeds or (1 if quick else 4)
-    unknown = sorted(set(categories or ()) - set(CATEGORIES))
-    if unknown:
-        raise ValueError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
-    categories = [c for c in CATEGORIES if c in categories] if categories else list(CATEGORIES)
+    categories = select_categories(categories)
     pipe = PixArtPipeline.from_pretrained(reference)
     base = size or pipe.transformer.config.input_size * pipe.vae.downsample
     if sampler is None:
