@@ -58,6 +58,24 @@ def test_make_dataset_writes_and_resumes(tmp_path):
     assert (tmp_path / "d" / "000003.png").read_bytes() == before and (tmp_path / "d" / "000004.png").is_file()
 
 
+def test_make_dataset_resumed_leaves_unchanged_text_files_alone(tmp_path):
+    # processes sharing one dataset folder (benchmarks/reference_gpu_arms.sh) resume it at once: a file
+    # that already holds the right text is not rewritten (no truncated manifest for a reader to see)
+    d = tmp_path / "d"
+    make_dataset(d, 40, 16, seed=2, progress=False)
+    texts = [p for p in sorted(d.iterdir()) if p.suffix in (".txt", ".jsonl")]
+    stamp = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in texts}
+    make_dataset(d, 40, 16, seed=2, progress=False)
+    assert {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in texts} == stamp
+    make_dataset(d, 40, 16, seed=2, progress=False, and_fraction=1.0)  # re-captioned: changed files replaced
+    changed = {p.name for p in texts if (p.stat().st_ino, p.stat().st_mtime_ns) != stamp[p.name]}
+    assert "manifest.jsonl" in changed and any(n.endswith(".txt") for n in changed)
+    assert len(changed) < len(texts) // 2  # sparse captions and most captions stay as they were
+    manifest = [json.loads(x) for x in (d / "manifest.jsonl").read_text().splitlines()]
+    assert all((d / r["path"]).with_suffix(".txt").read_text().strip() == r["caption"] for r in manifest)
+    assert not [p for p in d.iterdir() if p.name.startswith(".")]  # no temporary files left
+
+
 def test_make_dataset_workers_write_the_same_files(tmp_path):
     make_dataset(tmp_path / "one", 8, 32, seed=3, progress=False)
     make_dataset(tmp_path / "two", 8, 32, seed=3, progress=False, workers=2)

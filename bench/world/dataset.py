@@ -27,6 +27,7 @@ Non-spatial (actions, interactions) has no meaning in a world of flat shapes and
 from __future__ import annotations
 
 import json
+import os
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -96,8 +97,8 @@ def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0
         stem = f"{i:06d}"
         if not (out / f"{stem}.png").is_file():
             jobs.append((scene, hw, seed * 100_003 + i, out / f"{stem}.png"))
-        (out / f"{stem}.txt").write_text(caption + "\n")
-        (out / f"{stem}.sparse.txt").write_text(sparse_caption(scene) + "\n")
+        _write_if_changed(out / f"{stem}.txt", caption + "\n")
+        _write_if_changed(out / f"{stem}.sparse.txt", sparse_caption(scene) + "\n")
         lines.append(json.dumps({"path": f"{stem}.png", "caption": caption, "dense_caption": dense_caption(scene),
                                  "sparse_caption": sparse_caption(scene), "height": hw[0], "width": hw[1],
                                  "class": class_label(scene), "scene": scene.to_dict()}))
@@ -113,8 +114,22 @@ def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0
             _render_to(job)
             bar.update(1)
     bar.close()
-    (out / "manifest.jsonl").write_text("\n".join(lines) + "\n")
+    _write_if_changed(out / "manifest.jsonl", "\n".join(lines) + "\n")
     return out
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """A resumed ``make_dataset`` leaves files that already hold the right text alone, and replaces the
+    others atomically: processes that share one dataset folder (benchmarks/reference_gpu_arms.sh) never
+    read a half-written caption or manifest."""
+    try:
+        if path.read_text() == text:
+            return
+    except FileNotFoundError:
+        pass
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 # ------------------------------------------------------------------------------------------

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Several candidate world reference models trained side by side in one GPU lease (docs/world.md,
+# "Capacity and stage-3 length on a GPU"). The trainer is launch-bound at these sizes (about 15 ms
+# per step at batch 256 while the GPU idles most of it), so two or three processes share one GPU at
+# little cost per process.
+#
+#   benchmarks/reference_gpu_arms.sh RESULTS_DIR 'NAME:train-reference options' ...
+#   e.g. benchmarks/reference_gpu_arms.sh /tmp/res 'd6:--depth 6' 'd12:--depth 12'
+#
+# Data, components (the bundle's tokenizer, T5 and VAE) and feature caches are prepared once
+# (`--prepare-only`). Each arm then runs `train-reference` in its own folder, whose data and caches
+# are links to the prepared ones; every arm runs with the relative work path `w`, so the cache keys
+# (image paths) and the cache's record of the VAE path are the same for all. At DEADLINE seconds from
+# the start the arms are stopped (each stage also has a wall-clock cap, CAPS), and
+# `benchmarks/gpu_arms_collect.py` writes to RESULTS_DIR two half-precision weight files per arm
+# and one rest.tar (logs, configs, loss curves). Environment: N64, N128, CAPS, DEADLINE, WORKERS,
+# PYTHON, WORK (scratch, default /tmp/world-arms), TRAIN (the training options all arms share).
+set -uo pipefail
+RES=${1:?usage: reference_gpu_arms.sh RESULTS_DIR 'NAME:options' ...}
+shift
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+PY=${PYTHON:-python3}
+BASE=${WORK:-/tmp/world-arms}
+DEADLINE=${DEADLINE:-540}
+start=$(date +%s)
+mkdir -p "$RES" "$BASE/prep"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1 TQDM_MININTERVAL=${TQDM_MININTERVAL:-5}
+data=(--components "$REPO/bench/world/reference" --n-images-64 "${N64:-30000}" --n-images-128 "${N128:-4000}"
+      --and-fraction 0.5)
+read -r -a train <<< "${TRAIN:---batch-size 256 --batch-size-128 128 --lr 5e-4 --stage3-lr 3e-4 --low-lr 1.5e-4 \
+--stage1-steps 100000 --stage2-steps 100000 --stage2-low-lr-steps 100000 --stage3-steps 100000 --stage3-low-lr-steps 100000}"
+clean() { tr '\r' '\n' | grep --line-buffered -v '^\s*$'; }
+
+(cd "$BASE/prep" && timeout "$DEADLINE" "$PY" -m bench.cli world train-reference --work w --out w/out "${data[@]}" \
+    --workers "${WORKERS:-15}" --prepare-only 2>&1 | clean > "$RES/prep-log.txt")
+echo "prepared in $(( $(date +%s) - start )) s"; tail -n 3 "$RES/prep-log.txt"
+
+arms=()
+for spec in "$@"; do
+    name=${spec%%:*}
+    read -r -a opts <<< "${spec#*:}"
+    mkdir -p "$BASE/$name/w"
+    for d in data64 data128 cache64 cache128 components; do ln -sfn "$BASE/prep/w/$d" "$BASE/$name/w/$d"; done
+    left=$(( DEADLINE - ($(date +%s) - start) ))
+    (cd "$BASE/$name" && timeout "$left" "$PY" -m bench.cli world train-reference --work w --out w/out "${data[@]}" \
+        "${train[@]}" --stage-minutes "${CAPS:-stage1=0.25,stage2=2.6,stage2b=0.5,stage3=2.0,stage3b=0.5}" "${opts[@]}" \
+        2>&1 | clean > "$RES/$name-log.txt") &
+    arms+=("$BASE/$name/w")
+done
+wait
+echo "trained in $(( $(date +%s) - start )) s"
+for spec in "$@"; do n=${spec%%:*}; echo "== $n"; grep -E "steps|loss|stage" "$RES/$n-log.txt" | tail -n 8; done
+"$PY" "$REPO/benchmarks/gpu_arms_collect.py" "$RES" "${arms[@]}"
+ls -la "$RES"
