@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Several candidate world reference models trained side by side in one GPU lease (docs/world.md,
-# "Capacity and stage-3 length on a GPU"). The trainer is launch-bound at these sizes (about 15 ms
-# per step at batch 256 while the GPU idles most of it), so two or three processes share one GPU at
-# little cost per process.
+# "Width and depth side by side on one GPU"). The trainer is launch-bound at these sizes, so
+# processes share one GPU well: three arms on an H100 each stepped 1.3-1.5 times slower than alone,
+# about 2.2 times the work of one process. But each arm then gets fewer steps: for one model that
+# should be as good as a lease allows, run one arm.
 #
 #   benchmarks/reference_gpu_arms.sh RESULTS_DIR 'NAME:train-reference options' ...
 #   e.g. benchmarks/reference_gpu_arms.sh /tmp/res 'd6:--depth 6' 'd12:--depth 12'
