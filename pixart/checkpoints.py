@@ -404,6 +404,14 @@ def load_transformer(
     model = build_from_state_dict(stored, sd, source=str(path))
     if device is not None or dtype is not None:
         model.to(device=device, dtype=dtype)
+        # the fixed sin-cos table, at the requested precision: weights stored in fp16 and loaded as
+        # fp32 would otherwise keep a table rounded to fp16 (diffusers keeps it exact; tested)
+        pe = sd.get("pos_embed")
+        if pe is None:
+            c = stored
+            pe = torch.from_numpy(get_2d_sincos_pos_embed(c.hidden_size, (c.base_size, c.base_size), c.base_size,
+                                                          c.lewei_scale)).float()[None]
+        model.pos_embed.data = pe.to(device=model.pos_embed.device, dtype=model.pos_embed.dtype)
     return model
 
 
