@@ -16,6 +16,9 @@
 # `benchmarks/gpu_arms_collect.py` writes to RESULTS_DIR two half-precision weight files per arm
 # and one rest.tar (logs, configs, loss curves). Environment: N64, N128, CAPS, DEADLINE, WORKERS,
 # PYTHON, WORK (scratch, default /tmp/world-arms), TRAIN (the training options all arms share).
+# The device tool returns at most 8 files and 64 MiB from $OUT: at most 3 arms, and arms of about
+# 7 M parameters (14 MB per half-precision file) need fewer (on 2026-11-26 the third arm's final
+# weights were fetched in a second call, from the same warm machine: rerun gpu_arms_collect.py there).
 set -uo pipefail
 RES=${1:?usage: reference_gpu_arms.sh RESULTS_DIR 'NAME:options' ...}
 shift

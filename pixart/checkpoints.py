@@ -407,7 +407,7 @@ def load_transformer(
         # the fixed sin-cos table, at the requested precision: weights stored in fp16 and loaded as
         # fp32 would otherwise keep a table rounded to fp16 (diffusers keeps it exact; tested)
         pe = sd.get("pos_embed")
-        if pe is None:
+        if pe is None or pe.dtype != torch.float32:  # none stored, or stored rounded: compute it (checked above)
             c = stored
             pe = torch.from_numpy(get_2d_sincos_pos_embed(c.hidden_size, (c.base_size, c.base_size), c.base_size,
                                                           c.lewei_scale)).float()[None]
