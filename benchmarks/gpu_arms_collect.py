@@ -100,7 +100,8 @@ def export(res: Path, out: Path, components: Path = Path(__file__).resolve().par
                            for k, v in load_file(str(res / f"{name}-{kind}.safetensors")).items()}
                 save_file(weights, str(tmp / "model.safetensors"))
                 transformer = load_transformer(tmp)
-            pipe = PixArtPipeline(transformer, TextEncoder.from_pretrained(components, max_length=32),
+            pipe = PixArtPipeline(transformer, TextEncoder.from_pretrained(
+                components, max_length=transformer.config.model_max_length),
                                   VAE.from_pretrained(components))
             pipe.export_diffusers(out / f"{name}-{kind}")
             print(f"{out / f'{name}-{kind}'}: {ema}, {sum(p.numel() for p in transformer.parameters()) / 1e6:.2f} M parameters")

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
-from pixart.model import PixArt, PixArtConfig, get_2d_sincos_pos_embed
+from pixart.model import PixArt, PixArtConfig, base_pos_embed
 
 FORMATS = ("official", "diffusers", "native")
 OPTIONAL_KEYS = ("pos_embed", "y_embedder.y_embedding")
@@ -271,7 +271,7 @@ def _pe_matches(pos_embed: torch.Tensor, config: PixArtConfig) -> bool:
     b = config.base_size
     if tuple(pos_embed.shape) != (1, b * b, config.hidden_size):
         return False
-    ref = torch.from_numpy(get_2d_sincos_pos_embed(config.hidden_size, (b, b), b, config.lewei_scale))[None]
+    ref = base_pos_embed(config)
     tol = 1e-5 if pos_embed.dtype == torch.float32 else 2e-3
     return torch.allclose(pos_embed.double(), ref, atol=tol, rtol=0)
 
@@ -408,9 +408,7 @@ def load_transformer(
         # fp32 would otherwise keep a table rounded to fp16 (diffusers keeps it exact; tested)
         pe = sd.get("pos_embed")
         if pe is None or pe.dtype != torch.float32:  # none stored, or stored rounded: compute it (checked above)
-            c = stored
-            pe = torch.from_numpy(get_2d_sincos_pos_embed(c.hidden_size, (c.base_size, c.base_size), c.base_size,
-                                                          c.lewei_scale)).float()[None]
+            pe = base_pos_embed(stored)
         model.pos_embed.data = pe.to(device=model.pos_embed.device, dtype=model.pos_embed.dtype)
     return model
 

@@ -154,6 +154,12 @@ def get_2d_sincos_pos_embed(embed_dim: int, grid_hw: tuple[int, int], base_size:
     return np.concatenate([emb_w, emb_h], axis=1)
 
 
+def base_pos_embed(c: "PixArtConfig") -> torch.Tensor:
+    """[1, base_size², D] float64: the base grid's table, what the ``pos_embed`` buffer holds."""
+    return torch.from_numpy(get_2d_sincos_pos_embed(c.hidden_size, (c.base_size, c.base_size), c.base_size,
+                                                    c.lewei_scale))[None]
+
+
 def _1d_sincos(dim: int, pos: np.ndarray) -> np.ndarray:
     omega = np.arange(dim // 2, dtype=np.float64) / (dim / 2.0)
     omega = 1.0 / 10000**omega  # [dim/2]
@@ -391,8 +397,7 @@ class PixArt(nn.Module):
         if c.adaln == "single":
             self.t_block = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d, bias=True))
         self.y_embedder = CaptionEmbedder(c.caption_channels, d, c.model_max_length)
-        pe = get_2d_sincos_pos_embed(d, (c.base_size, c.base_size), c.base_size, c.lewei_scale)
-        self.register_buffer("pos_embed", torch.from_numpy(pe).float()[None])  # [1, N, D]
+        self.register_buffer("pos_embed", base_pos_embed(c).float())  # [1, N, D]
         self.blocks = nn.ModuleList(
             [PixArtBlock(d, c.num_heads, c.mlp_ratio, c.adaln, c.fp32_attention) for _ in range(c.depth)]
         )

@@ -48,14 +48,14 @@ def test_demo_subset_of_categories_size_and_first_seed(tmp_path):
         run_demo(tmp_path / "r2", reference=tmp_path / "ref", categories=["colour"], log=lambda *a: None)
 
 
-def test_bundled_reference_loads_in_ours_and_diffusers_and_matches():
+def _sample_ours_and_diffusers(folder):
+    """One 5-step latent of "a red circle" (seed 3) from ``folder`` through our pipeline and diffusers'."""
     from diffusers import PixArtAlphaPipeline
 
     from pixart.pipeline import PixArtPipeline, SampleSettings
 
-    assert (REFERENCE / "model_index.json").is_file(), "the bundled world model is missing"
-    ours = PixArtPipeline.from_pretrained(REFERENCE)
-    theirs = PixArtAlphaPipeline.from_pretrained(REFERENCE)
+    ours = PixArtPipeline.from_pretrained(folder)
+    theirs = PixArtAlphaPipeline.from_pretrained(folder)
     theirs.set_progress_bar_config(disable=True)
     base = ours.transformer.config.input_size * ours.vae.downsample
     a = ours(["a red circle"], [3], SampleSettings(steps=5, null_caption="empty-string", height=base, width=base),
@@ -63,6 +63,12 @@ def test_bundled_reference_loads_in_ours_and_diffusers_and_matches():
     b = theirs(["a red circle"], generator=[torch.Generator().manual_seed(3)], num_inference_steps=5, height=base,
                width=base, use_resolution_binning=False, max_sequence_length=ours.text_encoder.max_length,
                output_type="latent").images
+    return ours, theirs, a, b
+
+
+def test_bundled_reference_loads_in_ours_and_diffusers_and_matches():
+    assert (REFERENCE / "model_index.json").is_file(), "the bundled world model is missing"
+    _, _, a, b = _sample_ours_and_diffusers(REFERENCE)
     assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
     size = sum(f.stat().st_size for f in REFERENCE.rglob("*") if f.is_file())
     assert size <= 25 * 2**20, f"bundled model is {size / 2**20:.1f} MB"
@@ -73,27 +79,15 @@ def test_a_half_precision_transformer_file_loads_as_fp32_in_ours_and_diffusers(t
     (docs/world.md, "Width and depth side by side"): both loaders must give fp32 models that agree."""
     import shutil
 
-    from diffusers import PixArtAlphaPipeline
     from safetensors.torch import load_file, save_file
-
-    from pixart.pipeline import PixArtPipeline, SampleSettings
 
     shutil.copytree(REFERENCE, tmp_path / "ref")
     weights = tmp_path / "ref" / "transformer" / "diffusion_pytorch_model.safetensors"
     save_file({k: v.half() for k, v in load_file(str(weights)).items()}, str(weights))
-    full = PixArtPipeline.from_pretrained(REFERENCE)
-    ours = PixArtPipeline.from_pretrained(tmp_path / "ref")
-    theirs = PixArtAlphaPipeline.from_pretrained(tmp_path / "ref")
-    theirs.set_progress_bar_config(disable=True)
+    ours, theirs, a, b = _sample_ours_and_diffusers(tmp_path / "ref")
     assert ours.dtype == torch.float32 and theirs.transformer.dtype == torch.float32
-    base = ours.transformer.config.input_size * ours.vae.downsample
-    settings = SampleSettings(steps=5, null_caption="empty-string", height=base, width=base)
-    a = ours(["a red circle"], [3], settings, output_type="latent", progress=False)
-    b = theirs(["a red circle"], generator=[torch.Generator().manual_seed(3)], num_inference_steps=5, height=base,
-               width=base, use_resolution_binning=False, max_sequence_length=ours.text_encoder.max_length,
-               output_type="latent").images
     assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
-    c = full(["a red circle"], [3], settings, output_type="latent", progress=False)
+    _, _, c, _ = _sample_ours_and_diffusers(REFERENCE)
     rel = ((a - c).abs().mean() / c.abs().mean()).item()
     assert 0 < rel <= 0.03  # fp16 rounding of the weights moves a 5-step sample by about 1% (wrong weights: ~100%)
 
