@@ -469,6 +469,8 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (noisier at every step; docs/world.md)[/dim]
+  pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
 """
 
 
@@ -518,6 +520,12 @@ def world_train_reference(
     components: Path = typer.Option(None, "--components", help="Take tokenizer, T5 and VAE from this pipeline folder "
                                     "(e.g. bench/world/reference) instead of making them."),
     prepare_only: bool = typer.Option(False, "--prepare-only", help="Stop once data, components and feature caches are ready."),
+    latent_scale_128: float = typer.Option(1.0, "--latent-scale-128", help="Stages 3 and 3b learn latents × this "
+                                           "(input scaling: 0.5 makes each noise level 4 times noisier, the usual "
+                                           "rule for twice the side); the pipeline's VAE scaling_factor carries it."),
+    stop_after: str = typer.Option(None, "--stop-after", help="Stop once this stage (stage1, stage2, stage2b, stage3) "
+                                   "is trained, writing no pipeline: try the later stages several ways from copies of "
+                                   "--work (benchmarks/reference_gpu_arms.sh, SHARED_UNTIL)."),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
     from bench.world.reference import ReferenceBudget, train_reference
@@ -530,11 +538,21 @@ def world_train_reference(
                              batch_size_128=batch_size_128, heads=heads, seed=seed, stage3_lr=stage3_lr,
                              mixed_precision=mixed_precision,
                              compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
-                             stage_minutes=_stage_minutes(stage_minutes))
-    record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
-                             prepare_only=prepare_only)
+                             stage_minutes=_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
+    try:
+        record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
+                                 prepare_only=prepare_only, stop_after=stop_after)
+    except ValueError as e:
+        console.print(f"[red]error: {e}[/red]")
+        raise typer.Exit(code=2) from None
     if prepare_only:
         console.print(f"prepared {work}; run the same command without --prepare-only to train")
+        return
+    if stop_after:
+        steps = " ".join(f"--{k.replace('stage2b', 'stage2-low-lr').replace('stage3b', 'stage3-low-lr')}-steps {v['steps']}"
+                         for k, v in record["stages"].items())
+        console.print(f"stopped after {stop_after} in {work}; a copy of it goes on to the later stages with {steps}",
+                      soft_wrap=True)
         return
     console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; wall time {sum(record['seconds'].values()) / 60:.1f} min")
 

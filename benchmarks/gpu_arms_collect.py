@@ -11,15 +11,18 @@ fp32 before use; the rounding is far below what the oracle can see):
   ``{arm}-64.safetensors``     the EMA weights of the last 64 px text stage (2b, else 2), to score at 64 px
 and one ``rest.tar`` for all arms: the logs, each stage's ``train_config.yaml``, ``metrics.jsonl``,
 ``wall_seconds.json``, the chosen checkpoints' ``ema/config.json`` and ``collected.json`` (which
-stage and step each weight file holds).
+stage and step each weight file holds). Arms forked from one shared run (``SHARED_UNTIL``) have the
+same 64 px weights: those come back once, and ``collected.json`` names the arm whose file it is.
 
 ``--export`` turns each returned weight file back into fp32 and saves it as a pipeline folder
 ``PIPELINES_DIR/{arm}-{final,64}`` with the bundle's tokenizer, T5 and VAE (the arms trained with
-them), for ``pixart-bench demo --reference``.
+them), for ``pixart-bench demo --reference``. A stage trained on scaled latents (``latent_scale`` in
+its ``train_config.yaml``) gets the VAE with ``scaling_factor`` × that scale.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 import tarfile
@@ -52,6 +55,7 @@ def main(res: Path, arms: list[Path]) -> None:
     res.mkdir(parents=True, exist_ok=True)
     record: dict = {}
     members: list[tuple[Path, str]] = []
+    written: dict[str, str] = {}  # SHA-256 of a returned weight file's source -> "{arm}-{kind}"
     for work in arms:
         name = work.parent.name  # .../<arm>/w
         record[name] = {}
@@ -59,6 +63,11 @@ def main(res: Path, arms: list[Path]) -> None:
             ema = last_ema(work, order)
             if ema is None:
                 continue
+            digest = hashlib.sha256((ema / "model.safetensors").read_bytes()).hexdigest()
+            if digest in written:  # a fork's copy of the shared stages: returned once
+                record[name][kind + "_same_as"] = written[digest]
+                continue
+            written[digest] = f"{name}-{kind}"
             half(ema / "model.safetensors", res / f"{name}-{kind}.safetensors")
             record[name][kind] = str(ema.relative_to(work))
             members.append((ema / "config.json", f"{name}/{ema.relative_to(work)}/config.json"))
@@ -91,8 +100,12 @@ def export(res: Path, out: Path, components: Path = Path(__file__).resolve().par
     with tarfile.open(res / "rest.tar") as tar:
         tar.extractall(out / "rest", filter="data")
     record = json.loads((out / "rest" / "collected.json").read_text())
+    import yaml
+
     for name, kinds in record.items():
         for kind, ema in kinds.items():
+            if kind.endswith("_same_as"):
+                continue
             with tempfile.TemporaryDirectory() as tmp:
                 tmp = Path(tmp)
                 (tmp / "config.json").write_bytes((out / "rest" / name / ema / "config.json").read_bytes())
@@ -100,11 +113,14 @@ def export(res: Path, out: Path, components: Path = Path(__file__).resolve().par
                            for k, v in load_file(str(res / f"{name}-{kind}.safetensors")).items()}
                 save_file(weights, str(tmp / "model.safetensors"))
                 transformer = load_transformer(tmp)
+            stage_cfg = out / "rest" / name / Path(ema).parts[0] / "train_config.yaml"
+            scale = yaml.safe_load(stage_cfg.read_text()).get("latent_scale", 1.0) if stage_cfg.is_file() else 1.0
             pipe = PixArtPipeline(transformer, TextEncoder.from_pretrained(
                 components, max_length=transformer.config.model_max_length),
-                                  VAE.from_pretrained(components))
+                                  VAE.from_pretrained(components).rescaled(scale))
             pipe.export_diffusers(out / f"{name}-{kind}")
-            print(f"{out / f'{name}-{kind}'}: {ema}, {sum(p.numel() for p in transformer.parameters()) / 1e6:.2f} M parameters")
+            print(f"{out / f'{name}-{kind}'}: {ema}, {sum(p.numel() for p in transformer.parameters()) / 1e6:.2f} M "
+                  f"parameters, latent scale {scale:g}")
 
 
 if __name__ == "__main__":

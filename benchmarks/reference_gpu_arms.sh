@@ -16,6 +16,13 @@
 # `benchmarks/gpu_arms_collect.py` writes to RESULTS_DIR two half-precision weight files per arm
 # and one rest.tar (logs, configs, loss curves). Environment: N64, N128, CAPS, DEADLINE, WORKERS,
 # PYTHON, WORK (scratch, default /tmp/world-arms), TRAIN (the training options all arms share).
+#
+# SHARED_UNTIL (a stage: stage1, stage2, stage2b or stage3) trains the stages up to it once, alone on
+# the GPU, with SHARED_OPTS (e.g. the architecture), and the arms are forks of it: each starts from a
+# copy of those stages (given the steps they reached, so they resume untouched) and trains only the
+# later stages with its own options, e.g. SHARED_UNTIL=stage2b SHARED_OPTS='--hidden 256 --heads 4'
+#   benchmarks/reference_gpu_arms.sh /tmp/res 'ctrl:' 'half:--latent-scale-128 0.5'
+# Then the 64 px weights, the same for every arm, come back once.
 # The device tool returns at most 8 files and 64 MiB from $OUT: at most 3 arms, and arms of about
 # 7 M parameters (14 MB per half-precision file) need fewer (on 2026-11-26 the third arm's final
 # weights were fetched in a second call, from the same warm machine: rerun gpu_arms_collect.py there).
@@ -39,15 +46,34 @@ clean() { tr '\r' '\n' | grep --line-buffered -v '^\s*$'; }
     --workers "${WORKERS:-15}" --prepare-only 2>&1 | clean > "$RES/prep-log.txt")
 echo "prepared in $(( $(date +%s) - start )) s"; tail -n 3 "$RES/prep-log.txt"
 
+caps=${CAPS:-stage1=0.25,stage2=2.6,stage2b=0.5,stage3=2.0,stage3b=0.5}
+link() { mkdir -p "$1/w"; for d in data64 data128 cache64 cache128 components; do ln -sfn "$BASE/prep/w/$d" "$1/w/$d"; done; }
+shared_steps=() shared_stages=()
+read -r -a shared_opts <<< "${SHARED_OPTS:-}"
+if [ -n "${SHARED_UNTIL:-}" ]; then
+    link "$BASE/shared"
+    left=$(( DEADLINE - ($(date +%s) - start) ))
+    (cd "$BASE/shared" && timeout "$left" "$PY" -m bench.cli world train-reference --work w --out w/out "${data[@]}" \
+        "${train[@]}" --stage-minutes "$caps" "${shared_opts[@]}" --stop-after "$SHARED_UNTIL" 2>&1 | clean > "$RES/shared-log.txt")
+    echo "shared stages trained at $(( $(date +%s) - start )) s"; grep -E "steps in|stopped" "$RES/shared-log.txt"
+    for s in stage1 stage2 stage2b stage3; do  # the steps each reached: the forks' budgets, so they resume untouched
+        d=$(ls -d "$BASE/shared/w/$s/checkpoints/step-"* 2>/dev/null | tail -n 1)
+        [ -n "$d" ] || break
+        case $s in stage1) f=--stage1-steps ;; stage2) f=--stage2-steps ;; stage2b) f=--stage2-low-lr-steps ;; stage3) f=--stage3-steps ;; esac
+        shared_steps+=("$f" "$((10#${d##*step-}))"); shared_stages+=("$s")
+        [ "$s" = "$SHARED_UNTIL" ] && break
+    done
+    echo "forks start from ${shared_steps[*]}"
+fi
 arms=()
 for spec in "$@"; do
     name=${spec%%:*}
     read -r -a opts <<< "${spec#*:}"
-    mkdir -p "$BASE/$name/w"
-    for d in data64 data128 cache64 cache128 components; do ln -sfn "$BASE/prep/w/$d" "$BASE/$name/w/$d"; done
+    link "$BASE/$name"
+    for s in "${shared_stages[@]}"; do cp -a "$BASE/shared/w/$s" "$BASE/$name/w/$s"; done
     left=$(( DEADLINE - ($(date +%s) - start) ))
     (cd "$BASE/$name" && timeout "$left" "$PY" -m bench.cli world train-reference --work w --out w/out "${data[@]}" \
-        "${train[@]}" --stage-minutes "${CAPS:-stage1=0.25,stage2=2.6,stage2b=0.5,stage3=2.0,stage3b=0.5}" "${opts[@]}" \
+        "${train[@]}" --stage-minutes "$caps" "${shared_opts[@]}" "${shared_steps[@]}" "${opts[@]}" \
         2>&1 | clean > "$RES/$name-log.txt") &
     arms+=("$BASE/$name/w")
 done

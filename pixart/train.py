@@ -113,6 +113,13 @@ class TrainConfig:
     tf32: bool = True  # on CUDA: float32 matrix products in TF32 (torch.set_float32_matmul_precision("high"))
     device_rng: bool = True  # on CUDA: the step's noise, timesteps and caption drops are drawn there; CPU runs unchanged
     compile: bool = False  # the training forward through torch.compile (a GPU's per-step launch overhead)
+    # Input scaling (Chen 2023, "On the importance of noise scheduling for diffusion models"): the
+    # model learns to denoise latents × latent_scale. With b < 1 every noise level destroys more of
+    # the image, as log-SNR shifted by 2·log b; the usual rule for twice the side is b = 0.5 (the
+    # same image at twice the pixels keeps more of its layout at equal noise, so a model fine-tuned
+    # on it learns little about the layout and draws copies and fragments). A pipeline for such a
+    # model samples with its VAE's scaling_factor × latent_scale (`pixart.vae.VAE.rescaled`).
+    latent_scale: float = 1.0
     seed: int = 0
 
     def model_config(self) -> PixArtConfig:
@@ -281,7 +288,7 @@ class Batches:
             eps = torch.randn(mean.shape, generator=device_gen, device=self.device)
         else:
             eps = torch.randn(mean.shape, generator=gen).to(mean.device)
-        latents = mean + std * eps
+        latents = (mean + std * eps) * self.cfg.latent_scale
         if y is not None:
             y, mask = y.float().to(self.device), mask.to(self.device)
         return latents.to(self.device), y, mask, labels, bucket
@@ -415,6 +422,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     # accelerate keeps one state per Python process; a second train() call in the same process
     # (a notebook, the tests) may ask for another precision, so forget the previous run's choice.
     AcceleratorState._reset_state()
+    if not cfg.latent_scale > 0:
+        raise ValueError(f"latent_scale must be positive, got {cfg.latent_scale}")
     # cpu=True on GPU-less machines makes `accelerate launch --num_processes N` run N gloo processes
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, gradient_accumulation_steps=cfg.grad_accum,
                               cpu=not torch.cuda.is_available())
@@ -627,7 +636,7 @@ def _sample_grid(cfg: TrainConfig, ema: PixArt, batches: Batches, path: Path):
 
     from pixart.pipeline import PixArtPipeline, SampleSettings
 
-    pipe = PixArtPipeline(copy.deepcopy(ema), batches.text_encoder, batches.vae)
+    pipe = PixArtPipeline(copy.deepcopy(ema), batches.text_encoder, batches.vae.rescaled(cfg.latent_scale))
     size = cfg.data.resolution
     images = pipe(cfg.sample_prompts, list(range(len(cfg.sample_prompts))),
                   SampleSettings(steps=20, height=size, width=size, resolution_binning=False), progress=False)

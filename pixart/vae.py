@@ -36,6 +36,19 @@ class VAE:
     def scaling_factor(self) -> float:
         return float(self.model.config.scaling_factor)
 
+    def rescaled(self, factor: float) -> "VAE":
+        """This VAE with ``scaling_factor × factor`` (a copy; ``self`` when ``factor`` is 1): the VAE of a
+        pipeline whose transformer was trained on latents × factor (``pixart.train.TrainConfig.latent_scale``)."""
+        if factor == 1:
+            return self
+        if not factor > 0:
+            raise ValueError(f"a latent scale must be positive, got {factor}")
+        import copy
+
+        model = copy.deepcopy(self.model)
+        model.register_to_config(scaling_factor=self.scaling_factor * factor)
+        return VAE(model)
+
     @property
     def downsample(self) -> int:
         return 2 ** (len(self.model.config.block_out_channels) - 1)

@@ -133,6 +133,30 @@ def test_preloaded_feature_cache_gives_the_same_batches_and_losses(world, tmp_pa
     assert la == lb
 
 
+def test_latent_scale_scales_the_training_latents(world, tmp_path):
+    """latent_scale (input scaling) multiplies the latents the loss sees, nothing else; the VAE of a
+    pipeline for such a model carries scaling_factor × latent_scale and decodes its latents alike."""
+    from pixart.data import read_items
+    from pixart.train import Batches
+    from pixart.vae import VAE
+
+    items = read_items(root=world / "data")
+    plain = Batches(cfg_for(world, tmp_path / "a"), items, 0, 1, torch.device("cpu"), print)
+    scaled = Batches(cfg_for(world, tmp_path / "b", "latent_scale=0.5"), items, 0, 1, torch.device("cpu"), print)
+    a, b = plain.get(3, torch.Generator().manual_seed(3)), scaled.get(3, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(b[0], 0.5 * a[0])
+    assert torch.equal(a[1], b[1]) and a[4] == b[4]
+    with pytest.raises(ValueError, match="latent_scale must be positive"):
+        train(cfg_for(world, tmp_path / "c", "latent_scale=0"), progress=False)
+
+    vae = VAE.from_pretrained(world / "comp")
+    half = vae.rescaled(0.5)
+    assert vae.rescaled(1.0) is vae and vae.scaling_factor == pytest.approx(2 * half.scaling_factor)
+    x = torch.rand(1, 3, 16, 16) * 2 - 1
+    torch.testing.assert_close(half.encode(x), 0.5 * vae.encode(x))
+    torch.testing.assert_close(half.decode(half.encode(x)), vae.decode(vae.encode(x)))
+
+
 def test_device_rng_leaves_cpu_runs_unchanged(world, tmp_path):
     """device_rng (the default) draws the noise on a CUDA device only; on the CPU the losses are those
     of the host generator."""

@@ -174,3 +174,60 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
         train_reference(tmp_path / "out", work, dataclasses.replace(b, stage_minutes={"stage9": 1}), log=lambda *a: None)
     with pytest.raises(ValueError, match="compile_stages names unknown"):
         train_reference(tmp_path / "out", work, dataclasses.replace(b, compile_stages=("stage-2",)), log=lambda *a: None)
+
+
+def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkeypatch):
+    """--stop-after stage2b trains stages 1-2b and writes no pipeline; a copy of the work folder,
+    given the reached steps, resumes them untouched and trains stage 3 on latents × 0.5. Its
+    pipeline's VAE carries the scale (diffusers reads it too), --components from it takes the scale
+    back out, and stage 3 trained with another scale is set aside, not resumed."""
+    from diffusers import PixArtAlphaPipeline
+
+    from bench.world.reference import _reuse_components
+    from pixart.pipeline import PixArtPipeline
+    from pixart.vae import VAE
+
+    b = ReferenceBudget(n_images_64=48, n_images_128=24, vae_steps=2, vae_batch_size=4, stage1_steps=2,
+                        stage2_steps=3, stage2_low_lr_steps=2, stage3_steps=2, stage3_low_lr_steps=1, batch_size=4,
+                        batch_size_128=2, hidden=48, depth=1, heads=3)
+    # both runs see their work folder as "w" (a relative path, as in reference_gpu_arms.sh): the feature
+    # caches record the components' path, so a copy elsewhere under another name would not match
+    bundle = Path(__file__).resolve().parents[1] / "bench" / "world" / "reference"
+    (tmp_path / "base").mkdir()
+    monkeypatch.chdir(tmp_path / "base")
+    base = Path("w")
+    record = train_reference(tmp_path / "out0", base, b, log=lambda *a: None, stop_after="stage2b", components=bundle)
+    assert record["stopped_after"] == "stage2b" and [v["steps"] for v in record["stages"].values()] == [2, 3, 2]
+    assert not (base / "stage3").exists() and not (tmp_path / "out0").exists()
+    with pytest.raises(ValueError, match="not a stage"):
+        train_reference(tmp_path / "out0", base, b, log=lambda *a: None, stop_after="stage4")
+
+    # the fork as reference_gpu_arms.sh makes it: data, caches and components are links, stages copies
+    (tmp_path / "fork" / "w").mkdir(parents=True)
+    for d in ("data64", "data128", "cache64", "cache128", "components"):
+        (tmp_path / "fork" / "w" / d).symlink_to(tmp_path / "base" / "w" / d)
+    for d in ("stage1", "stage2", "stage2b"):
+        shutil.copytree(base / d, tmp_path / "fork" / "w" / d)
+    monkeypatch.chdir(tmp_path / "fork")
+    work = Path("w")
+    weights = {p: p.read_bytes() for p in work.glob("stage*/checkpoints/*/*/*.safetensors")}
+    scaled = dataclasses.replace(b, latent_scale_128=0.5)
+    record = train_reference(tmp_path / "out", work, scaled, log=lambda *a: None)
+    assert {p: p.read_bytes() for p in work.glob("stage[12]*/checkpoints/*/*/*.safetensors")} == weights
+    assert all(len(list((work / s / "checkpoints").iterdir())) == 1 for s in ("stage1", "stage2", "stage2b"))
+    for stage in ("stage3", "stage3b"):
+        assert yaml.safe_load((work / stage / "train_config.yaml").read_text())["latent_scale"] == 0.5
+        assert json.loads((work / stage / "inputs.json").read_text())["settings"] == {"latent_scale": 0.5}
+    assert yaml.safe_load((work / "stage2b" / "train_config.yaml").read_text())["latent_scale"] == 1.0
+    sf = VAE.from_pretrained(work / "components").scaling_factor
+    assert PixArtPipeline.from_pretrained(tmp_path / "out").vae.scaling_factor == pytest.approx(0.5 * sf)
+    assert PixArtAlphaPipeline.from_pretrained(tmp_path / "out").vae.config.scaling_factor == pytest.approx(0.5 * sf)
+    assert record["budget"]["latent_scale_128"] == 0.5
+
+    _reuse_components(tmp_path / "out", tmp_path / "comp", log=lambda *a: None)
+    assert VAE.from_pretrained(tmp_path / "comp").scaling_factor == pytest.approx(sf)
+
+    train_reference(tmp_path / "out", work, b, log=lambda *a: None)  # scale 1 again: stage 3 starts again
+    assert (work / "stage3-latent_scale-0.5").is_dir()
+    assert yaml.safe_load((work / "stage3" / "train_config.yaml").read_text())["latent_scale"] == 1.0
+    assert PixArtPipeline.from_pretrained(tmp_path / "out").vae.scaling_factor == pytest.approx(sf)

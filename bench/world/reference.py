@@ -11,7 +11,10 @@ Every component is made by the project, in the real formats:
 5. PixArt (adaLN-single) trained with ``pixart.train`` through the paper's three stages:
    class-conditional 64 px → dense-caption text-to-image 64 px → multi-aspect 128 px, each stage
    from the previous stage's EMA weights, from feature caches made by ``extract-features``. Stages 2
-   and 3 each end with a "b" continuation at a lower learning rate (``_low_lr``).
+   and 3 each end with a "b" continuation at a lower learning rate (``_low_lr``). Stage 3 may train
+   on latents × ``latent_scale_128`` (input scaling, ``pixart.train.TrainConfig.latent_scale``); the
+   pipeline's VAE then carries ``scaling_factor`` × that, and ``--components`` taking the VAE from
+   such a pipeline divides it back out.
 The result is saved as a diffusers ``PixArtAlphaPipeline`` folder (``PixArtPipeline`` and diffusers
 both load it) with ``training.json`` (budgets, seed, wall times, losses, PSNR).
 """
@@ -68,6 +71,9 @@ class ReferenceBudget:
     # trainer's max_seconds): a stage stops early with a checkpoint, the next starts from it. For a GPU
     # lease of fixed length; a later call with the same caps resumes the stopped stage.
     stage_minutes: dict = field(default_factory=dict)
+    # stages 3 and 3b learn latents × this (1: as stage 2). 0.5 shifts every noise level's log-SNR by
+    # 2·log 0.5 at twice the side, the usual rule for a higher resolution (pixart.train, latent_scale)
+    latent_scale_128: float = 1.0
 
 
 def build_tokenizer(captions: list[str], vocab_size: int = 160):
@@ -194,7 +200,12 @@ def _sha256(*files: Path) -> str:
     return h.hexdigest()
 
 
-def _set_aside_if_inputs_changed(stage_dir: Path, init_from: Path | None, data_manifest: Path | None, log) -> None:
+# what a stage's settings were when inputs.json did not record them
+SETTING_DEFAULTS = {"latent_scale": 1.0}
+
+
+def _set_aside_if_inputs_changed(stage_dir: Path, init_from: Path | None, data_manifest: Path | None, log,
+                                 settings: dict | None = None) -> None:
     """A stage resumes from its own checkpoints, so after a longer run of the stage before it, or
     after its dataset grew (``--n-images-128``), it would go on from weights grown on the old
     parent or the old data. Move such a run aside (nothing is deleted) so that the stage starts
@@ -203,8 +214,9 @@ def _set_aside_if_inputs_changed(stage_dir: Path, init_from: Path | None, data_m
     ``inputs.json`` in the stage folder records what the stage was started from: the parent
     checkpoint (its path and the SHA-256 of its weight files: a parent that was itself retrained
     keeps its step name) and the SHA-256 of the data's ``manifest.jsonl`` (every image and
-    caption). A run from before ``inputs.json`` existed is judged by the parent's step name only."""
-    inputs = {}
+    caption), and ``settings`` that change what the stage learns (its ``latent_scale``). A run from
+    before ``inputs.json`` existed is judged by the parent's step name only."""
+    inputs = {"settings": settings} if settings else {}
     if init_from is not None:
         inputs["init_from"] = str(init_from)
         inputs["init_from_sha256"] = _sha256(*sorted(Path(init_from).glob("*.safetensors")))
@@ -230,19 +242,23 @@ def _set_aside_if_inputs_changed(stage_dir: Path, init_from: Path | None, data_m
     elif old.get("data_sha256", inputs.get("data_sha256")) != inputs.get("data_sha256"):
         _set_aside(stage_dir, f"{stage_dir.name}-data-{old['data_sha256'][:8]}",
                    f"was trained on other data ({data_manifest} changed)", log)
+    elif old and {**SETTING_DEFAULTS, **old.get("settings", {})} != {**SETTING_DEFAULTS, **(settings or {})}:
+        was = {**SETTING_DEFAULTS, **old.get("settings", {})}
+        _set_aside(stage_dir, f"{stage_dir.name}-" + "-".join(f"{k}-{v:g}" for k, v in was.items()),
+                   f"was trained with {was}, not {settings}", log)
     stage_dir.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(inputs, indent=1) + "\n")
 
 
 def _train_stage(name: str, overrides: list[str], log, init_from: Path | None = None,
-                 data_manifest: Path | None = None) -> dict:
+                 data_manifest: Path | None = None, settings: dict | None = None) -> dict:
     """Train (or resume) one stage on the data listed in ``data_manifest``, starting from the
     previous stage's ``init_from`` weights; ``seconds`` is its wall time summed over the calls that
     trained it."""
     from pixart.train import load_config, train
 
     cfg = load_config(None, overrides + ([f"init_from={init_from}"] if init_from is not None else []))
-    _set_aside_if_inputs_changed(Path(cfg.output_dir), init_from, data_manifest, log)
+    _set_aside_if_inputs_changed(Path(cfg.output_dir), init_from, data_manifest, log, settings)
     t0 = time.perf_counter()
     result = train(cfg, resume=True)
     wall = Path(cfg.output_dir) / "wall_seconds.json"
@@ -255,7 +271,7 @@ def _train_stage(name: str, overrides: list[str], log, init_from: Path | None = 
 
 
 def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: int, b: ReferenceBudget, log,
-            data_manifest: Path) -> str:
+            data_manifest: Path, settings: dict | None = None) -> str:
     """Continue stage ``name`` for ``steps`` at ``b.low_lr`` as stage ``name``b, from its final EMA with a
     fresh optimiser: a step-down learning-rate schedule. At 100,000 stage-2 steps the constant rate had
     stopped improving the oracle scores; 4,000 / 6,000 steps at a third of it took single-object
@@ -265,12 +281,24 @@ def _low_lr(stages: dict, name: str, overrides: list[str], work: Path, steps: in
         return name
     stages[name + "b"] = _train_stage(f"{name}b ({name} at lr {b.low_lr:g})", overrides + [
         f"output_dir={work / (name + 'b')}", f"optim.lr={b.low_lr}", f"seed={b.seed + 1}", f"max_steps={steps}",
-        f"save_every={min(max(steps // 3, 1), 2000)}", *_stage_overrides(b, name + "b")], log, init_from=Path(stages[name]["final_checkpoint"]) / "ema",
-        data_manifest=data_manifest)
+        f"save_every={min(max(steps // 3, 1), 2000)}", *_stage_overrides(b, name + "b")], log,
+        init_from=Path(stages[name]["final_checkpoint"]) / "ema", data_manifest=data_manifest, settings=settings)
     return name + "b"
 
 
 STAGES = ("stage1", "stage2", "stage2b", "stage3", "stage3b")
+
+
+def _stopped(stages: dict, log) -> dict:
+    """``stop_after``'s result: each trained stage's final checkpoint and step count."""
+    done = {k: {"final_checkpoint": v["final_checkpoint"], "steps": _step_of(v["final_checkpoint"])}
+            for k, v in stages.items()}
+    log("stopped after " + ", ".join(f"{k} ({v['steps']} steps)" for k, v in done.items()) + "; no pipeline written")
+    return {"stopped_after": list(done)[-1], "stages": done}
+
+
+def _step_of(checkpoint: str | Path) -> int:
+    return int(Path(checkpoint).name.removeprefix("step-"))
 
 
 def _stage_overrides(b: ReferenceBudget, stage: str) -> list[str]:
@@ -291,6 +319,12 @@ def _reuse_components(src: Path, comp: Path, log) -> None:
     for part in ("tokenizer", "text_encoder", "vae"):
         shutil.copytree(src / part, tmp / part)
     record = json.loads((src / "training.json").read_text()) if (src / "training.json").is_file() else {}
+    scale = record.get("budget", {}).get("latent_scale_128", 1.0)
+    if scale != 1.0:  # the pipeline's VAE carries its stage 3's latent scale; the components do not
+        config = json.loads((tmp / "vae" / "config.json").read_text())
+        config["scaling_factor"] /= scale
+        (tmp / "vae" / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+        log(f"VAE scaling_factor divided by the source's latent_scale_128 {scale:g}")
     (tmp / "vae_metrics.json").write_text(json.dumps({"psnr_db": record.get("vae_psnr_db", float("nan")),
                                                       "seconds": 0.0, "copied_from": str(src)}) + "\n")
     tmp.rename(comp)
@@ -298,11 +332,14 @@ def _reuse_components(src: Path, comp: Path, log) -> None:
 
 
 def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None, log=print, *, workers: int = 1,
-                    components: Path | None = None, prepare_only: bool = False) -> dict:
+                    components: Path | None = None, prepare_only: bool = False, stop_after: str | None = None) -> dict:
     """Run the whole recipe in ``work`` (resumable: finished parts are kept) and write the pipeline to ``out``.
     ``workers`` render the images in parallel; ``components`` is a pipeline folder whose tokenizer, T5
     and VAE are used instead of making new ones; ``prepare_only`` stops once data, components and
-    feature caches are ready (prepare on one machine, train on another)."""
+    feature caches are ready (prepare on one machine, train on another); ``stop_after`` (a stage name)
+    stops once that stage is trained, with no pipeline: later stages can then be tried several ways
+    from copies of ``work`` (``benchmarks/reference_gpu_arms.sh`` with ``SHARED_UNTIL``). Such a copy
+    resumes the finished stages when their step budgets are the steps they reached."""
     from pixart.extract import run_extract
     from pixart.pipeline import PixArtPipeline
     from pixart.text import TextEncoder
@@ -313,6 +350,10 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         unknown = set(names) - set(STAGES)
         if unknown:  # before the data is made, not after
             raise ValueError(f"{what} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+    if stop_after is not None and stop_after not in STAGES:
+        raise ValueError(f"stop_after {stop_after!r} is not a stage; known: {', '.join(STAGES)}")
+    if not b.latent_scale_128 > 0:
+        raise ValueError(f"latent_scale_128 must be positive, got {b.latent_scale_128}")
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -369,27 +410,39 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
         f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}",
         *_stage_overrides(b, "stage1")], log, data_manifest=m64)
+    if stop_after == "stage1":
+        return _stopped(stages, log)
     data64 = [f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
               f"batch_size={b.batch_size}"]
     stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
         f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
         f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}", *_stage_overrides(b, "stage2")], log,
         init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
+    if stop_after == "stage2":
+        return _stopped(stages, log)
     last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
+    if stop_after == "stage2b":
+        return _stopped(stages, log)
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
     data128 = [f"data.manifest={m128}", f"data.features={cache128}", "data.resolution=128",
-               "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}"]
+               "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}",
+               f"latent_scale={b.latent_scale_128}"]
+    scaled = {"latent_scale": b.latent_scale_128}
     stages["stage3"] = _train_stage("stage 3 (multi-aspect, 128 px)", model128 + common + data128 + [
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
         f"save_every={min(max(b.stage3_steps // 3, 1), 500)}", *_stage_overrides(b, "stage3"),
         *([f"optim.lr={b.stage3_lr}"] if b.stage3_lr is not None else [])], log,
-        init_from=Path(stages[last]["final_checkpoint"]) / "ema", data_manifest=m128)
-    last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log, m128)
+        init_from=Path(stages[last]["final_checkpoint"]) / "ema", data_manifest=m128, settings=scaled)
+    if stop_after == "stage3":
+        return _stopped(stages, log)
+    last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log, m128,
+                   settings=scaled)
 
     from pixart.checkpoints import load_transformer
 
     transformer = load_transformer(Path(stages[last]["final_checkpoint"]) / "ema")
-    pipe = PixArtPipeline(transformer, TextEncoder.from_pretrained(comp, max_length=b.max_length), VAE.from_pretrained(comp))
+    pipe = PixArtPipeline(transformer, TextEncoder.from_pretrained(comp, max_length=b.max_length),
+                          VAE.from_pretrained(comp).rescaled(b.latent_scale_128))
     for part in ("transformer", "text_encoder", "tokenizer", "vae", "scheduler"):  # keep other files in out/
         shutil.rmtree(out / part, ignore_errors=True)
     pipe.export_diffusers(out)
