@@ -471,6 +471,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (noisier at every step; docs/world.md)[/dim]
   pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
+  pixart-bench world train-reference --work runs/s3 --out out/s3 --stage3-from pipelines/ctrl-64 --depth 6 --hidden 256 --heads 4   [dim]# only stages 3 and 3b, from a kept 64 px model[/dim]
 """
 
 
@@ -526,6 +527,8 @@ def world_train_reference(
     stop_after: str = typer.Option(None, "--stop-after", help="Stop once this stage (stage1, stage2, stage2b, stage3) "
                                    "is trained, writing no pipeline: try the later stages several ways from copies of "
                                    "--work (benchmarks/reference_gpu_arms.sh, SHARED_UNTIL)."),
+    stage3_from: Path = typer.Option(None, "--stage3-from", help="Skip stages 1-2b: stage 3 starts from this 64 px "
+                                     "text model (a pipeline folder, or a transformer / checkpoint ema/ folder)."),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
     from bench.world.reference import ReferenceBudget, train_reference
@@ -541,8 +544,8 @@ def world_train_reference(
                              stage_minutes=_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
     try:
         record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
-                                 prepare_only=prepare_only, stop_after=stop_after)
-    except ValueError as e:
+                                 prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)
+    except (ValueError, FileNotFoundError) as e:
         console.print(f"[red]error: {e}[/red]")
         raise typer.Exit(code=2) from None
     if prepare_only:

@@ -227,6 +227,20 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     _reuse_components(tmp_path / "out", tmp_path / "comp", log=lambda *a: None)
     assert VAE.from_pretrained(tmp_path / "comp").scaling_factor == pytest.approx(sf)
 
+    # stage 3 from kept 64 px weights alone (stages 1-2b skipped), in a fresh folder
+    kept = (base / "stage2b" / "checkpoints" / "step-0000002" / "ema").resolve()
+    (tmp_path / "s3").mkdir()
+    monkeypatch.chdir(tmp_path / "s3")
+    train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, components=bundle, stage3_from=kept)
+    assert not Path("w/stage1").exists() and not Path("w/stage2b").exists()
+    assert Path(yaml.safe_load(Path("w/stage3/train_config.yaml").read_text())["init_from"]) == kept
+    assert PixArtPipeline.from_pretrained(tmp_path / "out3").transformer.config.input_size == 32
+    with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
+        train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, stage3_from=tmp_path)
+    with pytest.raises(ValueError, match="would train nothing"):
+        train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, stage3_from=kept, stop_after="stage2")
+    monkeypatch.chdir(tmp_path / "fork")
+
     train_reference(tmp_path / "out", work, b, log=lambda *a: None)  # scale 1 again: stage 3 starts again
     assert (work / "stage3-latent_scale-0.5").is_dir()
     assert yaml.safe_load((work / "stage3" / "train_config.yaml").read_text())["latent_scale"] == 1.0

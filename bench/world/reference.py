@@ -307,6 +307,29 @@ def _stage_overrides(b: ReferenceBudget, stage: str) -> list[str]:
         f"compile={str(stage in b.compile_stages).lower()}"]
 
 
+def _stages_1_to_2b(stages: dict, model: list, common: list, b: ReferenceBudget, work: Path, m64: Path,
+                    cache64: Path, log, stop_after: str | None) -> Path | None:
+    """Stages 1 (class-conditional), 2 (text) and 2b (text at the low learning rate), all at 64 px, into
+    ``stages``; returns the EMA weights stage 3 starts from (None when ``stop_after`` ends earlier)."""
+    stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
+        f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}",
+        f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
+        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}",
+        *_stage_overrides(b, "stage1")], log, data_manifest=m64)
+    if stop_after == "stage1":
+        return None
+    data64 = [f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
+              f"batch_size={b.batch_size}"]
+    stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
+        f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
+        f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}", *_stage_overrides(b, "stage2")], log,
+        init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
+    if stop_after == "stage2":
+        return None
+    last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
+    return Path(stages[last]["final_checkpoint"]) / "ema"
+
+
 def _reuse_components(src: Path, comp: Path, log) -> None:
     """Copy tokenizer, T5 and VAE from a pipeline folder (e.g. the bundled reference) instead of
     making them: the VAE's training is the recipe's slowest CPU-only part. Its PSNR is taken from
@@ -332,14 +355,17 @@ def _reuse_components(src: Path, comp: Path, log) -> None:
 
 
 def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None, log=print, *, workers: int = 1,
-                    components: Path | None = None, prepare_only: bool = False, stop_after: str | None = None) -> dict:
+                    components: Path | None = None, prepare_only: bool = False, stop_after: str | None = None,
+                    stage3_from: Path | None = None) -> dict:
     """Run the whole recipe in ``work`` (resumable: finished parts are kept) and write the pipeline to ``out``.
     ``workers`` render the images in parallel; ``components`` is a pipeline folder whose tokenizer, T5
     and VAE are used instead of making new ones; ``prepare_only`` stops once data, components and
     feature caches are ready (prepare on one machine, train on another); ``stop_after`` (a stage name)
     stops once that stage is trained, with no pipeline: later stages can then be tried several ways
     from copies of ``work`` (``benchmarks/reference_gpu_arms.sh`` with ``SHARED_UNTIL``). Such a copy
-    resumes the finished stages when their step budgets are the steps they reached."""
+    resumes the finished stages when their step budgets are the steps they reached. ``stage3_from``
+    (a 64 px text model: a transformer folder, or a pipeline folder with ``transformer/``) skips
+    stages 1–2b and starts stage 3 from it, e.g. a stage 2b brought back from a GPU lease."""
     from pixart.extract import run_extract
     from pixart.pipeline import PixArtPipeline
     from pixart.text import TextEncoder
@@ -352,6 +378,8 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
             raise ValueError(f"{what} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
     if stop_after is not None and stop_after not in STAGES:
         raise ValueError(f"stop_after {stop_after!r} is not a stage; known: {', '.join(STAGES)}")
+    if stage3_from is not None and stop_after not in (None, "stage3", "stage3b"):
+        raise ValueError(f"stage3_from skips stages 1-2b, so stop_after {stop_after!r} would train nothing")
     if not b.latent_scale_128 > 0:
         raise ValueError(f"latent_scale_128 must be positive, got {b.latent_scale_128}")
     work, out = Path(work), Path(out)
@@ -405,24 +433,17 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         log(f"prepared {work}: data64/, data128/, components/, cache64/, cache128/")
         return {"prepared": str(work)}
     stages = {}
-    stages["stage1"] = _train_stage("stage 1 (class-conditional, 64 px)", model + common + [
-        f"output_dir={work / 'stage1'}", "class_conditional=true", f"num_classes={NUM_CLASSES}",
-        f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
-        f"batch_size={b.batch_size}", f"max_steps={b.stage1_steps}", f"save_every={max(b.stage1_steps // 4, 1)}",
-        *_stage_overrides(b, "stage1")], log, data_manifest=m64)
-    if stop_after == "stage1":
-        return _stopped(stages, log)
-    data64 = [f"data.manifest={m64}", f"data.features={cache64}", "data.resolution=64",
-              f"batch_size={b.batch_size}"]
-    stages["stage2"] = _train_stage("stage 2 (text, 64 px)", model + common + data64 + [
-        f"output_dir={work / 'stage2'}", f"max_steps={b.stage2_steps}",
-        f"save_every={min(max(b.stage2_steps // 6, 1), 1000)}", *_stage_overrides(b, "stage2")], log,
-        init_from=Path(stages["stage1"]["final_checkpoint"]) / "ema", data_manifest=m64)
-    if stop_after == "stage2":
-        return _stopped(stages, log)
-    last = _low_lr(stages, "stage2", model + common + data64, work, b.stage2_low_lr_steps, b, log, m64)
-    if stop_after == "stage2b":
-        return _stopped(stages, log)
+    if stage3_from is None:
+        last_weights = _stages_1_to_2b(stages, model, common, b, work, m64, cache64, log, stop_after)
+        if stop_after in ("stage1", "stage2", "stage2b"):
+            return _stopped(stages, log)
+    else:
+        last_weights = Path(stage3_from)
+        if (last_weights / "transformer").is_dir():  # a pipeline folder
+            last_weights = last_weights / "transformer"
+        if not any(last_weights.glob("*.safetensors")):
+            raise FileNotFoundError(f"stage3_from {stage3_from}: no *.safetensors weights in {last_weights}")
+        log(f"stages 1-2b skipped: stage 3 starts from {last_weights}")
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
     data128 = [f"data.manifest={m128}", f"data.features={cache128}", "data.resolution=128",
                "data.multi_scale=true", "data.bucket_multiple=8", f"batch_size={b.batch_size_128}",
@@ -432,7 +453,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         f"output_dir={work / 'stage3'}", f"max_steps={b.stage3_steps}",
         f"save_every={min(max(b.stage3_steps // 3, 1), 500)}", *_stage_overrides(b, "stage3"),
         *([f"optim.lr={b.stage3_lr}"] if b.stage3_lr is not None else [])], log,
-        init_from=Path(stages[last]["final_checkpoint"]) / "ema", data_manifest=m128, settings=scaled)
+        init_from=last_weights, data_manifest=m128, settings=scaled)
     if stop_after == "stage3":
         return _stopped(stages, log)
     last = _low_lr(stages, "stage3", model128 + common + data128, work, b.stage3_low_lr_steps, b, log, m128,
