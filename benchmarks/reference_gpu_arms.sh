@@ -23,6 +23,8 @@
 # later stages with its own options, e.g. SHARED_UNTIL=stage2b SHARED_OPTS='--hidden 256 --heads 4'
 #   benchmarks/reference_gpu_arms.sh /tmp/res 'ctrl:' 'half:--latent-scale-128 0.5'
 # Then the 64 px weights, the same for every arm, come back once.
+# An arm may also start at stage 3 from kept 64 px weights: 'name:--stage3-from /abs/path ...' (then
+# N64 can be small: only the 128 px data is trained on).
 # The device tool returns at most 8 files and 64 MiB from $OUT: at most 3 arms, and arms of about
 # 7 M parameters (14 MB per half-precision file) need fewer (on 2026-11-26 the third arm's final
 # weights were fetched in a second call, from the same warm machine: rerun gpu_arms_collect.py there).
