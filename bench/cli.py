@@ -469,7 +469,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
-  pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (noisier at every step; docs/world.md)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (signal-to-noise ratio / 4 at every step; docs/world.md)[/dim]
   pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
   pixart-bench world train-reference --work runs/s3 --out out/s3 --stage3-from pipelines/ctrl-64 --depth 6 --hidden 256 --heads 4   [dim]# only stages 3 and 3b, from a kept 64 px model[/dim]
 """
@@ -522,7 +522,7 @@ def world_train_reference(
                                     "(e.g. bench/world/reference) instead of making them."),
     prepare_only: bool = typer.Option(False, "--prepare-only", help="Stop once data, components and feature caches are ready."),
     latent_scale_128: float = typer.Option(1.0, "--latent-scale-128", help="Stages 3 and 3b learn latents × this "
-                                           "(input scaling: 0.5 makes each noise level 4 times noisier, the usual "
+                                           "(input scaling: 0.5 divides every noise level's signal-to-noise ratio by 4, the usual "
                                            "rule for twice the side); the pipeline's VAE scaling_factor carries it."),
     stop_after: str = typer.Option(None, "--stop-after", help="Stop once this stage (stage1, stage2, stage2b, stage3) "
                                    "is trained, writing no pipeline: try the later stages several ways from copies of "
