@@ -29,6 +29,7 @@ import tarfile
 from pathlib import Path
 
 import torch
+import yaml
 from safetensors.torch import load_file, save_file
 
 FINAL_ORDER = ("stage3b", "stage3", "stage2b", "stage2", "stage1")
@@ -100,8 +101,6 @@ def export(res: Path, out: Path, components: Path = Path(__file__).resolve().par
     with tarfile.open(res / "rest.tar") as tar:
         tar.extractall(out / "rest", filter="data")
     record = json.loads((out / "rest" / "collected.json").read_text())
-    import yaml
-
     for name, kinds in record.items():
         for kind, ema in kinds.items():
             if kind.endswith("_same_as"):

@@ -116,9 +116,9 @@ class TrainConfig:
     # Input scaling (Chen 2023, "On the importance of noise scheduling for diffusion models"): the
     # model learns to denoise latents × latent_scale. With b < 1 every noise level destroys more of
     # the image, as log-SNR shifted by 2·log b; the usual rule for twice the side is b = 0.5 (the
-    # same image at twice the pixels keeps more of its layout at equal noise, so a model fine-tuned
-    # on it learns little about the layout and draws copies and fragments). A pipeline for such a
-    # model samples with its VAE's scaling_factor × latent_scale (`pixart.vae.VAE.rescaled`).
+    # same image at twice the pixels keeps more of its layout at equal noise). For the world model's
+    # 128 px stage 3 it made no difference (docs/world.md). A pipeline for such a model samples
+    # with its VAE's scaling_factor × latent_scale (`pixart.vae.VAE.rescaled`).
     latent_scale: float = 1.0
     seed: int = 0
 

@@ -72,7 +72,8 @@ class ReferenceBudget:
     # lease of fixed length; a later call with the same caps resumes the stopped stage.
     stage_minutes: dict = field(default_factory=dict)
     # stages 3 and 3b learn latents × this (1: as stage 2). 0.5 shifts every noise level's log-SNR by
-    # 2·log 0.5 at twice the side, the usual rule for a higher resolution (pixart.train, latent_scale)
+    # 2·log 0.5 at twice the side, the usual rule for a higher resolution (pixart.train, latent_scale);
+    # on one H200 it scored as 1 did (docs/world.md)
     latent_scale_128: float = 1.0
 
 
