@@ -1,6 +1,7 @@
 """pixart-bench demo: the report machinery on a random pipeline, and the bundled world model."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,6 +45,15 @@ def test_demo_subset_of_categories_size_and_first_seed(tmp_path):
     assert [e["seed"] for e in manifest["images"]] == [7, 8]
     assert {(e["width"], e["height"]) for e in manifest["images"]} == {(32, 32)}
     assert "32×32 px" in (tmp_path / "r" / "report.md").read_text()
+    # benchmarks/oracle_failures.py reads such a folder: one row per image
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_failures.py"
+    spec = importlib.util.spec_from_file_location("oracle_failures", script)
+    failures = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(failures)
+    rows = failures.failures(tmp_path / "r")
+    assert sum(rows.values()) == 2 and rows["accepted"] == round(2 * report["scores"]["single"]["score"])
     with pytest.raises(ValueError, match="unknown categories"):
         run_demo(tmp_path / "r2", reference=tmp_path / "ref", categories=["colour"], log=lambda *a: None)
 
