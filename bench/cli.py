@@ -531,7 +531,7 @@ def world_train_reference(
                                      "text model (a pipeline folder, or a transformer / checkpoint ema/ folder)."),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
-    from bench.world.reference import ReferenceBudget, train_reference
+    from bench.world.reference import STEP_OPTIONS, ReferenceBudget, check_request, train_reference
 
     budget = ReferenceBudget(n_images_64=n_images_64, n_images_128=n_images_128, vae_steps=vae_steps,
                              stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage3_steps=stage3_steps,
@@ -542,18 +542,17 @@ def world_train_reference(
                              mixed_precision=mixed_precision,
                              compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
                              stage_minutes=_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
-    try:
-        record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
-                                 prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)
+    try:  # a bad option is a usage error before anything runs; errors of the run itself keep their traceback
+        check_request(budget, stop_after, stage3_from)
     except (ValueError, FileNotFoundError) as e:
-        console.print(f"[red]error: {e}[/red]")
-        raise typer.Exit(code=2) from None
+        raise typer.BadParameter(str(e)) from None
+    record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
+                             prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)
     if prepare_only:
         console.print(f"prepared {work}; run the same command without --prepare-only to train")
         return
     if stop_after:
-        steps = " ".join(f"--{k.replace('stage2b', 'stage2-low-lr').replace('stage3b', 'stage3-low-lr')}-steps {v['steps']}"
-                         for k, v in record["stages"].items())
+        steps = " ".join(f"{STEP_OPTIONS[k]} {v['steps']}" for k, v in record["stages"].items())
         console.print(f"stopped after {stop_after} in {work}; a copy of it goes on to the later stages with {steps}",
                       soft_wrap=True)
         return

@@ -10,7 +10,7 @@ import torch
 import yaml
 
 from bench.world.dataset import make_dataset
-from bench.world.reference import ReferenceBudget, _loss_curve, _set_aside_if_inputs_changed, train_reference, train_vae
+from bench.world.reference import STAGES, ReferenceBudget, _loss_curve, _set_aside_if_inputs_changed, train_reference, train_vae
 
 
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
@@ -141,6 +141,25 @@ def test_train_reference_cli_defaults_are_the_budget_defaults():
         elif name == "compile_stages":
             default = tuple(filter(None, default.split(",")))
         assert default == getattr(budget, name), name
+    from bench.world.reference import STEP_OPTIONS
+
+    options = {d for p in params.values() for d in getattr(p.default, "param_decls", ())}
+    assert set(STEP_OPTIONS) == set(STAGES) and set(STEP_OPTIONS.values()) <= options
+
+
+def test_train_reference_cli_refuses_bad_options_before_making_anything(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    for bad, message in ((["--stop-after", "stage9"], "is not a stage"),
+                         (["--stage3-from", str(tmp_path)], "no *.safetensors weights"),
+                         (["--latent-scale-128", "0"], "must be positive")):
+        result = CliRunner().invoke(app, ["world", "train-reference", "--work", str(tmp_path / "w"),
+                                          "--out", str(tmp_path / "o"), *bad])
+        flat = "".join(c for c in result.output if not c.isspace() and c != "│")  # rich boxes and wraps the message
+        assert result.exit_code == 2 and message.replace(" ", "") in flat, result.output
+        assert not (tmp_path / "w").exists()
 
 
 def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_path):

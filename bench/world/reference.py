@@ -355,6 +355,35 @@ def _reuse_components(src: Path, comp: Path, log) -> None:
     log(f"components (tokenizer, T5, VAE) copied from {src}")
 
 
+def check_request(b: ReferenceBudget, stop_after: str | None = None, stage3_from: Path | None = None) -> Path | None:
+    """``train_reference``'s argument checks, all before any data is made (the CLI runs them first to
+    report a bad option as a usage error): ValueError or FileNotFoundError naming the bad one. Returns
+    the weights folder ``stage3_from`` points at (a pipeline folder's ``transformer/``), or None."""
+    for what, names in (("stage_minutes", b.stage_minutes), ("compile_stages", b.compile_stages)):
+        unknown = set(names) - set(STAGES)
+        if unknown:
+            raise ValueError(f"{what} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+    if stop_after is not None and stop_after not in STAGES:
+        raise ValueError(f"stop_after {stop_after!r} is not a stage; known: {', '.join(STAGES)}")
+    if not b.latent_scale_128 > 0:
+        raise ValueError(f"latent_scale_128 must be positive, got {b.latent_scale_128}")
+    if stage3_from is None:
+        return None
+    if stop_after not in (None, "stage3", "stage3b"):
+        raise ValueError(f"stage3_from skips stages 1-2b, so stop_after {stop_after!r} would train nothing")
+    weights = Path(stage3_from)
+    if (weights / "transformer").is_dir():  # a pipeline folder
+        weights = weights / "transformer"
+    if not any(weights.glob("*.safetensors")):
+        raise FileNotFoundError(f"stage3_from {stage3_from}: no *.safetensors weights in {weights}")
+    return weights
+
+
+# each stage's step budget as a `world train-reference` option (what a copy of a stopped run is given)
+STEP_OPTIONS = {"stage1": "--stage1-steps", "stage2": "--stage2-steps", "stage2b": "--stage2-low-lr-steps",
+                "stage3": "--stage3-steps", "stage3b": "--stage3-low-lr-steps"}
+
+
 def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None, log=print, *, workers: int = 1,
                     components: Path | None = None, prepare_only: bool = False, stop_after: str | None = None,
                     stage3_from: Path | None = None) -> dict:
@@ -373,16 +402,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     from pixart.vae import VAE
 
     b = budget or ReferenceBudget()
-    for what, names in (("stage_minutes", b.stage_minutes), ("compile_stages", b.compile_stages)):
-        unknown = set(names) - set(STAGES)
-        if unknown:  # before the data is made, not after
-            raise ValueError(f"{what} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
-    if stop_after is not None and stop_after not in STAGES:
-        raise ValueError(f"stop_after {stop_after!r} is not a stage; known: {', '.join(STAGES)}")
-    if stage3_from is not None and stop_after not in (None, "stage3", "stage3b"):
-        raise ValueError(f"stage3_from skips stages 1-2b, so stop_after {stop_after!r} would train nothing")
-    if not b.latent_scale_128 > 0:
-        raise ValueError(f"latent_scale_128 must be positive, got {b.latent_scale_128}")
+    stage3_weights = check_request(b, stop_after, stage3_from)
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
     times = {}
@@ -434,16 +454,12 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         log(f"prepared {work}: data64/, data128/, components/, cache64/, cache128/")
         return {"prepared": str(work)}
     stages = {}
-    if stage3_from is None:
+    if stage3_weights is None:
         last_weights = _stages_1_to_2b(stages, model, common, b, work, m64, cache64, log, stop_after)
         if stop_after in ("stage1", "stage2", "stage2b"):
             return _stopped(stages, log)
     else:
-        last_weights = Path(stage3_from)
-        if (last_weights / "transformer").is_dir():  # a pipeline folder
-            last_weights = last_weights / "transformer"
-        if not any(last_weights.glob("*.safetensors")):
-            raise FileNotFoundError(f"stage3_from {stage3_from}: no *.safetensors weights in {last_weights}")
+        last_weights = stage3_weights
         log(f"stages 1-2b skipped: stage 3 starts from {last_weights}")
     model128 = [m.replace("input_size: 16}", "input_size: 32, lewei_scale: 2.0}") for m in model]
     data128 = [f"data.manifest={m128}", f"data.features={cache128}", "data.resolution=128",
