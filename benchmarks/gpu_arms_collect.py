@@ -1,7 +1,7 @@
 """Collect what the CPU side needs to score the arms of ``reference_gpu_arms.sh`` (docs/world.md).
 
     python benchmarks/gpu_arms_collect.py RESULTS_DIR ARM_WORK_DIR...    (on the GPU machine)
-    python benchmarks/gpu_arms_collect.py --export RESULTS_DIR PIPELINES_DIR    (here, afterwards)
+    python benchmarks/gpu_arms_collect.py --export RESULTS_DIR PIPELINES_DIR [COMPONENTS]    (here, afterwards)
 
 For each arm (a ``train-reference --work`` folder) it writes two weight files, in half precision so
 that a 7 M-parameter model fits the device tool's 16 MiB per file (the CPU side casts them back to
@@ -16,8 +16,13 @@ same 64 px weights: those come back once, and ``collected.json`` names the arm w
 
 ``--export`` turns each returned weight file back into fp32 and saves it as a pipeline folder
 ``PIPELINES_DIR/{arm}-{final,64}`` with the bundle's tokenizer, T5 and VAE (the arms trained with
-them), for ``pixart-bench demo --reference``. A stage trained on scaled latents (``latent_scale`` in
-its ``train_config.yaml``) gets the VAE with ``scaling_factor`` × that scale.
+them; or those of COMPONENTS), for ``pixart-bench demo --reference``. A stage trained on scaled latents (``latent_scale`` in
+its ``train_config.yaml``) gets the VAE with ``scaling_factor`` × that scale. Each ``{arm}-final``
+also gets a ``training.json`` from what came back (``run_record``): every stage up to the exported
+checkpoint with its settings, steps, wall time and loss curve; an arm whose first stage started from
+the bundle's own transformer (``--stage3-from bench/world/reference``, recognised by the SHA-256 in
+its ``inputs.json``) carries the bundle's record too (``continued_record``), so that the folder can
+replace the bundle with its whole history.
 """
 
 from __future__ import annotations
@@ -90,6 +95,40 @@ def main(res: Path, arms: list[Path]) -> None:
         f.unlink()
 
 
+def run_record(arm: Path, ema: str, components: Path) -> dict:
+    """``training.json`` for the pipeline exported from ``ema`` (``stageN/checkpoints/step-K/ema``) of
+    the returned arm folder ``arm``: the stages up to that one, each with its settings (from its
+    ``train_config.yaml``), the steps it reached, its wall time and its loss curve (the exported stage's
+    up to the exported step). The run's ``ReferenceBudget`` is not returned, so ``budget`` is None;
+    ``stages`` says what each stage did."""
+    from bench.world.reference import STAGES, _loss_curve, _sha256, continued_record
+
+    last, step = Path(ema).parts[0], int(Path(ema).parts[2].removeprefix("step-"))
+    names = [s for s in STAGES[:STAGES.index(last) + 1] if (arm / s / "metrics.jsonl").is_file()]
+    stages, seconds, curves = {}, {}, {}
+    for s in names:
+        cfg = yaml.safe_load((arm / s / "train_config.yaml").read_text())
+        curves[s] = _loss_curve(arm / s / "metrics.jsonl", until=step if s == last else None)
+        seconds[s] = json.loads((arm / s / "wall_seconds.json").read_text())["seconds"]
+        stages[s] = {"steps": int(curves[s][-1][0]) if curves[s] else 0, "batch_size": cfg["batch_size"],
+                     "lr": cfg["optim"]["lr"], "warmup_steps": cfg["optim"]["warmup_steps"], "seed": cfg["seed"],
+                     "max_steps": cfg["max_steps"], "max_seconds": cfg.get("max_seconds"),
+                     "resolution": cfg["data"]["resolution"], "latent_scale": cfg.get("latent_scale", 1.0),
+                     "model_overrides": cfg["model_overrides"], "init_from": cfg.get("init_from")}
+        if (arm / s / "inputs.json").is_file():
+            stages[s]["data_sha256"] = json.loads((arm / s / "inputs.json").read_text()).get("data_sha256")
+    bundle_record = components / "training.json"
+    record = {"budget": None, "stages": stages, "seed": stages[names[0]]["seed"],
+              "vae_psnr_db": json.loads(bundle_record.read_text()).get("vae_psnr_db") if bundle_record.is_file() else None,
+              "device": "cuda", "seconds": seconds, "loss_curves": curves,
+              "exported_by": "benchmarks/gpu_arms_collect.py --export (EMA weights returned in fp16, saved as fp32)"}
+    first = json.loads((arm / names[0] / "inputs.json").read_text()) if (arm / names[0] / "inputs.json").is_file() else {}
+    theirs = sorted((components / "transformer").glob("*.safetensors"))
+    if first.get("init_from_sha256") and theirs and first["init_from_sha256"] == _sha256(*theirs):
+        record = continued_record(components / "transformer", record)
+    return record
+
+
 def export(res: Path, out: Path, components: Path = Path(__file__).resolve().parents[1] / "bench/world/reference"):
     import tempfile
 
@@ -118,13 +157,16 @@ def export(res: Path, out: Path, components: Path = Path(__file__).resolve().par
                 components, max_length=transformer.config.model_max_length),
                                   VAE.from_pretrained(components).rescaled(scale))
             pipe.export_diffusers(out / f"{name}-{kind}")
+            if kind == "final":
+                record = run_record(out / "rest" / name, ema, components)
+                (out / f"{name}-{kind}" / "training.json").write_text(json.dumps(record) + "\n")
             print(f"{out / f'{name}-{kind}'}: {ema}, {sum(p.numel() for p in transformer.parameters()) / 1e6:.2f} M "
                   f"parameters, latent scale {scale:g}")
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    if sys.argv[1] == "--export":
-        export(Path(sys.argv[2]), Path(sys.argv[3]))
+    if sys.argv[1] == "--export":  # --export RES OUT [COMPONENTS: the pipeline the arms took their parts from]
+        export(Path(sys.argv[2]), Path(sys.argv[3]), *[Path(a) for a in sys.argv[4:5]])
     else:
         main(Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]])

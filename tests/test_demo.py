@@ -91,13 +91,20 @@ def test_a_half_precision_transformer_file_loads_as_fp32_in_ours_and_diffusers(t
 
     from safetensors.torch import load_file, save_file
 
-    shutil.copytree(REFERENCE, tmp_path / "ref")
+    # the bundle's own weights came back from a GPU in fp16 (fp16-exact): move them off that grid first,
+    # so that storing them in fp16 rounds them
+    shutil.copytree(REFERENCE, tmp_path / "fp32")
+    weights = tmp_path / "fp32" / "transformer" / "diffusion_pytorch_model.safetensors"
+    g = torch.Generator().manual_seed(0)
+    save_file({k: v * (1 + 1e-3 * torch.randn(v.shape, generator=g)) for k, v in load_file(str(weights)).items()},
+              str(weights))
+    shutil.copytree(tmp_path / "fp32", tmp_path / "ref")
     weights = tmp_path / "ref" / "transformer" / "diffusion_pytorch_model.safetensors"
     save_file({k: v.half() for k, v in load_file(str(weights)).items()}, str(weights))
     ours, theirs, a, b = _sample_ours_and_diffusers(tmp_path / "ref")
     assert ours.dtype == torch.float32 and theirs.transformer.dtype == torch.float32
     assert (a - b).abs().max() <= 1e-4 * max(1.0, b.abs().max().item())
-    _, _, c, _ = _sample_ours_and_diffusers(REFERENCE)
+    _, _, c, _ = _sample_ours_and_diffusers(tmp_path / "fp32")
     rel = ((a - c).abs().mean() / c.abs().mean()).item()
     assert 0 < rel <= 0.03  # fp16 rounding of the weights moves a 5-step sample by about 1% (wrong weights: ~100%)
 
@@ -130,6 +137,9 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
     assert "report.md" in result.output and "compbench" in result.output  # where the report is, what next
+    training = json.loads((REFERENCE / "training.json").read_text())
+    svg = (tmp_path / "report" / "loss_curves.svg").read_text()
+    assert len(training["loss_curves"]) >= 5 and all(f">{name}</text>" in svg for name in training["loss_curves"])
     results = json.loads((tmp_path / "report" / "results.json").read_text())
     assert all(v["images"] == 2 for v in results["scores"].values())
     assert (results["sampler"], results["steps"], results["cfg"]) == ("sde-dpm-solver", 20, 2.0)  # the demo's defaults

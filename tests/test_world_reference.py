@@ -202,7 +202,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     back out, and stage 3 trained with another scale is set aside, not resumed."""
     from diffusers import PixArtAlphaPipeline
 
-    from bench.world.reference import _reuse_components
+    from bench.world.reference import _reuse_components, _sha256, continued_record
     from pixart.pipeline import PixArtPipeline
     from pixart.vae import VAE
 
@@ -250,10 +250,49 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     kept = (base / "stage2b" / "checkpoints" / "step-0000002" / "ema").resolve()
     (tmp_path / "s3").mkdir()
     monkeypatch.chdir(tmp_path / "s3")
-    train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, components=bundle, stage3_from=kept)
+    record3 = train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, components=bundle, stage3_from=kept)
     assert not Path("w/stage1").exists() and not Path("w/stage2b").exists()
     assert Path(yaml.safe_load(Path("w/stage3/train_config.yaml").read_text())["init_from"]) == kept
     assert PixArtPipeline.from_pretrained(tmp_path / "out3").transformer.config.input_size == 32
+    # a bare transformer folder has no record of its own: the weights are named and hashed
+    assert record3["continued_from"]["weights"] == str(kept) and record3["continued_from"]["record"] == {}
+    assert record3["continued_from"]["weights_sha256"] == _sha256(kept / "model.safetensors")
+    assert list(record3["loss_curves"]) == ["stage3", "stage3b"]
+
+    # a longer stage 3 from a pipeline (as from the bundle): its training.json keeps the parent's history
+    (tmp_path / "s4").mkdir()
+    monkeypatch.chdir(tmp_path / "s4")
+    longer = dataclasses.replace(b, stage3_steps=3, stage3_low_lr_steps=0)
+    train_reference(tmp_path / "out4", Path("w"), longer, log=lambda *a: None, components=bundle,
+                    stage3_from=tmp_path / "out3")
+    record4 = json.loads((tmp_path / "out4" / "training.json").read_text())
+    assert list(record4["loss_curves"]) == ["stage3", "stage3b", "stage3 (continued)"]
+    assert len(record4["loss_curves"]["stage3 (continued)"]) == 3 and not Path("w/stage3b").exists()
+    assert record4["loss_curves"]["stage3"] == record3["loss_curves"]["stage3"]
+    assert record4["seconds"]["stage3b"] == record3["seconds"]["stage3b"] and "stage3 (continued)" in record4["seconds"]
+    parent = record4["continued_from"]
+    assert parent["weights"] == str(tmp_path / "out3" / "transformer") and parent["record"]["budget"]["stage3_steps"] == 2
+    assert parent["record"]["continued_from"]["weights"] == str(kept)  # the chain is kept
+    assert record4["budget"]["stage3_steps"] == 3
+    again = continued_record(tmp_path / "out4" / "transformer", {"seconds": {"stage3": 1.0}, "loss_curves": {}})
+    assert list(again["seconds"])[-1] == "stage3 (continued 2)" and again["seconds"]["stage3"] == record3["seconds"]["stage3"]
+
+    # the same run as a GPU arm brings it back: benchmarks/gpu_arms_collect.py, then --export here
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_arms_collect.py"
+    spec = importlib.util.spec_from_file_location("gpu_arms_collect", script)
+    collect = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(collect)
+    collect.main(tmp_path / "res", [(tmp_path / "s4" / "w").resolve()])
+    collect.export(tmp_path / "res", tmp_path / "pipes", components=tmp_path / "out3")
+    exported = json.loads((tmp_path / "pipes" / "s4-final" / "training.json").read_text())
+    assert exported["stages"]["stage3"]["steps"] == 3 and exported["stages"]["stage3"]["batch_size"] == 2
+    assert list(exported["loss_curves"]) == list(record4["loss_curves"]) and exported["budget"] is None
+    assert exported["continued_from"]["weights_sha256"] == record4["continued_from"]["weights_sha256"]
+    assert exported["continued_from"]["record"]["budget"] == parent["record"]["budget"]
+    assert PixArtPipeline.from_pretrained(tmp_path / "pipes" / "s4-final").transformer.config.input_size == 32
+    monkeypatch.chdir(tmp_path / "s3")
     with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
         train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, stage3_from=tmp_path)
     with pytest.raises(ValueError, match="would train nothing"):

@@ -157,13 +157,15 @@ def _grid(rows, path: Path, cell: int = 96):
 
 
 def _svg_curves(curves: dict, w: int = 640, h: int = 240) -> str:
-    """Training loss per stage as an SVG line chart (no plotting library needed for three polylines)."""
-    colors = ["#1f77b4", "#d62728", "#2ca02c"]
+    """Training loss per stage as an SVG line chart (no plotting library needed for a few polylines).
+    Every stage gets a line; colours repeat after six (a continued bundle has seven stages or more)."""
+    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
     all_loss = [p[1] for pts in curves.values() for p in pts]
     lo, hi = min(all_loss), max(all_loss)
     total = sum(len(p) for p in curves.values())
     parts, offset = [], 0
-    for (name, pts), color in zip(curves.items(), colors):
+    for i, (name, pts) in enumerate(curves.items()):
+        color = colors[i % len(colors)]
         xy = " ".join(f"{40 + (offset + k) / max(total - 1, 1) * (w - 60):.1f},"
                       f"{h - 30 - (p[1] - lo) / max(hi - lo, 1e-9) * (h - 50):.1f}" for k, p in enumerate(pts))
         parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="1" points="{xy}"/>')

@@ -167,16 +167,18 @@ def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: in
     return vae, psnrs
 
 
-def _loss_curve(metrics: Path, max_points: int = 500) -> list[list[float]]:
+def _loss_curve(metrics: Path, max_points: int = 500, until: int | None = None) -> list[list[float]]:
     """[[step, loss], ...] from a trainer's metrics.jsonl, at most ``max_points`` long: each point
     is the mean loss over a window of consecutive steps, placed at the window's last step (keeps
     training.json small for 50k-step runs). The trainer already drops re-logged steps when it
-    resumes; should a step still appear twice, it counts once (last wins)."""
+    resumes; should a step still appear twice, it counts once (last wins). Steps after ``until``
+    (a run cut off after its last checkpoint) are left out."""
     by_step = {}
     for line in metrics.read_text().splitlines():
         if line.strip():
             row = json.loads(line)
-            by_step[int(row["step"])] = float(row["loss"])
+            if until is None or int(row["step"]) <= until:
+                by_step[int(row["step"])] = float(row["loss"])
     steps = sorted(by_step)
     width = max(1, -(-len(steps) // max_points))
     return [[chunk[-1], sum(by_step[s] for s in chunk) / len(chunk)]
@@ -343,7 +345,9 @@ def _reuse_components(src: Path, comp: Path, log) -> None:
     for part in ("tokenizer", "text_encoder", "vae"):
         shutil.copytree(src / part, tmp / part)
     record = json.loads((src / "training.json").read_text()) if (src / "training.json").is_file() else {}
-    scale = record.get("budget", {}).get("latent_scale_128", 1.0)
+    # a pipeline exported from a GPU arm (benchmarks/gpu_arms_collect.py) has no budget, only its stages
+    stages = list((record.get("stages") or {}).values())
+    scale = (record.get("budget") or {}).get("latent_scale_128", stages[-1].get("latent_scale", 1.0) if stages else 1.0)
     if scale != 1.0:  # the pipeline's VAE carries its stage 3's latent scale; the components do not
         config = json.loads((tmp / "vae" / "config.json").read_text())
         config["scaling_factor"] /= scale
@@ -379,6 +383,33 @@ def check_request(b: ReferenceBudget, stop_after: str | None = None, stage3_from
     return weights
 
 
+
+def continued_record(parent_weights: Path, record: dict) -> dict:
+    """The training record of a run whose stage 3 started from ``parent_weights`` (``stage3_from``), with
+    the parent's history folded in: a bundle made by continuing another still says how all of it was
+    made. ``continued_from`` names the weights (path and SHA-256 of their files) and holds the parent
+    pipeline's own record from its ``training.json`` (a bare transformer folder has none), less its
+    ``seconds`` and ``loss_curves``: those come first in this record's, followed by this run's, whose
+    names get `` (continued)`` where the parent used them (`` (continued 2)`` on a second continuation)."""
+    parent_weights = Path(parent_weights)
+    found = parent_weights.parent / "training.json"
+    parent = json.loads(found.read_text()) if parent_weights.name == "transformer" and found.is_file() else {}
+    taken = set(parent.get("seconds", {})) | set(parent.get("loss_curves", {}))
+    rename = {}
+    for name in dict.fromkeys([*record.get("seconds", {}), *record.get("loss_curves", {})]):
+        new, n = name, 1
+        while new in taken:
+            new = f"{name} (continued)" if n == 1 else f"{name} (continued {n})"
+            n += 1
+        rename[name] = new
+    merged = dict(record)
+    for key in ("seconds", "loss_curves"):
+        merged[key] = {**parent.get(key, {}), **{rename[k]: v for k, v in record.get(key, {}).items()}}
+    merged["continued_from"] = {
+        "weights": str(parent_weights), "weights_sha256": _sha256(*sorted(parent_weights.glob("*.safetensors"))),
+        "record": {k: v for k, v in parent.items() if k not in ("seconds", "loss_curves")}}
+    return merged
+
 # each stage's step budget as a `world train-reference` option (what a copy of a stopped run is given)
 STEP_OPTIONS = {"stage1": "--stage1-steps", "stage2": "--stage2-steps", "stage2b": "--stage2-low-lr-steps",
                 "stage3": "--stage3-steps", "stage3b": "--stage3-low-lr-steps"}
@@ -395,7 +426,9 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     from copies of ``work`` (``benchmarks/reference_gpu_arms.sh`` with ``SHARED_UNTIL``). Such a copy
     resumes the finished stages when their step budgets are the steps they reached. ``stage3_from``
     (a 64 px text model: a transformer folder, or a pipeline folder with ``transformer/``) skips
-    stages 1–2b and starts stage 3 from it, e.g. a stage 2b brought back from a GPU lease."""
+    stages 1–2b and starts stage 3 from it, e.g. a stage 2b brought back from a GPU lease, or the
+    bundle itself for a longer stage 3; ``training.json`` then holds the parent's record too
+    (``continued_record``)."""
     from pixart.extract import run_extract
     from pixart.pipeline import PixArtPipeline
     from pixart.text import TextEncoder
@@ -489,5 +522,7 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
         "seconds": {**times, **{k: v["seconds"] for k, v in stages.items()}},
         "loss_curves": {k: _loss_curve(Path(v["output_dir"]) / "metrics.jsonl") for k, v in stages.items()},
     }
+    if stage3_weights is not None:
+        record = continued_record(stage3_weights, record)
     (out / "training.json").write_text(json.dumps(record) + "\n")
     return record
