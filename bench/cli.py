@@ -556,7 +556,12 @@ def world_train_reference(
         console.print(f"stopped after {stop_after} in {work}; a copy of it goes on to the later stages with {steps}",
                       soft_wrap=True)
         return
-    console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; wall time {sum(record['seconds'].values()) / 60:.1f} min")
+    total = sum(record["seconds"].values()) / 60
+    if "continued_from" in record:  # its seconds include the history of the weights it started from
+        took = f"wall time {record['seconds_this_run'] / 60:.1f} min ({total:.1f} min with the run it continued)"
+    else:
+        took = f"wall time {total:.1f} min"
+    console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; {took}")
 
 
 def main():

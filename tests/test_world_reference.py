@@ -274,6 +274,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     assert parent["weights"] == str(tmp_path / "out3" / "transformer") and parent["record"]["budget"]["stage3_steps"] == 2
     assert parent["record"]["continued_from"]["weights"] == str(kept)  # the chain is kept
     assert record4["budget"]["stage3_steps"] == 3
+    assert record4["seconds_this_run"] == pytest.approx(sum(v for k, v in record4["seconds"].items() if k.endswith("(continued)")))
     again = continued_record(tmp_path / "out4" / "transformer", {"seconds": {"stage3": 1.0}, "loss_curves": {}})
     assert list(again["seconds"])[-1] == "stage3 (continued 2)" and again["seconds"]["stage3"] == record3["seconds"]["stage3"]
 

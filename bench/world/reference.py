@@ -390,7 +390,8 @@ def continued_record(parent_weights: Path, record: dict) -> dict:
     made. ``continued_from`` names the weights (path and SHA-256 of their files) and holds the parent
     pipeline's own record from its ``training.json`` (a bare transformer folder has none), less its
     ``seconds`` and ``loss_curves``: those come first in this record's, followed by this run's, whose
-    names get `` (continued)`` where the parent used them (`` (continued 2)`` on a second continuation)."""
+    names get `` (continued)`` where the parent used them (`` (continued 2)`` on a second continuation).
+    ``seconds_this_run`` is this run's own wall time."""
     parent_weights = Path(parent_weights)
     found = parent_weights.parent / "training.json"
     parent = json.loads(found.read_text()) if parent_weights.name == "transformer" and found.is_file() else {}
@@ -405,6 +406,7 @@ def continued_record(parent_weights: Path, record: dict) -> dict:
     merged = dict(record)
     for key in ("seconds", "loss_curves"):
         merged[key] = {**parent.get(key, {}), **{rename[k]: v for k, v in record.get(key, {}).items()}}
+    merged["seconds_this_run"] = sum(record.get("seconds", {}).values())
     merged["continued_from"] = {
         "weights": str(parent_weights), "weights_sha256": _sha256(*sorted(parent_weights.glob("*.safetensors"))),
         "record": {k: v for k, v in parent.items() if k not in ("seconds", "loss_curves")}}
