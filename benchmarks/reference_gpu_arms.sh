@@ -12,7 +12,9 @@
 # (`--prepare-only`). Each arm then runs `train-reference` in its own folder, whose data and caches
 # are links to the prepared ones; every arm runs with the relative work path `w`, so the cache keys
 # (image paths) and the cache's record of the VAE path are the same for all. At DEADLINE seconds from
-# the start the arms are stopped (each stage also has a wall-clock cap, CAPS), and
+# the start the arms get SIGTERM (each stage also has a wall-clock cap, CAPS): the trainer saves the
+# step it is on and exits (before 2026-11-27 a stage cut off there lost everything since its last
+# checkpoint; caps that sum past the time left after preparing are reported), and
 # `benchmarks/gpu_arms_collect.py` writes to RESULTS_DIR two half-precision weight files per arm
 # and one rest.tar (logs, configs, loss curves). Environment: N64, N128, CAPS, DEADLINE, WORKERS,
 # PYTHON, WORK (scratch, default /tmp/world-arms), TRAIN (the training options all arms share).
@@ -49,6 +51,10 @@ clean() { tr '\r' '\n' | grep --line-buffered -v '^\s*$'; }
 echo "prepared in $(( $(date +%s) - start )) s"; tail -n 3 "$RES/prep-log.txt"
 
 caps=${CAPS:-stage1=0.25,stage2=2.6,stage2b=0.5,stage3=2.0,stage3b=0.5}
+capped=$(tr ',' '\n' <<< "$caps" | awk -F= '{s += $2 * 60} END {printf "%d", s}')
+left=$(( DEADLINE - ($(date +%s) - start) ))
+[ "$capped" -le "$left" ] || echo "warning: the stage caps add up to ${capped} s but ${left} s are left before DEADLINE:" \
+    "the last stages will be cut off (they keep the step they reach)"
 link() { mkdir -p "$1/w"; for d in data64 data128 cache64 cache128 components; do ln -sfn "$BASE/prep/w/$d" "$1/w/$d"; done; }
 shared_steps=() shared_stages=()
 read -r -a shared_opts <<< "${SHARED_OPTS:-}"

@@ -15,6 +15,8 @@ Determinism: every random draw of a step (timesteps, noise, caption dropout, the
 sample) comes from a generator seeded by (seed, step, micro-step, process), and the batch order
 is a function of (seed, epoch). A run stopped and resumed from a checkpoint therefore repeats
 the uninterrupted run's losses exactly (on CPU; GPU kernels may add their own nondeterminism).
+``max_seconds`` or SIGTERM (``timeout``, schedulers) stop the loop after a step, with a checkpoint;
+SIGTERM then exits with status 143.
 
 Launch: ``pixart-bench train --config CONFIG.yaml`` or
 ``accelerate launch --num_processes N [--multi_gpu] -m pixart.train --config CONFIG.yaml``;
@@ -23,13 +25,16 @@ mixed precision, FSDP / DeepSpeed come from accelerate's config.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import json
 import math
 import os
 import shutil
+import signal
 import sys
+import threading
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -413,6 +418,27 @@ def _load_weights(module: PixArt, folder: Path):
 # ------------------------------------------------------------------------------------------
 
 
+class SigtermStop:
+    """While active, SIGTERM only sets ``received`` (the loop then saves and stops); the previous handler
+    is restored on exit. Python lets only the main thread set handlers: elsewhere this does nothing."""
+
+    def __init__(self):
+        self.received, self._previous = False, None
+
+    def _handle(self, signum, frame):
+        self.received = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGTERM, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGTERM, self._previous)
+        return False
+
+
 def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> dict:
     from accelerate import Accelerator
     from diffusers.optimization import get_constant_schedule_with_warmup
@@ -529,75 +555,87 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     t_last = t_start = time.perf_counter()
     step = start
     out_of_time = False
-    while step < cfg.max_steps and not out_of_time:
-        micro_losses = []
-        for micro in range(cfg.grad_accum):
-            gen = step_generator(cfg.seed, step, micro, rank)
-            # on a GPU, drawing ~10^6 normals per step on the host and copying them set the pace
-            dgen = step_generator(cfg.seed, step, micro, rank, device) if cfg.device_rng and on_cuda else None
-            data_step = step * cfg.grad_accum + micro
-            latents, y, mask, labels, bucket = batches.get(data_step, gen, dgen)
-            b = latents.shape[0]
-            if cfg.class_conditional:
-                y = label_emb(labels)
-                mask = torch.ones(b, 1, dtype=torch.long, device=device)
-            # with a device generator nothing of the step's randomness is copied from the host (each copy syncs)
-            rng = dgen if dgen is not None else gen
-            drop = drop_mask(b, cfg.caption_dropout, rng).to(device)
-            t = diffusion.sample_timesteps(b, rng.device, generator=rng).to(device)
-            null = raw_model.y_embedder.y_embedding[: y.shape[1]].to(y.dtype)
-            y = torch.where(drop[:, None, None], null[None], y)  # official: the prompt's mask is kept
-            noise = (torch.randn(latents.shape, generator=dgen, device=device) if dgen is not None
-                     else torch.randn(latents.shape, generator=gen).to(device))
-            micro_kwargs = {}
-            if raw_model.config.micro_conditions:
-                h, w = bucket
-                micro_kwargs = {"resolution": to_device([[float(h), float(w)]], device).repeat(b, 1),
-                                "aspect_ratio": torch.full((b, 1), h / w, device=device)}
-            with accelerator.accumulate(model), accelerator.autocast():
-                losses = diffusion.training_losses(lambda xt, tt: fwd(xt, tt, y, mask, **micro_kwargs), latents, t, noise)
-                loss = losses["loss"].mean()
-                accelerator.backward(loss)
-                grad_norm = accelerator.clip_grad_norm_(params, cfg.optim.grad_clip) if accelerator.sync_gradients else None
-                optimizer.step()
-                if accelerator.sync_gradients:
-                    lr_sched.step()
-                optimizer.zero_grad(set_to_none=True)
-            loss_keys = list(losses)
-            micro_losses.append(torch.stack([v.detach().float().mean() for v in losses.values()]))
-        step += 1
-        with torch.no_grad():  # EMA of the optimiser step, warmed up so short runs are not dominated by the init
-            decay = ema_decay_at(step, cfg.ema_decay)
-            torch._foreach_lerp_(ema_params, [p.detach().float() for p in raw_model.parameters()], 1.0 - decay)
-        clipped = grad_norm is not None
-        norm = torch.as_tensor(grad_norm, device=device) if clipped else torch.zeros((), device=device)
-        values = torch.cat([torch.stack(micro_losses).mean(0), norm.detach().float().reshape(1)])
-        now = time.perf_counter()
-        pending.append(({"step": step, "lr": lr_sched.get_last_lr()[0], "clipped": clipped,
-                         "sec_per_step": now - t_last}, values))
-        t_last = now
-        if main:
-            bar.update(1)
-        if len(pending) >= read_every:  # and before each checkpoint, below
-            flush()
-        if cfg.max_seconds is not None:  # every process must agree, or one would wait for the others forever
-            out_of_time = now - t_start >= cfg.max_seconds
-            if world > 1:
-                flag = torch.tensor([float(out_of_time)], device=device)
-                out_of_time = bool(accelerator.gather(flag).max().item())
-            if out_of_time:
-                log(f"max_seconds={cfg.max_seconds:g} reached at step {step}; saving (resume continues to {cfg.max_steps})")
-        if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time:
-            flush()
-            accelerator.wait_for_everyone()
+    # SIGTERM (sent by `timeout`, SLURM and most schedulers before they kill) stops like max_seconds:
+    # after the current step, with a checkpoint, then SystemExit(143), so that a caller running several
+    # stages does not go on to the next one. Every process must see it at the same step, so it is only
+    # caught where the stop flag is already shared: one process, or several with max_seconds.
+    sigterm = SigtermStop() if world == 1 or cfg.max_seconds is not None else contextlib.nullcontext()
+    with sigterm:
+        while step < cfg.max_steps and not out_of_time:
+            micro_losses = []
+            for micro in range(cfg.grad_accum):
+                gen = step_generator(cfg.seed, step, micro, rank)
+                # on a GPU, drawing ~10^6 normals per step on the host and copying them set the pace
+                dgen = step_generator(cfg.seed, step, micro, rank, device) if cfg.device_rng and on_cuda else None
+                data_step = step * cfg.grad_accum + micro
+                latents, y, mask, labels, bucket = batches.get(data_step, gen, dgen)
+                b = latents.shape[0]
+                if cfg.class_conditional:
+                    y = label_emb(labels)
+                    mask = torch.ones(b, 1, dtype=torch.long, device=device)
+                # with a device generator nothing of the step's randomness is copied from the host (each copy syncs)
+                rng = dgen if dgen is not None else gen
+                drop = drop_mask(b, cfg.caption_dropout, rng).to(device)
+                t = diffusion.sample_timesteps(b, rng.device, generator=rng).to(device)
+                null = raw_model.y_embedder.y_embedding[: y.shape[1]].to(y.dtype)
+                y = torch.where(drop[:, None, None], null[None], y)  # official: the prompt's mask is kept
+                noise = (torch.randn(latents.shape, generator=dgen, device=device) if dgen is not None
+                         else torch.randn(latents.shape, generator=gen).to(device))
+                micro_kwargs = {}
+                if raw_model.config.micro_conditions:
+                    h, w = bucket
+                    micro_kwargs = {"resolution": to_device([[float(h), float(w)]], device).repeat(b, 1),
+                                    "aspect_ratio": torch.full((b, 1), h / w, device=device)}
+                with accelerator.accumulate(model), accelerator.autocast():
+                    losses = diffusion.training_losses(lambda xt, tt: fwd(xt, tt, y, mask, **micro_kwargs), latents, t, noise)
+                    loss = losses["loss"].mean()
+                    accelerator.backward(loss)
+                    grad_norm = accelerator.clip_grad_norm_(params, cfg.optim.grad_clip) if accelerator.sync_gradients else None
+                    optimizer.step()
+                    if accelerator.sync_gradients:
+                        lr_sched.step()
+                    optimizer.zero_grad(set_to_none=True)
+                loss_keys = list(losses)
+                micro_losses.append(torch.stack([v.detach().float().mean() for v in losses.values()]))
+            step += 1
+            with torch.no_grad():  # EMA of the optimiser step, warmed up so short runs are not dominated by the init
+                decay = ema_decay_at(step, cfg.ema_decay)
+                torch._foreach_lerp_(ema_params, [p.detach().float() for p in raw_model.parameters()], 1.0 - decay)
+            clipped = grad_norm is not None
+            norm = torch.as_tensor(grad_norm, device=device) if clipped else torch.zeros((), device=device)
+            values = torch.cat([torch.stack(micro_losses).mean(0), norm.detach().float().reshape(1)])
+            now = time.perf_counter()
+            pending.append(({"step": step, "lr": lr_sched.get_last_lr()[0], "clipped": clipped,
+                             "sec_per_step": now - t_last}, values))
+            t_last = now
             if main:
-                save_checkpoint(out, step, raw_model, ema, accelerator.unwrap_model(label_emb) if label_emb is not None else None,
-                                optimizer, lr_sched, cfg, cfg.keep_checkpoints)
-            accelerator.wait_for_everyone()
-        if main and cfg.sample_every and step % cfg.sample_every == 0 and cfg.sample_prompts:
-            _sample_grid(cfg, ema, batches, out / "samples" / f"step-{step:07d}.png")
+                bar.update(1)
+            if len(pending) >= read_every:  # and before each checkpoint, below
+                flush()
+            stopping = isinstance(sigterm, SigtermStop) and sigterm.received
+            if cfg.max_seconds is not None or stopping:  # every process must agree, or one would wait for the others
+                out_of_time = stopping or now - t_start >= cfg.max_seconds
+                if world > 1:
+                    flag = torch.tensor([float(out_of_time)], device=device)
+                    out_of_time = bool(accelerator.gather(flag).max().item())
+                if out_of_time:
+                    why = "SIGTERM received" if stopping else f"max_seconds={cfg.max_seconds:g} reached"
+                    log(f"{why} at step {step}; saving (resume continues to {cfg.max_steps})")
+            if step % cfg.save_every == 0 or step == cfg.max_steps or out_of_time:
+                flush()
+                accelerator.wait_for_everyone()
+                if main:
+                    save_checkpoint(out, step, raw_model, ema, accelerator.unwrap_model(label_emb) if label_emb is not None else None,
+                                    optimizer, lr_sched, cfg, cfg.keep_checkpoints)
+                accelerator.wait_for_everyone()
+            if main and cfg.sample_every and step % cfg.sample_every == 0 and cfg.sample_prompts:
+                _sample_grid(cfg, ema, batches, out / "samples" / f"step-{step:07d}.png")
     flush()
     bar.close()
+    if isinstance(sigterm, SigtermStop) and sigterm.received:
+        if writer is not None:
+            writer.close()
+        raise SystemExit(128 + signal.SIGTERM)  # the checkpoint of the last step is saved
     if writer is not None:
         writer.close()
     # record a checksum of every process's weights: data-parallel replicas must be identical

@@ -415,3 +415,39 @@ def test_ema_warm_up():
 
     assert ema_decay_at(0, 0.9999) == 0.1 and ema_decay_at(90, 0.9999) == 0.91
     assert ema_decay_at(10**7, 0.9999) == 0.9999
+
+
+def test_sigterm_saves_the_step_and_exits_143_then_resume_goes_on(world, tmp_path):
+    """`timeout` and job schedulers send SIGTERM before they kill: the step in progress is finished and
+    saved, and the process exits 143 (a caller running several stages does not start the next one).
+    Resume goes on from that step."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    overrides = [f"data.root={world / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}", f"output_dir={out}",
+                 "max_steps=100000", "save_every=100000", "log_every=1"]
+    code = "import sys; from pixart.train import load_config, train; train(load_config(sys.argv[1], sys.argv[2:]), progress=False)"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "configs" / "tiny_stage2.yaml"), *overrides],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    metrics, deadline = out / "metrics.jsonl", time.time() + 180
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
+        assert proc.poll() is None, proc.stdout.read().decode()[-2000:]
+        assert time.time() < deadline, "training did not start"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0].decode()
+    assert proc.returncode == 143, output[-2000:]
+    assert "SIGTERM received" in output
+    saved = sorted((out / "checkpoints").iterdir())
+    reached = int(saved[-1].name.removeprefix("step-"))
+    assert len(saved) == 1 and reached >= 3
+    assert json.loads(metrics.read_text().splitlines()[-1])["step"] == reached  # every finished step is kept
+    before = signal.getsignal(signal.SIGTERM)
+    rest = train(cfg_for(world, out, f"max_steps={reached + 2}", "save_every=100000"), resume=True, progress=False)
+    assert [r["step"] for r in rest["history"]] == [reached + 1, reached + 2]
+    assert signal.getsignal(signal.SIGTERM) is before  # train() in this process put the handler back
