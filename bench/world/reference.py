@@ -383,7 +383,6 @@ def check_request(b: ReferenceBudget, stop_after: str | None = None, stage3_from
     return weights
 
 
-
 def continued_record(parent_weights: Path, record: dict) -> dict:
     """The training record of a run whose stage 3 started from ``parent_weights`` (``stage3_from``), with
     the parent's history folded in: a bundle made by continuing another still says how all of it was
@@ -411,6 +410,7 @@ def continued_record(parent_weights: Path, record: dict) -> dict:
         "weights": str(parent_weights), "weights_sha256": _sha256(*sorted(parent_weights.glob("*.safetensors"))),
         "record": {k: v for k, v in parent.items() if k not in ("seconds", "loss_curves")}}
     return merged
+
 
 # each stage's step budget as a `world train-reference` option (what a copy of a stopped run is given)
 STEP_OPTIONS = {"stage1": "--stage1-steps", "stage2": "--stage2-steps", "stage2b": "--stage2-low-lr-steps",
