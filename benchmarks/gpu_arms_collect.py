@@ -101,12 +101,14 @@ def run_record(arm: Path, ema: str, components: Path) -> dict:
     ``train_config.yaml``), the steps it reached, its wall time and its loss curve (the exported stage's
     up to the exported step). The run's ``ReferenceBudget`` is not returned, so ``budget`` is None;
     ``stages`` says what each stage did."""
-    from bench.world.reference import STAGES, _loss_curve, _sha256, continued_record
+    from bench.world.reference import STAGES, _loss_curve, continued_record, weights_sha256
 
     last, step = Path(ema).parts[0], int(Path(ema).parts[2].removeprefix("step-"))
     names = [s for s in STAGES[:STAGES.index(last) + 1] if (arm / s / "metrics.jsonl").is_file()]
-    stages, seconds, curves = {}, {}, {}
+    stages, seconds, curves, inputs = {}, {}, {}, {}
     for s in names:
+        if (arm / s / "inputs.json").is_file():
+            inputs[s] = json.loads((arm / s / "inputs.json").read_text())
         cfg = yaml.safe_load((arm / s / "train_config.yaml").read_text())
         curves[s] = _loss_curve(arm / s / "metrics.jsonl", until=step if s == last else None)
         seconds[s] = json.loads((arm / s / "wall_seconds.json").read_text())["seconds"]
@@ -115,16 +117,16 @@ def run_record(arm: Path, ema: str, components: Path) -> dict:
                      "max_steps": cfg["max_steps"], "max_seconds": cfg.get("max_seconds"),
                      "resolution": cfg["data"]["resolution"], "latent_scale": cfg.get("latent_scale", 1.0),
                      "model_overrides": cfg["model_overrides"], "init_from": cfg.get("init_from")}
-        if (arm / s / "inputs.json").is_file():
-            stages[s]["data_sha256"] = json.loads((arm / s / "inputs.json").read_text()).get("data_sha256")
+        if s in inputs:
+            stages[s]["data_sha256"] = inputs[s].get("data_sha256")
     bundle_record = components / "training.json"
     record = {"budget": None, "stages": stages, "seed": stages[names[0]]["seed"],
               "vae_psnr_db": json.loads(bundle_record.read_text()).get("vae_psnr_db") if bundle_record.is_file() else None,
               "device": "cuda", "seconds": seconds, "loss_curves": curves,
               "exported_by": "benchmarks/gpu_arms_collect.py --export (EMA weights returned in fp16, saved as fp32)"}
-    first = json.loads((arm / names[0] / "inputs.json").read_text()) if (arm / names[0] / "inputs.json").is_file() else {}
-    theirs = sorted((components / "transformer").glob("*.safetensors"))
-    if first.get("init_from_sha256") and theirs and first["init_from_sha256"] == _sha256(*theirs):
+    started_from = inputs.get(names[0], {}).get("init_from_sha256")
+    if started_from and any((components / "transformer").glob("*.safetensors")) \
+            and started_from == weights_sha256(components / "transformer"):
         record = continued_record(components / "transformer", record)
     return record
 

@@ -25,7 +25,6 @@ mixed precision, FSDP / DeepSpeed come from accelerate's config.
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 import json
@@ -420,16 +419,17 @@ def _load_weights(module: PixArt, folder: Path):
 
 class SigtermStop:
     """While active, SIGTERM only sets ``received`` (the loop then saves and stops); the previous handler
-    is restored on exit. Python lets only the main thread set handlers: elsewhere this does nothing."""
+    is restored on exit. Inactive (``active=False``), or outside the main thread (Python lets only the
+    main thread set handlers), it does nothing and ``received`` stays False."""
 
-    def __init__(self):
-        self.received, self._previous = False, None
+    def __init__(self, active: bool = True):
+        self.active, self.received, self._previous = active, False, None
 
     def _handle(self, signum, frame):
         self.received = True
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if self.active and threading.current_thread() is threading.main_thread():
             self._previous = signal.signal(signal.SIGTERM, self._handle)
         return self
 
@@ -559,7 +559,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     # after the current step, with a checkpoint, then SystemExit(143), so that a caller running several
     # stages does not go on to the next one. Every process must see it at the same step, so it is only
     # caught where the stop flag is already shared: one process, or several with max_seconds.
-    sigterm = SigtermStop() if world == 1 or cfg.max_seconds is not None else contextlib.nullcontext()
+    sigterm = SigtermStop(active=world == 1 or cfg.max_seconds is not None)
     with sigterm:
         while step < cfg.max_steps and not out_of_time:
             micro_losses = []
@@ -612,7 +612,7 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                 bar.update(1)
             if len(pending) >= read_every:  # and before each checkpoint, below
                 flush()
-            stopping = isinstance(sigterm, SigtermStop) and sigterm.received
+            stopping = sigterm.received
             if cfg.max_seconds is not None or stopping:  # every process must agree, or one would wait for the others
                 out_of_time = stopping or now - t_start >= cfg.max_seconds
                 if world > 1:
@@ -632,12 +632,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
                 _sample_grid(cfg, ema, batches, out / "samples" / f"step-{step:07d}.png")
     flush()
     bar.close()
-    if isinstance(sigterm, SigtermStop) and sigterm.received:
-        if writer is not None:
-            writer.close()
-        raise SystemExit(128 + signal.SIGTERM)  # the checkpoint of the last step is saved
     if writer is not None:
         writer.close()
+    if sigterm.received:
+        raise SystemExit(128 + signal.SIGTERM)  # the checkpoint of the last step is saved
     # record a checksum of every process's weights: data-parallel replicas must be identical
     checksum = torch.stack([sum(p.detach().double().sum() for p in raw_model.parameters()),
                             sum(p.detach().double().abs().sum() for p in raw_model.parameters())]).to(device)

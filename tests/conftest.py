@@ -48,3 +48,15 @@ def tiny_pipeline_dir(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pipeline") / "tiny-pixart"
     build_tiny_pipeline().save_pretrained(folder)
     return folder
+
+
+def load_script(name: str):
+    """A ``benchmarks/`` script (not a package) imported as a module, to test its functions."""
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

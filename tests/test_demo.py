@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from bench.world.demo import REFERENCE, bootstrap_ci, run_demo
+from conftest import load_script
 from pixart.model import PixArtConfig
 from pixart.random_components import random_pipeline
 
@@ -46,13 +47,7 @@ def test_demo_subset_of_categories_size_and_first_seed(tmp_path):
     assert {(e["width"], e["height"]) for e in manifest["images"]} == {(32, 32)}
     assert "32×32 px" in (tmp_path / "r" / "report.md").read_text()
     # benchmarks/oracle_failures.py reads such a folder: one row per image
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "oracle_failures.py"
-    spec = importlib.util.spec_from_file_location("oracle_failures", script)
-    failures = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(failures)
-    rows = failures.failures(tmp_path / "r")
+    rows = load_script("oracle_failures").failures(tmp_path / "r")
     assert sum(rows.values()) == 2 and rows["accepted"] == round(2 * report["scores"]["single"]["score"])
     with pytest.raises(ValueError, match="unknown categories"):
         run_demo(tmp_path / "r2", reference=tmp_path / "ref", categories=["colour"], log=lambda *a: None)

@@ -11,6 +11,7 @@ import yaml
 
 from bench.world.dataset import make_dataset
 from bench.world.reference import STAGES, ReferenceBudget, _loss_curve, _set_aside_if_inputs_changed, train_reference, train_vae
+from conftest import load_script
 
 
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
@@ -279,12 +280,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     assert list(again["seconds"])[-1] == "stage3 (continued 2)" and again["seconds"]["stage3"] == record3["seconds"]["stage3"]
 
     # the same run as a GPU arm brings it back: benchmarks/gpu_arms_collect.py, then --export here
-    import importlib.util
-
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_arms_collect.py"
-    spec = importlib.util.spec_from_file_location("gpu_arms_collect", script)
-    collect = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(collect)
+    collect = load_script("gpu_arms_collect")
     collect.main(tmp_path / "res", [(tmp_path / "s4" / "w").resolve()])
     collect.export(tmp_path / "res", tmp_path / "pipes", components=tmp_path / "out3")
     exported = json.loads((tmp_path / "pipes" / "s4-final" / "training.json").read_text())

@@ -203,6 +203,12 @@ def _sha256(*files: Path) -> str:
     return h.hexdigest()
 
 
+def weights_sha256(folder: Path) -> str:
+    """SHA-256 of a weights folder's ``*.safetensors`` files, in name order (what inputs.json and
+    training.json record of the weights a stage started from)."""
+    return _sha256(*sorted(Path(folder).glob("*.safetensors")))
+
+
 # what a stage's settings were when inputs.json did not record them
 SETTING_DEFAULTS = {"latent_scale": 1.0}
 
@@ -222,7 +228,7 @@ def _set_aside_if_inputs_changed(stage_dir: Path, init_from: Path | None, data_m
     inputs = {"settings": settings} if settings else {}
     if init_from is not None:
         inputs["init_from"] = str(init_from)
-        inputs["init_from_sha256"] = _sha256(*sorted(Path(init_from).glob("*.safetensors")))
+        inputs["init_from_sha256"] = weights_sha256(init_from)
     if data_manifest is not None:
         inputs["data_sha256"] = _sha256(data_manifest)
     record, cfg = stage_dir / "inputs.json", stage_dir / "train_config.yaml"
@@ -407,7 +413,7 @@ def continued_record(parent_weights: Path, record: dict) -> dict:
         merged[key] = {**parent.get(key, {}), **{rename[k]: v for k, v in record.get(key, {}).items()}}
     merged["seconds_this_run"] = sum(record.get("seconds", {}).values())
     merged["continued_from"] = {
-        "weights": str(parent_weights), "weights_sha256": _sha256(*sorted(parent_weights.glob("*.safetensors"))),
+        "weights": str(parent_weights), "weights_sha256": weights_sha256(parent_weights),
         "record": {k: v for k, v in parent.items() if k not in ("seconds", "loss_curves")}}
     return merged
 
