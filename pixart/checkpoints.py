@@ -32,13 +32,12 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
-from importlib import metadata
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
 
+from pixart.files import atomic_write, package_version, write_json_atomic
 from pixart.model import PixArt, PixArtConfig, base_pos_embed
 
 FORMATS = ("official", "diffusers", "native")
@@ -144,7 +143,7 @@ def config_to_diffusers(config: PixArtConfig) -> dict:
         raise CheckpointError(f"diffusers' PixArt feed-forward is 4x wide; this model has mlp_ratio={config.mlp_ratio}")
     return {
         "_class_name": "PixArtTransformer2DModel",
-        "_diffusers_version": _version("diffusers"),
+        "_diffusers_version": package_version("diffusers"),
         "num_attention_heads": config.num_heads,
         "attention_head_dim": config.head_dim,
         "in_channels": config.in_channels,
@@ -259,7 +258,7 @@ def infer_config(sd: dict) -> PixArtConfig:
 def detect_pe_scale(pos_embed: torch.Tensor, config: PixArtConfig) -> float:
     """The lewei_scale a stored ``pos_embed`` was computed with (tries the config's, then common ones)."""
     for scale in (config.lewei_scale, *PE_SCALE_CANDIDATES):
-        if _pe_matches(pos_embed, config.replace(lewei_scale=scale)):
+        if pos_embed_matches(pos_embed, config.replace(lewei_scale=scale)):
             return scale
     raise CheckpointError(
         f"the stored pos_embed {list(pos_embed.shape)} matches no sin-cos embedding with lewei_scale in "
@@ -267,7 +266,7 @@ def detect_pe_scale(pos_embed: torch.Tensor, config: PixArtConfig) -> float:
     )
 
 
-def _pe_matches(pos_embed: torch.Tensor, config: PixArtConfig) -> bool:
+def pos_embed_matches(pos_embed: torch.Tensor, config: PixArtConfig) -> bool:
     b = config.base_size
     if tuple(pos_embed.shape) != (1, b * b, config.hidden_size):
         return False
@@ -442,7 +441,7 @@ def build_from_state_dict(config: PixArtConfig, sd: dict, source: str = "state d
     mismatched = [(k, tuple(sd[k].shape), tuple(expected[k].shape)) for k in sd if k in expected and sd[k].shape != expected[k].shape]
     if missing or unexpected or mismatched:
         raise CheckpointError(_mismatch_message(f"{source} does not fit PixArt({config})", missing, unexpected, mismatched, sd))
-    if "pos_embed" in sd and not _pe_matches(sd["pos_embed"], config):
+    if "pos_embed" in sd and not pos_embed_matches(sd["pos_embed"], config):
         found = detect_pe_scale(sd["pos_embed"], config)
         raise CheckpointError(
             f"{source}: its pos_embed was computed with lewei_scale={found}, but the config says "
@@ -502,21 +501,21 @@ def save_transformer(model: PixArt, dst: str | os.PathLike, fmt: str = "native")
     sd = official_state_dict(model)
     if fmt == "official":
         dst.parent.mkdir(parents=True, exist_ok=True)
-        _atomic(dst, lambda tmp: torch.save({"state_dict": sd}, tmp))
+        atomic_write(dst, lambda tmp: torch.save({"state_dict": sd}, tmp))
         return dst
     dst.mkdir(parents=True, exist_ok=True)
     if fmt == "native":
-        meta = {"_format": NATIVE_FORMAT_TAG, "_format_version": 1, "_pixart_bench_version": _version("pixart-bench"),
+        meta = {"_format": NATIVE_FORMAT_TAG, "_format_version": 1, "_pixart_bench_version": package_version("pixart-bench"),
                 "has_null_caption": model.has_null_caption, **model.config.to_dict()}
-        _atomic(dst / NATIVE_WEIGHTS, lambda tmp: save_file(sd, tmp, metadata={"format": "pt"}))
-        _atomic(dst / NATIVE_CONFIG, lambda tmp: Path(tmp).write_text(json.dumps(meta, indent=2) + "\n"))
+        atomic_write(dst / NATIVE_WEIGHTS, lambda tmp: save_file(sd, tmp, metadata={"format": "pt"}))
+        write_json_atomic(dst / NATIVE_CONFIG, meta)
         return dst
     dsd = official_to_diffusers(sd, model.config)
     buffers = {k: sd[k] for k in OPTIONAL_KEYS if k in sd}
-    _atomic(dst / DIFFUSERS_WEIGHTS[0], lambda tmp: save_file(dsd, tmp, metadata={"format": "pt"}))
-    _atomic(dst / DIFFUSERS_BUFFERS, lambda tmp: save_file(buffers, tmp, metadata={"format": "pt"}))
+    atomic_write(dst / DIFFUSERS_WEIGHTS[0], lambda tmp: save_file(dsd, tmp, metadata={"format": "pt"}))
+    atomic_write(dst / DIFFUSERS_BUFFERS, lambda tmp: save_file(buffers, tmp, metadata={"format": "pt"}))
     config = config_to_diffusers(model.config)
-    _atomic(dst / "config.json", lambda tmp: Path(tmp).write_text(json.dumps(config, indent=2) + "\n"))
+    write_json_atomic(dst / "config.json", config)
     return dst
 
 
@@ -525,21 +524,3 @@ def convert(src: str | os.PathLike, dst: str | os.PathLike, to: str, config=None
     model = load_transformer(src, config)
     save_transformer(model, dst, to)
     return model
-
-
-def _atomic(path: Path, write):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _version(dist: str) -> str:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return "unknown"

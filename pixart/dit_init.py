@@ -36,7 +36,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from pixart.checkpoints import CheckpointError, _pe_matches
+from pixart.checkpoints import CheckpointError, pos_embed_matches
 from pixart.model import PixArt, PixArtConfig, TimestepEmbedder
 
 DIT_HEADS = {1152: 16, 1024: 16, 768: 12, 384: 6}  # DiT-XL / L / B / S
@@ -178,7 +178,7 @@ def pixart_from_dit(
     """A text-conditioned PixArt (adaLN-single) that equals the DiT's null-class output at ``t_star``."""
     dit = read_dit(src, num_heads)
     config = PixArtConfig(caption_channels=caption_channels, model_max_length=model_max_length, lewei_scale=1.0, **dit.config)
-    if dit.pos_embed is not None and not _pe_matches(dit.pos_embed, config):
+    if dit.pos_embed is not None and not pos_embed_matches(dit.pos_embed, config):
         raise CheckpointError(f"{src}: the DiT's pos_embed is not the sin-cos embedding PixArt computes for {config}")
     torch.manual_seed(seed)  # fresh caption projection and null caption
     model = PixArt(config).double()

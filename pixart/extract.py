@@ -1,4 +1,4 @@
-"""``pixart-bench extract-features`` / ``accelerate launch -m pixart.extract``: fill a feature cache.
+"""``pixart-bench extract-features`` / ``accelerate launch -m bench extract-features``: fill a feature cache.
 
 Each process encodes its share of the items (see ``pixart.features``); the config supplies the
 data source, T5, VAE, resolution, buckets and max_length, so the cache matches training.
@@ -6,7 +6,6 @@ data source, T5, VAE, resolution, buckets and max_length, so the cache matches t
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from pixart.data import read_items
@@ -31,12 +30,3 @@ def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256,
     state.wait_for_everyone()
     return n
 
-
-def main(argv=None):
-    from bench.cli import app
-
-    app(["extract-features", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    main()

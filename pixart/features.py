@@ -30,6 +30,7 @@ from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
 from pixart.data import Bucketer, DataError, Item, load_image, to_tensor
+from pixart.files import atomic_write, write_json_atomic
 
 META = "features.json"
 
@@ -87,9 +88,7 @@ def posterior(vae, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _write_shard(path: Path, tensors: dict, keys: dict):
-    tmp = path.with_name("." + path.name + ".tmp")
-    save_file(tensors, tmp, metadata={"keys": json.dumps(keys)})
-    os.replace(tmp, path)
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"keys": json.dumps(keys)}))
 
 
 def _check_meta(out: Path, meta: dict, write: bool):
@@ -101,7 +100,7 @@ def _check_meta(out: Path, meta: dict, write: bool):
             raise DataError(f"{out} caches features made with different {', '.join(diff)}: {[old.get(k) for k in diff]}; "
                             "use another folder")
     elif write:
-        path.write_text(json.dumps(meta, indent=2) + "\n")
+        write_json_atomic(path, meta)
 
 
 class FeatureStore:

@@ -34,7 +34,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pixart.checkpoints import _version, load_transformer, save_transformer
+from pixart.checkpoints import load_transformer, save_transformer
+from pixart.files import package_version, package_versions, sha256_files
 from pixart.model import PixArt
 from pixart.text import TextEncoder
 from pixart.vae import VAE
@@ -153,7 +154,7 @@ class PixArtPipeline:
         scheduler.save_pretrained(dst / "scheduler")
         if transformer_format == "diffusers":
             index = {
-                "_class_name": "PixArtAlphaPipeline", "_diffusers_version": _version("diffusers"),
+                "_class_name": "PixArtAlphaPipeline", "_diffusers_version": package_version("diffusers"),
                 "tokenizer": ["transformers", type(self.text_encoder.tokenizer).__name__],
                 "text_encoder": ["transformers", type(self.text_encoder.model).__name__],
                 "vae": ["diffusers", type(self.vae.model).__name__],
@@ -183,18 +184,16 @@ class PixArtPipeline:
     def checkpoint_hash(self) -> str:
         """sha256 of the transformer's weight file(s), for manifests."""
         if self._hash is None:
-            h = hashlib.sha256()
             p = Path(self.transformer_path) if self.transformer_path else None
             files = [p] if p and p.is_file() else sorted(f for f in (p.rglob("*") if p else []) if f.suffix in (".safetensors", ".bin", ".pth"))
-            if not files:  # built in memory: hash the tensors
+            if files:
+                self._hash = sha256_files(files)
+            else:  # built in memory: hash the tensors
+                h = hashlib.sha256()
                 for k, v in self.transformer.state_dict().items():
                     h.update(k.encode())
                     h.update(v.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
-            for f in files:
-                with open(f, "rb") as fh:
-                    for chunk in iter(lambda: fh.read(1 << 20), b""):
-                        h.update(chunk)
-            self._hash = h.hexdigest()
+                self._hash = h.hexdigest()
         return self._hash
 
     def encode_prompts(self, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -327,8 +326,3 @@ def _resolve(path) -> Path:
         except Exception as e:  # noqa: BLE001 - hub raises several types for "not cached"
             raise PipelineError(f"{path} is neither a local path nor a model in the Hugging Face cache ({e})") from None
     raise PipelineError(f"checkpoint not found: {path}")
-
-
-def package_versions() -> dict:
-    return {d: _version(d) for d in ("pixart-bench", "torch", "diffusers", "transformers")}
-

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings, package_versions
+from pixart.files import atomic_write, package_versions, write_json_atomic
+from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
 
 MANIFEST = "manifest.json"
 
@@ -55,9 +56,7 @@ def run_sampling(pipe: PixArtPipeline, prompts: list[str], out: str | os.PathLik
         pil = pipe([p for _, p, _ in batch], [sd for _, _, sd in batch], s, batch_size=batch_size, progress=False)
         for (k, prompt, sd), im in zip(batch, pil):
             name = f"{k:05d}.png"
-            tmp = out / f".{name}.tmp.png"
-            im.save(tmp)
-            os.replace(tmp, out / name)
+            atomic_write(out / name, lambda tmp, im=im: im.save(tmp, format="PNG"))
             images[name] = {"file": name, "index": k, "prompt": prompt, "seed": sd,
                             "width": im.width, "height": im.height}
         _write_manifest(manifest_path, header, images)
@@ -69,7 +68,5 @@ def run_sampling(pipe: PixArtPipeline, prompts: list[str], out: str | os.PathLik
 def _write_manifest(path: Path, header: dict, images: dict) -> dict:
     manifest = {**header, "versions": package_versions(),
                 "images": sorted(images.values(), key=lambda e: e["index"])}
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(manifest, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_json_atomic(path, manifest)
     return manifest

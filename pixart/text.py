@@ -19,6 +19,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from pixart.files import atomic_write
+
 
 class TextEncoder:
     """``encode(prompts)`` → (features [B, L, C], mask [B, L]) with a T5 encoder."""
@@ -99,9 +101,8 @@ class FeatureCache:
             for prompt, f, m in zip(todo, feats, masks):
                 path = self._path(encoder, prompt)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_suffix(".tmp")
-                save_file({"features": f.cpu().contiguous(), "mask": m.cpu().contiguous()}, tmp)
-                os.replace(tmp, path)
+                tensors = {"features": f.cpu().contiguous(), "mask": m.cpu().contiguous()}
+                atomic_write(path, lambda tmp, tensors=tensors: save_file(tensors, tmp))
         loaded = [load_file(path) for path in paths]
         return (torch.stack([d["features"] for d in loaded]).to(encoder.device),
                 torch.stack([d["mask"] for d in loaded]).to(encoder.device))

@@ -19,7 +19,7 @@ the uninterrupted run's losses exactly (on CPU; GPU kernels may add their own no
 SIGTERM then exits with status 143.
 
 Launch: ``pixart-bench train --config CONFIG.yaml`` or
-``accelerate launch --num_processes N [--multi_gpu] -m pixart.train --config CONFIG.yaml``;
+``accelerate launch --num_processes N [--multi_gpu] -m bench train --config CONFIG.yaml``;
 mixed precision, FSDP / DeepSpeed come from accelerate's config.
 """
 
@@ -32,7 +32,6 @@ import math
 import os
 import shutil
 import signal
-import sys
 import threading
 import time
 import warnings
@@ -682,13 +681,3 @@ def _sample_grid(cfg: TrainConfig, ema: PixArt, batches: Batches, path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
     grid.save(path)
 
-
-def main(argv: list[str] | None = None):
-    """``python -m pixart.train ...`` (e.g. under ``accelerate launch``): the ``pixart-bench train`` command."""
-    from bench.cli import app
-
-    app(["train", *(sys.argv[1:] if argv is None else argv)])
-
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Parameter counts on the meta device against the published / derived figures."""
 
-from bench.params import dit_breakdown, parameter_table, pixart_breakdown
+from bench.ablate.params import dit_breakdown, parameter_table, pixart_breakdown
 from pixart.model import PixArtConfig
 
 

@@ -127,13 +127,13 @@ def test_a_stage_whose_data_or_parent_weights_changed_is_set_aside_not_deleted(t
 def test_train_reference_cli_defaults_are_the_budget_defaults():
     import inspect
 
-    from bench.cli import world_train_reference
+    from bench.cli.world import world_train_reference
 
     budget = ReferenceBudget()
     params = inspect.signature(world_train_reference).parameters
     shared = [f.name for f in dataclasses.fields(ReferenceBudget) if f.name in params]
     assert len(shared) >= 12
-    from bench.cli import _stage_minutes
+    from bench.cli.world import _stage_minutes
 
     for name in shared:
         default = params[name].default.default

@@ -27,7 +27,6 @@ Non-spatial (actions, interactions) has no meaning in a world of flat shapes and
 from __future__ import annotations
 
 import json
-import os
 import random
 from dataclasses import replace
 from pathlib import Path
@@ -52,6 +51,7 @@ from bench.world.scene import (
     sample_scene,
     sparse_caption,
 )
+from pixart.files import write_text_atomic
 
 CATEGORIES = ("single", "color", "shape", "texture", "spatial", "complex")
 REL_WORDS = {"left of": "to the left of", "right of": "to the right of", "above": "above", "below": "below"}
@@ -120,16 +120,14 @@ def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0
 
 def _write_if_changed(path: Path, text: str) -> None:
     """A resumed ``make_dataset`` leaves files that already hold the right text alone, and replaces the
-    others atomically: processes that share one dataset folder (benchmarks/reference_gpu_arms.sh) never
-    read a half-written caption or manifest."""
+    others atomically: processes that share one dataset folder never read a half-written caption or
+    manifest."""
     try:
         if path.read_text() == text:
             return
     except FileNotFoundError:
         pass
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_text_atomic(path, text)
 
 
 # ------------------------------------------------------------------------------------------

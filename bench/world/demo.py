@@ -76,7 +76,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     ``categories``: a subset of the suites (default all, in ``CATEGORIES`` order); ``size``: square
     image side in pixels (default the model's own, 128 for the bundle); ``first_seed``: image ``k``
     of a category uses seed ``first_seed + k`` (fresh seeds check a setting chosen on others)."""
-    from bench.params import parameter_table
+    from bench.ablate.params import parameter_table
     from bench.world.fid import world_fid
     from bench.world.oracle import score
     from pixart.pipeline import PixArtPipeline, SampleSettings

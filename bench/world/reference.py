@@ -34,6 +34,7 @@ from tqdm.auto import tqdm
 
 from bench.world.dataset import make_dataset, make_suites, medium_caption
 from bench.world.scene import NUM_CLASSES, sample_scene
+from pixart.random_components import corpus_tokenizer, small_t5
 
 
 @dataclass
@@ -78,25 +79,13 @@ class ReferenceBudget:
 
 
 def build_tokenizer(captions: list[str], vocab_size: int = 160):
-    import io
-
-    import sentencepiece as spm
-    from transformers import T5Tokenizer
-
-    buf = io.BytesIO()
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(captions), model_writer=buf, vocab_size=vocab_size,
-                                   hard_vocab_limit=False, minloglevel=2, pad_id=0, eos_id=1, unk_id=2, bos_id=-1,
-                                   model_type="unigram", split_by_whitespace=True)
-    sp = spm.SentencePieceProcessor(model_proto=buf.getvalue())
-    return T5Tokenizer(vocab=[(sp.id_to_piece(i), sp.get_score(i)) for i in range(sp.get_piece_size())], extra_ids=0)
+    """The world's tokenizer: sentencepiece on its captions and prompts, as a ``T5Tokenizer``."""
+    return corpus_tokenizer(captions, vocab_size, hard_vocab_limit=False)
 
 
 def build_t5(vocab: int, dim: int, seed: int):
-    from transformers import T5Config, T5EncoderModel
-
-    torch.manual_seed(seed)
-    return T5EncoderModel(T5Config(vocab_size=vocab, d_model=dim, d_ff=2 * dim, d_kv=dim // 4, num_layers=2,
-                                   num_heads=4, relative_attention_num_buckets=16)).eval()
+    """The world's text encoder: a 2-layer T5, frozen at its seeded random initialisation."""
+    return small_t5(vocab, dim, num_layers=2, num_heads=4, d_kv=dim // 4, buckets=16, seed=seed)
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:

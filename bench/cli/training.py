@@ -1,0 +1,129 @@
+"""Training commands: ``train``, ``extract-features``, and the paper's data tools ``caption`` and ``vocab``.
+
+The work is done by ``pixart.train``, ``pixart.extract``, ``pixart.captions`` and ``pixart.vocab``.
+Several processes run a command through accelerate: ``accelerate launch -m bench train ...``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bench.cli.app import DType, app, console, torch_dtype, user_errors
+
+
+TRAIN_EXAMPLES = """[bold]Examples[/bold]
+
+  [dim]# stage 2 of the paper on your data (XL-2, 256 px), from a stage-1 checkpoint[/dim]
+  pixart-bench train --config configs/pixart_xl2_stage2_256.yaml --set data.root=data/sam --set init_from=runs/stage1/checkpoints/step-0300000/ema
+
+  [dim]# a tiny run on a CPU in minutes; resume it after an interruption[/dim]
+  pixart-bench train --config configs/tiny_stage2.yaml --set data.root=world/ --set t5=tiny/text_encoder --set vae=tiny/vae
+  pixart-bench train --config configs/tiny_stage2.yaml --set data.root=world/ --set t5=tiny/text_encoder --set vae=tiny/vae --resume
+
+  [dim]# several processes (GPUs, or CPU processes with gloo)[/dim]
+  accelerate launch --multi_gpu --num_processes 2 -m pixart.train --config configs/tiny_stage2.yaml --set ...
+"""
+
+FEATURES_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench extract-features --config configs/pixart_xl2_stage2_256.yaml --set data.root=data/sam --out cache/sam-256
+  accelerate launch --num_processes 8 -m pixart.extract --config ... --out cache/sam-256
+"""
+
+
+@app.command(epilog=TRAIN_EXAMPLES)
+def train(
+    config: Path = typer.Option(None, "--config", help="YAML training config (see configs/)."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value (YAML scalar). Repeatable."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint in output_dir."),
+    output_dir: str = typer.Option(None, "--output-dir", help="Shortcut for --set output_dir=..."),
+):
+    """Train PixArt (any of the paper's three stages) with the hybrid IDDPM loss, EMA, checkpoints and exact resume."""
+    from pixart.checkpoints import CheckpointError
+    from pixart.data import DataError
+    from pixart.train import load_config
+    from pixart.train import train as run_train
+
+    with user_errors(DataError, CheckpointError, ValueError, FileNotFoundError, KeyError):
+        cfg = load_config(config, [*set_, *([f"output_dir={output_dir}"] if output_dir else [])])
+        result = run_train(cfg, resume=resume)
+    last = result["history"][-1] if result["history"] else {}
+    console.print(f"done: {len(result['history'])} steps, last loss {last.get('loss', float('nan')):.4f}; "
+                  f"checkpoint {result['final_checkpoint']}; metrics {result['output_dir']}/metrics.jsonl")
+
+
+@app.command("extract-features", epilog=FEATURES_EXAMPLES)
+def extract_features_cmd(
+    out: Path = typer.Option(..., "--out", help="Cache folder (safetensors shards + features.json)."),
+    config: Path = typer.Option(None, "--config", help="Training config: its data, t5, vae, resolution, max_length are used."),
+    set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value. Repeatable."),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    shard_size: int = typer.Option(256, "--shard-size"),
+):
+    """Precompute T5 features and VAE posteriors (per aspect bucket) for training; resumable, multi-process."""
+    from pixart.data import DataError
+    from pixart.extract import run_extract
+
+    with user_errors(DataError, ValueError, FileNotFoundError):
+        n = run_extract(out, config, set_, batch_size=batch_size, shard_size=shard_size)
+    console.print(f"encoded {n} new items into {out}")
+
+
+CAPTION_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench caption data/sam/images --out data/sam/captions.jsonl --model llava-hf/llava-1.5-7b-hf --device cuda --dtype bf16
+  [dim]# re-running the same command captions only the images not yet in captions.jsonl[/dim]
+"""
+
+VOCAB_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench vocab data/sam/captions.jsonl
+  pixart-bench vocab data/coco/captions.txt --spacy-model en_core_web_sm --min-count 10 --json vocab.json
+"""
+
+
+@app.command(epilog=CAPTION_EXAMPLES)
+def caption(
+    images: Path = typer.Argument(..., help="Folder of images (searched recursively)."),
+    out: Path = typer.Option(..., "--out", help="JSONL output: one {path, caption, model, prompt} per image (appended, resumable)."),
+    model: str = typer.Option(..., "--model", help="LLaVA-style model folder or hub id in the HF cache (LlavaForConditionalGeneration)."),
+    prompt: str = typer.Option(None, "--prompt", help='Default: the paper\'s "Describe this image and its style in a very detailed manner".'),
+    batch_size: int = typer.Option(8, "--batch-size"),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    device: str = typer.Option("cpu", "--device"),
+    dtype: DType = typer.Option(DType.fp32, "--dtype"),
+):
+    """Re-caption images with a vision-language model (the paper's dense LLaVA captions); batched and resumable."""
+    from pixart.captions import DEFAULT_PROMPT, caption_images
+
+    with user_errors(ValueError, FileNotFoundError):
+        n = caption_images(images, out, model, prompt=prompt or DEFAULT_PROMPT, batch_size=batch_size,
+                           max_new_tokens=max_new_tokens, device=device, dtype=torch_dtype(dtype))
+    console.print(f"captioned {n} new images into {out}")
+
+
+@app.command(epilog=VOCAB_EXAMPLES)
+def vocab(
+    captions: Path = typer.Argument(..., help="Captions: .jsonl (caption/prompt/text field), .txt (one per line), or a folder of .txt files."),
+    spacy_model: str = typer.Option("en_core_web_sm", "--spacy-model", help="spaCy pipeline name or folder (needs a POS tagger)."),
+    min_count: int = typer.Option(10, "--min-count", help="A noun is 'valid' when it appears at least this often."),
+    json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+):
+    """The paper's caption vocabulary table: valid / total distinct nouns, noun occurrences, nouns per image."""
+    from pixart.vocab import load_spacy, read_captions, vocab_stats
+
+    with user_errors(RuntimeError, ValueError, FileNotFoundError):
+        texts = read_captions(captions)
+        stats = vocab_stats(texts, load_spacy(spacy_model), min_count=min_count, progress=True)
+    table = Table(title=f"Caption vocabulary ({captions})")
+    for col in ("images", "valid distinct nouns", "total distinct nouns", "noun occurrences", "nouns / image", "VN ratio"):
+        table.add_column(col, justify="right")
+    table.add_row(f"{stats['images']:,}", f"{stats['valid_distinct_nouns']:,}", f"{stats['total_distinct_nouns']:,}",
+                  f"{stats['total_noun_occurrences']:,}", f"{stats['avg_nouns_per_image']:.2f}", f"{stats['vn_ratio']:.1%}")
+    console.print(table)
+    if json_out is not None:
+        json_out.write_text(json.dumps({"source": str(captions), "min_count": min_count, **stats}, indent=2) + "\n")

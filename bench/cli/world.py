@@ -1,0 +1,201 @@
+"""The shapes world's commands: ``demo`` and ``world make-dataset | make-suites | train-reference``.
+
+The work is done by ``bench.world`` (dataset, demo, reference); commands parse and print.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bench.cli.app import Sampler, app, console, user_errors, world_app
+
+
+WORLD_DATASET_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench world make-dataset --n 50000 --size 64 --out data/world64 --workers 2   [dim]# render in 2 processes[/dim]
+  pixart-bench world make-dataset --n 20000 --size 128 --multi-aspect --out data/world128   [dim]# 128 px + non-square buckets[/dim]
+  pixart-bench world make-dataset --n 8000 --size 64 --out data/world64-and --and-fraction 0.5   [dim]# binding phrasing too[/dim]
+"""
+
+
+@world_app.command("make-dataset", epilog=WORLD_DATASET_EXAMPLES)
+def world_make_dataset(
+    out: Path = typer.Option(..., "--out", help="Output folder: PNGs, .txt / .sparse.txt captions, manifest.jsonl."),
+    n: int = typer.Option(50000, "--n", help="Number of images."),
+    size: int = typer.Option(64, "--size", help="Image side in pixels."),
+    multi_aspect: bool = typer.Option(False, "--multi-aspect", help="Cycle square, 1:2 and 2:1 images (for stage-3 buckets)."),
+    seed: int = typer.Option(0, "--seed"),
+    workers: int = typer.Option(1, "--workers", help="Render in this many processes (same files)."),
+    and_fraction: float = typer.Option(0.0, "--and-fraction", help="Share of two-object short captions without "
+                                       "the relation ('a red circle and a blue square', the binding suites' phrasing)."),
+):
+    """Render a world dataset the trainer reads (image folder + captions + JSONL manifest); re-running resumes."""
+    from bench.world.dataset import make_dataset
+
+    sizes = [(size, size), (size, size * 2), (size * 2, size)] if multi_aspect else None
+    make_dataset(out, n, size, seed=seed, sizes=sizes, workers=workers, and_fraction=and_fraction)
+    console.print(f"wrote {n} images to {out} (manifest.jsonl)")
+
+
+@world_app.command("make-suites", epilog="[bold]Examples[/bold]\n\n  pixart-bench world make-suites --out my-suites --n 100\n")
+def world_make_suites(
+    out: Path = typer.Option(..., "--out"),
+    n: int = typer.Option(50, "--n", help="Prompts per category."),
+    seed: int = typer.Option(1234, "--seed"),
+):
+    """Write the compositional prompt suites ({category}_val.txt + ground-truth .json); the bundled ones use the defaults."""
+    from bench.world.dataset import make_suites
+
+    suites = make_suites(out, n, seed)
+    console.print(f"wrote {', '.join(f'{k} ({len(v)})' for k, v in suites.items())} to {out}")
+
+
+DEMO_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench demo                  [dim]# 4 prompts x 4 seeds per category, about a minute on a 2-core CPU[/dim]
+  pixart-bench demo --prompts 12     [dim]# more prompts: tighter confidence intervals[/dim]
+  pixart-bench demo --quick          [dim]# 2 prompts x 1 seed per category[/dim]
+  pixart-bench demo --sampler iddpm  [dim]# the official repo's IDDPM, 100 steps (5x slower; scores as high as the default)[/dim]
+  pixart-bench demo --sampler dpm-solver --cfg 4.5   [dim]# the deterministic sampler at the usual guidance: about half the scores[/dim]
+  pixart-bench demo --out my-report --reference out/my-world-model
+  pixart-bench demo --out r192 --prompts 48 --seeds 4 --categories single,color,spatial   [dim]# the 192-image figures of docs/world.md[/dim]
+  pixart-bench demo --out r64 --size 64 --first-seed 1000 --categories single   [dim]# another size; fresh seeds[/dim]
+"""
+
+
+@app.command(epilog=DEMO_EXAMPLES)
+def demo(
+    out: Path = typer.Option(Path("demo-report"), "--out", help="Report folder (report.md, results.json, grid.png, images/)."),
+    quick: bool = typer.Option(False, "--quick", help="A few prompts only (seconds)."),
+    reference: Path = typer.Option(None, "--reference", help="Pipeline folder to use instead of the bundled world model."),
+    prompts: int = typer.Option(None, "--prompts", help="Prompts per category (default 4, or 2 with --quick)."),
+    seeds: int = typer.Option(None, "--seeds", help="Images per prompt (default 4, or 1 with --quick)."),
+    sampler: Sampler = typer.Option(None, "--sampler", help="Default: sde-dpm-solver (what the world model draws best with, docs/world.md)."),
+    steps: int = typer.Option(None, "--steps", help="Default: 20 with the default sampler, else the sampler's default."),
+    cfg: float = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default 2)."),
+    categories: str = typer.Option(None, "--categories", help="Comma-separated suites, e.g. single,color,spatial (default: all six)."),
+    size: int = typer.Option(None, "--size", help="Square image side in pixels (default: the model's, 128 for the bundle)."),
+    first_seed: int = typer.Option(0, "--first-seed", help="Image k of a category uses seed first-seed + k."),
+):
+    """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
+    from bench.world.demo import REFERENCE, run_demo, select_categories
+    from pixart.pipeline import PipelineError
+
+    try:
+        chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--categories") from None
+    with user_errors(FileNotFoundError, PipelineError):  # e.g. --out holds samples of another model or setting
+        run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
+                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
+                 size=size, first_seed=first_seed, log=console.print)
+    console.print(f"\nReport: {out / 'report.md'} (figures in {out / 'results.json'}, samples in {out / 'grid.png'})")
+    console.print("Next: sample a real checkpoint with `pixart-bench sample --ckpt PixArt-alpha/PixArt-XL-2-512x512 ...`; "
+                  "T2I-CompBench scoring of a real model will be `pixart-bench compbench --ckpt ...`.")
+
+
+TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --and-fraction 0.5   [dim]# "X and Y" captions too: stages 1-3 retrain (the old runs kept aside)[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU (3,000 steps at batch 1,024 were not enough: docs/world.md)[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (signal-to-noise ratio / 4 at every step; docs/world.md)[/dim]
+  pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
+  pixart-bench world train-reference --work runs/s3 --out out/s3 --stage3-from pipelines/ctrl-64 --depth 6 --hidden 256 --heads 4   [dim]# only stages 3 and 3b, from a kept 64 px model[/dim]
+"""
+
+
+def _stage_minutes(text: str) -> dict:
+    caps = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            caps[name.strip()] = float(value)  # no "=": float("") fails too
+        except ValueError:
+            console.print(f"[red]--stage-minutes: {part!r} is not stage=minutes (e.g. 'stage2=4,stage3=1.5')[/red]")
+            raise typer.Exit(code=2) from None
+    return caps
+
+
+@world_app.command("train-reference", epilog=TRAIN_REFERENCE_EXAMPLES)
+def world_train_reference(
+    out: Path = typer.Option(..., "--out", help="Where the pipeline folder goes (diffusers PixArtAlphaPipeline layout)."),
+    work: Path = typer.Option(Path("runs/world-reference"), "--work", help="Data, caches, components and checkpoints (resumable)."),
+    n_images_64: int = typer.Option(8000, "--n-images-64"),
+    n_images_128: int = typer.Option(1500, "--n-images-128"),
+    and_fraction: float = typer.Option(0.0, "--and-fraction", help="Share of two-object short captions without the "
+                                       "relation (see `world make-dataset`); every stage trains again on them."),
+    vae_steps: int = typer.Option(4500, "--vae-steps"),
+    stage1_steps: int = typer.Option(500, "--stage1-steps"),
+    stage2_steps: int = typer.Option(100000, "--stage2-steps", help="Stage-2 steps at --lr."),
+    stage2_low_lr_steps: int = typer.Option(6000, "--stage2-low-lr-steps", help="Then this many at --low-lr (stage 2b; 0: none)."),
+    stage3_steps: int = typer.Option(3000, "--stage3-steps", help="Stage-3 steps at --lr."),
+    stage3_low_lr_steps: int = typer.Option(3000, "--stage3-low-lr-steps", help="Then this many at --low-lr (stage 3b; 0: none)."),
+    lr: float = typer.Option(3e-4, "--lr"),
+    low_lr: float = typer.Option(1e-4, "--low-lr"),
+    stage3_lr: float = typer.Option(None, "--stage3-lr", help="Stage 3's learning rate (default: --lr)."),
+    depth: int = typer.Option(4, "--depth"),
+    hidden: int = typer.Option(192, "--hidden"),
+    patch_size: int = typer.Option(2, "--patch-size", help="1: four times the tokens per image."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Stages 1 and 2 (64 px)."),
+    batch_size_128: int = typer.Option(16, "--batch-size-128", help="Stage 3 (128 px)."),
+    heads: int = typer.Option(3, "--heads"),
+    seed: int = typer.Option(0, "--seed"),
+    mixed_precision: str = typer.Option("no", "--mixed-precision", help="The trainer's: no, bf16 (a GPU) or fp16."),
+    compile_stages: str = typer.Option("", "--compile", help="Stages whose training forward goes through torch.compile, "
+                                       "e.g. 'stage2,stage2b' (on a GPU: fewer, fused kernels per step; each costs a compile)."),
+    stage_minutes: str = typer.Option("", "--stage-minutes", help="Wall-clock caps, e.g. 'stage2=4,stage3=1.5' "
+                                      "(stages stage1, stage2, stage2b, stage3, stage3b): a stage stops early with a "
+                                      "checkpoint and the next starts from it."),
+    workers: int = typer.Option(1, "--workers", help="Processes that render the images."),
+    components: Path = typer.Option(None, "--components", help="Take tokenizer, T5 and VAE from this pipeline folder "
+                                    "(e.g. bench/world/reference) instead of making them."),
+    prepare_only: bool = typer.Option(False, "--prepare-only", help="Stop once data, components and feature caches are ready."),
+    latent_scale_128: float = typer.Option(1.0, "--latent-scale-128", help="Stages 3 and 3b learn latents × this "
+                                           "(input scaling: 0.5 divides every noise level's signal-to-noise ratio by 4, the usual "
+                                           "rule for twice the side); the pipeline's VAE scaling_factor carries it."),
+    stop_after: str = typer.Option(None, "--stop-after", help="Stop once this stage (stage1, stage2, stage2b, stage3) "
+                                   "is trained, writing no pipeline: try the later stages several ways from copies of "
+                                   "--work (benchmarks/reference_gpu_arms.sh, SHARED_UNTIL)."),
+    stage3_from: Path = typer.Option(None, "--stage3-from", help="Skip stages 1-2b: stage 3 starts from this 64 px "
+                                     "text model (a pipeline folder, or a transformer / checkpoint ema/ folder)."),
+):
+    """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
+    from bench.world.reference import STEP_OPTIONS, ReferenceBudget, check_request, train_reference
+
+    budget = ReferenceBudget(n_images_64=n_images_64, n_images_128=n_images_128, vae_steps=vae_steps,
+                             stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage3_steps=stage3_steps,
+                             stage2_low_lr_steps=stage2_low_lr_steps, stage3_low_lr_steps=stage3_low_lr_steps,
+                             lr=lr, low_lr=low_lr, and_fraction=and_fraction,
+                             depth=depth, hidden=hidden, patch_size=patch_size, batch_size=batch_size,
+                             batch_size_128=batch_size_128, heads=heads, seed=seed, stage3_lr=stage3_lr,
+                             mixed_precision=mixed_precision,
+                             compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
+                             stage_minutes=_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
+    try:  # a bad option is a usage error before anything runs; errors of the run itself keep their traceback
+        check_request(budget, stop_after, stage3_from)
+    except (ValueError, FileNotFoundError) as e:
+        raise typer.BadParameter(str(e)) from None
+    record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
+                             prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)
+    if prepare_only:
+        console.print(f"prepared {work}; run the same command without --prepare-only to train")
+        return
+    if stop_after:
+        steps = " ".join(f"{STEP_OPTIONS[k]} {v['steps']}" for k, v in record["stages"].items())
+        console.print(f"stopped after {stop_after} in {work}; a copy of it goes on to the later stages with {steps}",
+                      soft_wrap=True)
+        return
+    total = sum(record["seconds"].values()) / 60
+    if "continued_from" in record:  # its seconds include the history of the weights it started from
+        took = f"wall time {record['seconds_this_run'] / 60:.1f} min ({total:.1f} min with the run it continued)"
+    else:
+        took = f"wall time {total:.1f} min"
+    console.print(f"wrote {out}; VAE PSNR {record['vae_psnr_db']:.2f} dB; {took}")
