@@ -59,8 +59,8 @@ def test_make_dataset_writes_and_resumes(tmp_path):
 
 
 def test_make_dataset_resumed_leaves_unchanged_text_files_alone(tmp_path):
-    # processes sharing one dataset folder (benchmarks/reference_gpu_arms.sh) resume it at once: a file
-    # that already holds the right text is not rewritten (no truncated manifest for a reader to see)
+    # processes sharing one dataset folder resume it at once: a file that already holds the right
+    # text is not rewritten (no truncated manifest for a reader to see)
     d = tmp_path / "d"
     make_dataset(d, 40, 16, seed=2, progress=False)
     texts = [p for p in sorted(d.iterdir()) if p.suffix in (".txt", ".jsonl")]

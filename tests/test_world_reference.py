@@ -11,7 +11,6 @@ import yaml
 
 from bench.world.dataset import make_dataset
 from bench.world.reference import STAGES, ReferenceBudget, _loss_curve, _set_aside_if_inputs_changed, train_reference, train_vae
-from conftest import load_script
 
 
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
@@ -210,8 +209,8 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     b = ReferenceBudget(n_images_64=48, n_images_128=24, vae_steps=2, vae_batch_size=4, stage1_steps=2,
                         stage2_steps=3, stage2_low_lr_steps=2, stage3_steps=2, stage3_low_lr_steps=1, batch_size=4,
                         batch_size_128=2, hidden=48, depth=1, heads=3)
-    # both runs see their work folder as "w" (a relative path, as in reference_gpu_arms.sh): the feature
-    # caches record the components' path, so a copy elsewhere under another name would not match
+    # both runs see their work folder as "w" (a relative path): the feature caches record the
+    # components' path, so a copy elsewhere under another name would not match
     bundle = Path(__file__).resolve().parents[1] / "bench" / "world" / "reference"
     (tmp_path / "base").mkdir()
     monkeypatch.chdir(tmp_path / "base")
@@ -222,7 +221,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     with pytest.raises(ValueError, match="not a stage"):
         train_reference(tmp_path / "out0", base, b, log=lambda *a: None, stop_after="stage4")
 
-    # the fork as reference_gpu_arms.sh makes it: data, caches and components are links, stages copies
+    # a copy of the stopped run: data, caches and components are links, stages copies
     (tmp_path / "fork" / "w").mkdir(parents=True)
     for d in ("data64", "data128", "cache64", "cache128", "components"):
         (tmp_path / "fork" / "w" / d).symlink_to(tmp_path / "base" / "w" / d)
@@ -279,16 +278,6 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     again = continued_record(tmp_path / "out4" / "transformer", {"seconds": {"stage3": 1.0}, "loss_curves": {}})
     assert list(again["seconds"])[-1] == "stage3 (continued 2)" and again["seconds"]["stage3"] == record3["seconds"]["stage3"]
 
-    # the same run as a GPU arm brings it back: benchmarks/gpu_arms_collect.py, then --export here
-    collect = load_script("gpu_arms_collect")
-    collect.main(tmp_path / "res", [(tmp_path / "s4" / "w").resolve()])
-    collect.export(tmp_path / "res", tmp_path / "pipes", components=tmp_path / "out3")
-    exported = json.loads((tmp_path / "pipes" / "s4-final" / "training.json").read_text())
-    assert exported["stages"]["stage3"]["steps"] == 3 and exported["stages"]["stage3"]["batch_size"] == 2
-    assert list(exported["loss_curves"]) == list(record4["loss_curves"]) and exported["budget"] is None
-    assert exported["continued_from"]["weights_sha256"] == record4["continued_from"]["weights_sha256"]
-    assert exported["continued_from"]["record"]["budget"] == parent["record"]["budget"]
-    assert PixArtPipeline.from_pretrained(tmp_path / "pipes" / "s4-final").transformer.config.input_size == 32
     monkeypatch.chdir(tmp_path / "s3")
     with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
         train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, stage3_from=tmp_path)
