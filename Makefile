@@ -3,8 +3,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-# torch and torchvision come from this machine's local wheel store; pinned so pip never fetches a newer build.
-TORCH_PINS := torch==2.14.1 torchvision==0.29.1
+# torch and torchvision: the tested versions; another build: make TORCH='torch==X torchvision==Y'
+TORCH ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: venv test test-slow test-all demo clean
 
@@ -12,7 +12,7 @@ venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet $(TORCH_PINS)
+	$(PY) -m pip install --quiet $(TORCH)
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $@
 
