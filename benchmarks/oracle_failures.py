@@ -28,6 +28,7 @@ from PIL import Image
 from bench.world import oracle
 from bench.world.dataset import load_suite
 from bench.world.demo import SUITES
+from bench.world.oracle import fit
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -77,7 +78,7 @@ def scaled_limits() -> dict:
     data = ROOT / "tests" / "data" / "oracle_human"
     sets = json.loads((data / "labels.json").read_text())["sets"]
     specs = load_suite(SUITES, "single")
-    base = (oracle.SHAPE_MAX_OUTLINE_ERROR, oracle.SHAPE_MAX_MISFIT, oracle.MISFIT_WINDOW)
+    base = (fit.SHAPE_MAX_OUTLINE_ERROR, fit.SHAPE_MAX_MISFIT, fit.MISFIT_WINDOW)
     out = {}
     try:
         for name, s in sets.items():
@@ -86,10 +87,10 @@ def scaled_limits() -> dict:
                 for item in s["items"]:
                     image = Image.open(data / item["file"]).convert("RGB")
                     f = min(image.size) / 64 if mode == "scaled" else 1.0
-                    # module constants, read at call time by the oracle; restored below
-                    oracle.SHAPE_MAX_OUTLINE_ERROR = base[0] * f
-                    oracle.SHAPE_MAX_MISFIT = base[1] * f * f
-                    oracle.MISFIT_WINDOW = int(round(base[2] * f)) | 1
+                    # fit's module constants, read there at call time; restored below
+                    fit.SHAPE_MAX_OUTLINE_ERROR = base[0] * f
+                    fit.SHAPE_MAX_MISFIT = base[1] * f * f
+                    fit.MISFIT_WINDOW = int(round(base[2] * f)) | 1
                     ok = oracle.score(image, specs[item["suite_index"]])["score"] == 1.0
                     tp += ok and item["human_yes"]
                     fp += ok and not item["human_yes"]
@@ -97,7 +98,7 @@ def scaled_limits() -> dict:
                 out[f"{name}, limits {mode}"] = {"accepted": tp + fp, "precision": round(tp / max(tp + fp, 1), 2),
                                                  "recall": f"{tp}/{yes}"}
     finally:
-        oracle.SHAPE_MAX_OUTLINE_ERROR, oracle.SHAPE_MAX_MISFIT, oracle.MISFIT_WINDOW = base
+        fit.SHAPE_MAX_OUTLINE_ERROR, fit.SHAPE_MAX_MISFIT, fit.MISFIT_WINDOW = base
     return out
 
 

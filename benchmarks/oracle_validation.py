@@ -1,4 +1,4 @@
-"""Validate the pixel-only shapes-world oracle (bench/world/oracle.py) on rendered scenes.
+"""Validate the pixel-only shapes-world oracle (bench/world/oracle/) on rendered scenes.
 
 Draws scenes with ``scene.sample_scene``, renders them at 64, 128, 96, 64×96 and 128×96
 (height × width) with per-pixel noise (std 0–8), JPEG (quality 75–95), Gaussian blur (radius
