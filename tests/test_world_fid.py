@@ -1,4 +1,4 @@
-"""World-FID: torch-fidelity with the world-trained "world-cnn" extractor (bench/world/fid.py)."""
+"""World-FID: torch-fidelity with the world-trained "world-cnn" extractor (bench/world/fid/)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ N_PARITY = 200  # > the 128-d feature, so every covariance has full rank
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread():
-    """The machine's 2 cores are shared: one intra-op thread is faster than two fighting."""
+    """One intra-op thread: the network is small, and on a busy CPU with few cores threads fight."""
     old = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
