@@ -10,7 +10,9 @@ import torch
 import yaml
 
 from bench.world.dataset import make_dataset
-from bench.world.reference import STAGES, ReferenceBudget, _loss_curve, _set_aside_if_inputs_changed, train_reference, train_vae
+from bench.world.components import train_vae
+from bench.world.reference import STAGES, ReferenceBudget, stage_configs, train_reference
+from bench.world.stage_records import loss_curve, set_aside_if_inputs_changed
 
 
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
@@ -80,19 +82,44 @@ def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
 def test_loss_curve_is_window_means_of_unique_steps(tmp_path):
     rows = [{"step": s, "loss": float(s)} for s in range(1, 11)] + [{"step": 10, "loss": 20.0}]  # step 10 re-logged
     (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert _loss_curve(tmp_path / "metrics.jsonl", max_points=100) == [[s, float(s)] for s in range(1, 10)] + [[10, 20.0]]
-    assert _loss_curve(tmp_path / "metrics.jsonl", max_points=3) == [[4, 2.5], [8, 6.5], [10, 14.5]]
+    assert loss_curve(tmp_path / "metrics.jsonl", max_points=100) == [[s, float(s)] for s in range(1, 10)] + [[10, 20.0]]
+    assert loss_curve(tmp_path / "metrics.jsonl", max_points=3) == [[4, 2.5], [8, 6.5], [10, 14.5]]
+
+
+def test_stage_configs_differ_where_the_stages_do(tmp_path):
+    from bench.world.scene import NUM_CLASSES
+
+    b = ReferenceBudget(stage_minutes={"stage2": 2}, compile_stages=("stage3",), stage3_lr=2e-4, latent_scale_128=0.5)
+    cfgs = stage_configs(b, tmp_path)
+    assert list(cfgs) == list(STAGES)
+    assert cfgs["stage1"].class_conditional and cfgs["stage1"].num_classes == NUM_CLASSES
+    assert not any(c.class_conditional for name, c in cfgs.items() if name != "stage1")
+    for name, c in cfgs.items():
+        at128 = name.startswith("stage3")
+        assert c.model_overrides["input_size"] == (32 if at128 else 16)
+        assert c.model_overrides.get("lewei_scale") == (2.0 if at128 else None)
+        assert (c.data.resolution, c.data.multi_scale, c.latent_scale) == ((128, True, 0.5) if at128 else (64, False, 1.0))
+        assert c.batch_size == (b.batch_size_128 if at128 else b.batch_size)
+        assert c.data.manifest == str(tmp_path / f"data{c.data.resolution}" / "manifest.jsonl")
+        assert c.output_dir == str(tmp_path / name) and c.init_from is None
+        assert c.t5 == c.vae == str(tmp_path / "components")
+        assert c.seed == (b.seed + 1 if name.endswith("b") else b.seed)
+        assert c.max_seconds == (120.0 if name == "stage2" else None) and c.compile == (name == "stage3")
+    assert [cfgs[n].optim.lr for n in STAGES] == [b.lr, b.lr, b.low_lr, 2e-4, b.low_lr]
+    assert [cfgs[n].max_steps for n in STAGES] == [b.stage1_steps, b.stage2_steps, b.stage2_low_lr_steps,
+                                                   b.stage3_steps, b.stage3_low_lr_steps]
+    assert cfgs["stage1"].optim is not cfgs["stage2"].optim  # each stage's config is its own
 
 
 def test_a_stage_whose_parent_grew_is_set_aside_not_deleted(tmp_path):
     stage = tmp_path / "stage3"
     (stage / "checkpoints").mkdir(parents=True)
     (stage / "train_config.yaml").write_text(f"init_from: {tmp_path / 'stage2/checkpoints/step-0000100/ema'}\n")
-    _set_aside_if_inputs_changed(stage, tmp_path / "stage2/checkpoints/step-0000100/ema", None, log=print)
+    set_aside_if_inputs_changed(stage, tmp_path / "stage2/checkpoints/step-0000100/ema", None, log=print)
     assert stage.is_dir()  # same parent: resume as usual
-    _set_aside_if_inputs_changed(stage, Path("work/stage2/checkpoints/step-0000100/ema"), None, log=print)
+    set_aside_if_inputs_changed(stage, Path("work/stage2/checkpoints/step-0000100/ema"), None, log=print)
     assert stage.is_dir()  # the same parent named from another directory
-    _set_aside_if_inputs_changed(stage, tmp_path / "stage2/checkpoints/step-0000200/ema", None, log=print)
+    set_aside_if_inputs_changed(stage, tmp_path / "stage2/checkpoints/step-0000200/ema", None, log=print)
     assert not (stage / "checkpoints").exists()
     assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()
 
@@ -107,18 +134,18 @@ def test_a_stage_whose_data_or_parent_weights_changed_is_set_aside_not_deleted(t
     stage = tmp_path / "stage3"
     (stage / "checkpoints").mkdir(parents=True)
     (stage / "train_config.yaml").write_text(f"init_from: {parent}\n")  # a run from before inputs.json
-    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    set_aside_if_inputs_changed(stage, parent, manifest, log=print)
     assert (stage / "checkpoints").is_dir() and (stage / "inputs.json").is_file()
-    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    set_aside_if_inputs_changed(stage, parent, manifest, log=print)
     assert (stage / "checkpoints").is_dir()  # same parent and data: resume as usual
     old = json.loads((stage / "inputs.json").read_text())["data_sha256"]
     manifest.write_text('{"path": "000000.png"}\n{"path": "000001.png"}\n')  # the dataset grew
-    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    set_aside_if_inputs_changed(stage, parent, manifest, log=print)
     assert (tmp_path / f"stage3-data-{old[:8]}" / "checkpoints").is_dir()
     assert not (stage / "checkpoints").exists()
     (stage / "checkpoints").mkdir()
     (parent / "model.safetensors").write_bytes(b"weights 2")  # the parent was retrained: same step name
-    _set_aside_if_inputs_changed(stage, parent, manifest, log=print)
+    set_aside_if_inputs_changed(stage, parent, manifest, log=print)
     assert (tmp_path / "stage3-from-step-0000100" / "checkpoints").is_dir()
     assert json.loads((stage / "inputs.json").read_text())["init_from_sha256"] != old
 
@@ -202,7 +229,9 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     back out, and stage 3 trained with another scale is set aside, not resumed."""
     from diffusers import PixArtAlphaPipeline
 
-    from bench.world.reference import _reuse_components, _sha256, continued_record
+    from bench.world.components import reuse_components
+    from bench.world.stage_records import continued_record
+    from pixart.files import sha256_files
     from pixart.pipeline import PixArtPipeline
     from pixart.vae import VAE
 
@@ -243,7 +272,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     assert PixArtAlphaPipeline.from_pretrained(tmp_path / "out").vae.config.scaling_factor == pytest.approx(0.5 * sf)
     assert record["budget"]["latent_scale_128"] == 0.5
 
-    _reuse_components(tmp_path / "out", tmp_path / "comp", log=lambda *a: None)
+    reuse_components(tmp_path / "out", tmp_path / "comp", log=lambda *a: None)
     assert VAE.from_pretrained(tmp_path / "comp").scaling_factor == pytest.approx(sf)
 
     # stage 3 from kept 64 px weights alone (stages 1-2b skipped), in a fresh folder
@@ -256,7 +285,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     assert PixArtPipeline.from_pretrained(tmp_path / "out3").transformer.config.input_size == 32
     # a bare transformer folder has no record of its own: the weights are named and hashed
     assert record3["continued_from"]["weights"] == str(kept) and record3["continued_from"]["record"] == {}
-    assert record3["continued_from"]["weights_sha256"] == _sha256(kept / "model.safetensors")
+    assert record3["continued_from"]["weights_sha256"] == sha256_files([kept / "model.safetensors"])
     assert list(record3["loss_curves"]) == ["stage3", "stage3b"]
 
     # a longer stage 3 from a pipeline (as from the bundle): its training.json keeps the parent's history
