@@ -4,7 +4,7 @@ The bundled recipe (`world train-reference`) plateaus on the oracle at 64 px (si
 and at 100,000 steps on the 2-core CPU), so the question is which change to the recipe makes the
 transformer learn shapes, colour binding and relations faster. Each variant below trains stage 2
 (dense/medium-caption text-to-image at 64 px, from scratch: stage 1 is only 500 steps of the recipe)
-with the project's trainer (`python -m pixart.train`, one process per variant, all at once) for
+with the project's trainer (`python -m bench train`, one process per variant, all at once) for
 ``--minutes`` of wall time. Then the latest EMA checkpoint of each is sampled on held-out suite
 prompts (the demo's sampler, ``bench.world.demo.DEMO_SAMPLER``: SDE-DPM-Solver++, 20 steps,
 guidance 2; the sweep figures in docs/world.md, made before 2026-11-26's sampler study, used
@@ -75,7 +75,7 @@ def run_variants(jobs: dict[str, list[str]], work: Path, seconds: float) -> dict
     procs, logs, started = {}, {}, {}
     for name, overrides in jobs.items():
         logs[name] = (work / f"{name}.log").open("w")
-        args = [sys.executable, "-m", "pixart.train", *[a for o in overrides for a in ("--set", o)]]
+        args = [sys.executable, "-m", "bench", "train", *[a for o in overrides for a in ("--set", o)]]
         procs[name] = subprocess.Popen(args, stdout=logs[name], stderr=subprocess.STDOUT, env=env, cwd=REPO)
         started[name] = time.perf_counter()
     deadline = time.perf_counter() + seconds

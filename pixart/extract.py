@@ -10,7 +10,8 @@ from pathlib import Path
 
 from pixart.data import read_items
 from pixart.features import extract_features
-from pixart.train import _encoders, load_config
+from pixart.train_config import load_config
+from pixart.train_data import load_encoders
 
 
 def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256, progress=True) -> int:
@@ -23,7 +24,7 @@ def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256,
     cfg.class_conditional = False  # captions are encoded even for labelled data
     items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, shards=cfg.data.shards,
                        shard_dir=Path(cfg.output_dir) / "shards", skip_bad=cfg.data.skip_bad)
-    text_encoder, vae = _encoders(cfg, state.device)
+    text_encoder, vae = load_encoders(cfg, state.device)
     n = extract_features(items, Path(out), text_encoder=text_encoder, vae=vae, bucketer=cfg.data.bucketer(),
                          rank=state.process_index, world=state.num_processes,
                          batch_size=batch_size, shard_size=shard_size, progress=progress)

@@ -104,7 +104,7 @@ def test_preloaded_feature_cache_gives_the_same_batches_and_losses(world, tmp_pa
     """data.preload_features reads the cache into memory once; batches (multi-aspect too) and losses
     must be those of the item-by-item reads."""
     from pixart.extract import run_extract
-    from pixart.train import Batches
+    from pixart.train_data import Batches
 
     make_images(tmp_path / "ms", n=12, sizes=((16, 16), (16, 32)))
     overrides = [f"data.root={tmp_path / 'ms'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}", "data.multi_scale=true",
@@ -137,7 +137,7 @@ def test_latent_scale_scales_the_training_latents(world, tmp_path):
     """latent_scale (input scaling) multiplies the latents the loss sees, nothing else; the VAE of a
     pipeline for such a model carries scaling_factor × latent_scale and decodes its latents alike."""
     from pixart.data import read_items
-    from pixart.train import Batches
+    from pixart.train_data import Batches
     from pixart.vae import VAE
 
     items = read_items(root=world / "data")
@@ -194,7 +194,7 @@ def test_preloaded_cache_trims_text_padding_like_the_model_helper():
     """The preloaded cache trims padding from text lengths kept on the host; the result must be
     ``trim_text_padding``'s, also when a batch holds a caption with no real token (then no trim)."""
     from pixart.model import trim_text_padding
-    from pixart.train import _PreloadedFeatures
+    from pixart.train_data import PreloadedFeatures
 
     class Store:  # FeatureStore.get's contract: (mean, std, y, mask) for a key, padded to max_length
         def get(self, key, max_length):
@@ -208,7 +208,7 @@ def test_preloaded_cache_trims_text_padding_like_the_model_helper():
             self.key = str(n)
 
     lengths = [3, 7, 1, 0, 5]
-    table = _PreloadedFeatures(Store(), [Item(n) for n in lengths], max_length=12)
+    table = PreloadedFeatures(Store(), [Item(n) for n in lengths], max_length=12)
     for idx in ([0, 1, 2], [0, 2], [4, 0], [1, 3], [3]):
         mean, std, y, mask = table.get(idx)
         full_y = torch.stack([table.tables[(4, 2, 2)][2][i] for i in idx])
@@ -301,7 +301,7 @@ def test_mixed_scales_train_each_image_at_its_nearest_resolution(world, tmp_path
     from pixart.data import Bucketer, Item, aspect_buckets, closest_bucket, read_items
     from pixart.extract import run_extract
     from pixart.features import FeatureStore
-    from pixart.train import Batches
+    from pixart.train_data import Batches
 
     b = Bucketer([32, 16], multi_scale=True, multiple=4)
     assert b(Item("x", "", 16, 16)) == (16, 16) and b(Item("x", "", 32, 32)) == (32, 32)
