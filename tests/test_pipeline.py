@@ -83,13 +83,24 @@ def test_null_caption_modes(pipe):
         pipe.transformer.y_embedder.y_embedding.copy_(saved)
 
 
-def test_iddpm_uses_the_learned_variance(pipe):
-    s = SampleSettings(sampler="iddpm", steps=10)
-    a = pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False)
-    assert torch.isfinite(a).all()
+def test_iddpm_uses_the_learned_variance(tiny_pipeline_dir):
+    """IDDPM samples with the model's variance output (channels 4-7); DPM-Solver ignores it."""
     scheduler = make_scheduler("iddpm")
     assert scheduler.config.variance_type == "learned_range" and not scheduler.config.clip_sample
-    assert torch.equal(a, pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False))  # seeded
+    pipe = PixArtPipeline.from_pretrained(tiny_pipeline_dir)
+    iddpm, ode = SampleSettings(sampler="iddpm", steps=10), SampleSettings(steps=5)
+    before = [pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False) for s in (iddpm, ode)]
+    assert torch.isfinite(before[0]).all()
+    assert torch.equal(before[0], pipe(PROMPTS[:1], [0], iddpm, output_type="latent", progress=False))  # seeded
+    # change only the variance half of the output: the final linear layer's rows for channels 4-7
+    c = pipe.transformer.config.out_channels
+    assert c == 8
+    rows = torch.arange(pipe.transformer.final_layer.linear.out_features) % c >= 4
+    with torch.no_grad():
+        pipe.transformer.final_layer.linear.bias[rows] -= 3.0
+    after = [pipe(PROMPTS[:1], [0], s, output_type="latent", progress=False) for s in (iddpm, ode)]
+    assert not torch.allclose(after[0], before[0], atol=1e-3)  # IDDPM's steps read the variance
+    assert torch.equal(after[1], before[1])  # DPM-Solver's do not
 
 
 def test_guidance_scale_one_disables_the_null_branch(pipe):
