@@ -1,9 +1,11 @@
 """Seconds per optimiser step of the project's trainer, for the world reference model's shapes.
 
-On a GPU the reference model is small enough that a step costs about the same at batch 32 and
-batch 128, and with 4 times the tokens (see docs/world.md, "Recipe sweep"). This prints the median
-step time of ``pixart.train`` (from its metrics.jsonl, first 20 steps skipped) for a few batch
-sizes, so that changes to the training loop's per-step overhead can be measured on any machine.
+The reference model is small, so on a GPU a step's cost is mostly the training loop's per-step
+overhead rather than the model's arithmetic. This prints the mean step time of ``pixart.train``
+(from its metrics.jsonl, first 20 steps skipped) for a few batch sizes, so that changes to that
+overhead can be measured on any machine. Each run is the recipe's stage 2 (``world
+train-reference``: its ``stage_configs``, data and feature cache, with the bundled model's T5 and
+VAE) with the model shape, batch size and steps given here.
 
     python benchmarks/train_step_time.py                       # batch 32 and 128, 120 steps each
     python benchmarks/train_step_time.py --batches 32,256,1024 --steps 200 --depth 8
@@ -25,12 +27,10 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from reference_recipe_sweep import prepare_data, train_overrides  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -49,18 +49,24 @@ def main(argv=None) -> int:
     import torch
 
     from bench.world.demo import REFERENCE
-    from pixart.train import load_config, train
+    from bench.world.reference import ReferenceBudget, extract_features, make_data, stage_configs
+    from pixart.train import train
 
     batches = [int(b) for b in args.batches.split(",")]
-    data, cache = prepare_data(args.work, max(batches), Path(REFERENCE), workers=1, max_length=32)
+    shape = ReferenceBudget(n_images_64=max(batches), hidden=args.hidden, depth=args.depth, heads=args.heads,
+                            patch_size=args.patch)
+    make_data(args.work, shape, sizes=(64,))
+    extract_features(stage_configs(shape, args.work, components=Path(REFERENCE))["stage2"])
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else f"cpu ({torch.get_num_threads()} threads)"
     print(f"device: {device}; model hidden {args.hidden}, depth {args.depth}, patch {args.patch}; 64 px", flush=True)
+
     def config(b: int, variant: str, steps: int):
-        v = dict(batch=b, lr=3e-4, hidden=args.hidden, depth=args.depth, heads=args.heads, patch=args.patch)
+        cfg = stage_configs(replace(shape, batch_size=b), args.work, components=Path(REFERENCE))["stage2"]
         out = args.work / f"b{b}-{variant}-{time.time_ns()}"
-        # a later override wins: max_steps replaces the sweep's open-ended one
-        return out, load_config(None, train_overrides(out.name, v, data, cache, args.work, Path(REFERENCE), steps, 32)
-                                + [f"max_steps={steps}", *VARIANTS[variant]])
+        v = VARIANTS[variant]
+        return out, replace(cfg, output_dir=str(out), max_steps=steps, save_every=steps,
+                            data=replace(cfg.data, preload_features=v["preload"]), device_rng=v["device_rng"],
+                            mixed_precision=v.get("mixed_precision", "no"), compile=v.get("compile", False))
 
     variants = args.variants.split(",")
     for b in batches:
@@ -85,12 +91,12 @@ def main(argv=None) -> int:
 
 
 VARIANTS = {
-    "items": ["data.preload_features=false", "device_rng=false"],
-    "preload": ["data.preload_features=true", "device_rng=false"],
-    "preload+device-rng": ["data.preload_features=true", "device_rng=true"],
-    "bf16": ["data.preload_features=true", "device_rng=true", "mixed_precision=bf16"],
-    "compile": ["data.preload_features=true", "device_rng=true", "compile=true"],
-    "bf16+compile": ["data.preload_features=true", "device_rng=true", "mixed_precision=bf16", "compile=true"],
+    "items": dict(preload=False, device_rng=False),
+    "preload": dict(preload=True, device_rng=False),
+    "preload+device-rng": dict(preload=True, device_rng=True),
+    "bf16": dict(preload=True, device_rng=True, mixed_precision="bf16"),
+    "compile": dict(preload=True, device_rng=True, compile=True),
+    "bf16+compile": dict(preload=True, device_rng=True, mixed_precision="bf16", compile=True),
 }
 
 
