@@ -102,13 +102,13 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --and-fraction 0.5   [dim]# "X and Y" captions too: stages 1-3 retrain (the old runs kept aside)[/dim]
-  pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU (3,000 steps at batch 1,024 were not enough: docs/world.md)[/dim]
+  pixart-bench world train-reference --work runs/gpu --out out/gpu --n-images-64 40000 --batch-size 1024 --lr 6e-4 --stage2-steps 7000   [dim]# on a GPU: more images, bigger batches, fewer steps[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (signal-to-noise ratio / 4 at every step; docs/world.md)[/dim]
   pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
-  pixart-bench world train-reference --work runs/s3 --out out/s3 --stage3-from pipelines/ctrl-64 --depth 6 --hidden 256 --heads 4   [dim]# only stages 3 and 3b, from a kept 64 px model[/dim]
+  pixart-bench world train-reference --work runs/s3 --out out/s3 --components bench/world/reference --stage3-from bench/world/reference --stage3-steps 20000   [dim]# only stages 3 and 3b: a longer stage 3 from the bundle[/dim]
 """
 
 
@@ -162,8 +162,8 @@ def world_train_reference(
                                            "(input scaling: 0.5 divides every noise level's signal-to-noise ratio by 4, the usual "
                                            "rule for twice the side); the pipeline's VAE scaling_factor carries it."),
     stop_after: str = typer.Option(None, "--stop-after", help="Stop once this stage (stage1, stage2, stage2b, stage3) "
-                                   "is trained, writing no pipeline: try the later stages several ways from copies of "
-                                   "--work (benchmarks/reference_gpu_arms.sh, SHARED_UNTIL)."),
+                                   "is trained, writing no pipeline; copies of --work can then continue the later "
+                                   "stages in different ways (the command prints the step options that resume it)."),
     stage3_from: Path = typer.Option(None, "--stage3-from", help="Skip stages 1-2b: stage 3 starts from this 64 px "
                                      "text model (a pipeline folder, or a transformer / checkpoint ema/ folder)."),
 ):
@@ -188,7 +188,7 @@ def world_train_reference(
     if prepare_only:
         console.print(f"prepared {work}; run the same command without --prepare-only to train")
         return
-    if stop_after:
+    if "stopped_after" in record:  # not after the last stage: that run writes its pipeline
         steps = " ".join(f"{STEP_OPTIONS[k]} {v['steps']}" for k, v in record["stages"].items())
         console.print(f"stopped after {stop_after} in {work}; a copy of it goes on to the later stages with {steps}",
                       soft_wrap=True)
