@@ -5,7 +5,7 @@ overhead rather than the model's arithmetic. This prints the mean step time of `
 (from its metrics.jsonl, first 20 steps skipped) for a few batch sizes, so that changes to that
 overhead can be measured on any machine. Each run is the recipe's stage 2 (``world
 train-reference``: its ``stage_configs``, data and feature cache, with the bundled model's T5 and
-VAE) with the model shape, batch size and steps given here.
+VAE), with the model shape, batch sizes and steps of its options.
 
     python benchmarks/train_step_time.py                       # batch 32 and 128, 120 steps each
     python benchmarks/train_step_time.py --batches 32,256,1024 --steps 200 --depth 8

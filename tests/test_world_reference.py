@@ -159,12 +159,12 @@ def test_train_reference_cli_defaults_are_the_budget_defaults():
     params = inspect.signature(world_train_reference).parameters
     shared = [f.name for f in dataclasses.fields(ReferenceBudget) if f.name in params]
     assert len(shared) >= 12
-    from bench.cli.world import _stage_minutes
+    from bench.cli.world import parse_stage_minutes
 
     for name in shared:
         default = params[name].default.default
         if name == "stage_minutes":
-            default = _stage_minutes(default)
+            default = parse_stage_minutes(default)
         elif name == "compile_stages":
             default = tuple(filter(None, default.split(",")))
         assert default == getattr(budget, name), name

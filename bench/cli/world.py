@@ -112,7 +112,8 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 """
 
 
-def _stage_minutes(text: str) -> dict:
+def parse_stage_minutes(text: str) -> dict:
+    """--stage-minutes 'stage2=4,stage3=1.5' → {"stage2": 4.0, "stage3": 1.5}; a malformed part is a usage error."""
     caps = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, value = part.partition("=")
@@ -178,7 +179,7 @@ def world_train_reference(
                              batch_size_128=batch_size_128, heads=heads, seed=seed, stage3_lr=stage3_lr,
                              mixed_precision=mixed_precision,
                              compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
-                             stage_minutes=_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
+                             stage_minutes=parse_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
     try:  # a bad option is a usage error before anything runs; errors of the run itself keep their traceback
         check_request(budget, stop_after, stage3_from)
     except (ValueError, FileNotFoundError) as e:
