@@ -1,7 +1,9 @@
 """The trainer's configuration: plain dataclasses, loaded from YAML (``yaml.safe_load``, no eval).
 
-A config is a YAML file plus ``key.sub=value`` overrides; ``load_config`` checks every key against
-the dataclasses, so a misspelt key is an error instead of a silently ignored setting.
+A config is a YAML file or a preset shipped with the package (``pixart/configs/NAME.yaml``: the
+paper's stages and tiny CPU runs; ``list_presets``) plus ``key.sub=value`` overrides.
+``load_config`` checks every key against the dataclasses, so a misspelt key is an error instead of
+a silently ignored setting.
 """
 
 from __future__ import annotations
@@ -91,9 +93,36 @@ class TrainConfig:
         return PixArtConfig.preset(self.model, **self.model_overrides)
 
 
+def list_presets() -> list[str]:
+    """Names of the configs shipped in ``pixart/configs/`` (the paper's stages, and tiny CPU ones)."""
+    return sorted(p.name.removesuffix(".yaml") for p in _presets_folder().iterdir() if p.name.endswith(".yaml"))
+
+
+def config_text(config: str | os.PathLike) -> str:
+    """The YAML of ``config``: a file, or else a preset name (``pixart_xl2_stage2_256``, ``.yaml`` optional).
+    An existing file wins over a preset of the same name."""
+    path = Path(config)
+    if path.is_file():
+        return path.read_text()
+    name = str(config).removesuffix(".yaml")
+    if os.sep not in name and "/" not in name:
+        preset = _presets_folder() / f"{name}.yaml"
+        if preset.is_file():
+            return preset.read_text()
+    raise FileNotFoundError(f"no config file or preset {str(config)!r}; presets: {', '.join(list_presets())}")
+
+
+def _presets_folder():
+    from importlib.resources import files
+
+    # a folder inside the package (package data), so an installed wheel finds it as a checkout does
+    return files("pixart") / "configs"
+
+
 def load_config(config: str | os.PathLike | None = None, overrides: list[str] = ()) -> TrainConfig:
-    """YAML file (optional) + ``key.sub=value`` overrides (values parsed as YAML scalars) → TrainConfig."""
-    raw = yaml.safe_load(Path(config).read_text()) if config else {}
+    """A YAML file or preset name (optional; see ``config_text``) + ``key.sub=value`` overrides
+    (values parsed as YAML scalars) → TrainConfig."""
+    raw = yaml.safe_load(config_text(config)) if config else {}
     raw = raw or {}
     for item in overrides:
         if "=" not in item:

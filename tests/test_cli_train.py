@@ -5,7 +5,7 @@ import json
 import pytest
 from test_captions import build_tiny_llava
 from test_captions import make_images as make_caption_images
-from test_train import ROOT, make_images
+from test_train import make_images
 from test_vocab import train_tiny_pipeline
 from typer.testing import CliRunner
 
@@ -25,7 +25,7 @@ def test_extract_then_train_then_resume(tmp_path):
     random_pipeline().save_pretrained(tmp_path / "comp")
     make_images(tmp_path / "data", n=8)
     sets = ["--set", f"data.root={tmp_path / 'data'}", "--set", f"t5={tmp_path / 'comp'}", "--set", f"vae={tmp_path / 'comp'}"]
-    config = ["--config", str(ROOT / "configs" / "tiny_stage2.yaml")]
+    config = ["--config", "tiny_stage2"]  # a preset, by name
     r = runner.invoke(app, ["extract-features", *config, *sets, "--out", str(tmp_path / "cache")])
     assert r.exit_code == 0 and "encoded 8 new items" in r.output, r.output
     train = ["train", *config, *sets, "--set", f"data.features={tmp_path / 'cache'}", "--output-dir", str(tmp_path / "run")]
@@ -35,6 +35,8 @@ def test_extract_then_train_then_resume(tmp_path):
     assert r.exit_code == 0 and "done: 2 steps" in r.output, r.output
     r = runner.invoke(app, ["train", *config, "--set", "data.root=/nonexistent", "--output-dir", str(tmp_path / "x")])
     assert r.exit_code == 2 and "image folder not found: /nonexistent" in r.output
+    r = runner.invoke(app, ["train", "--config", "tiny_stage9", "--output-dir", str(tmp_path / "y")])
+    assert r.exit_code == 2 and "no config file or preset 'tiny_stage9'" in r.output and "tiny_stage2" in r.output
 
 
 def test_caption_and_vocab_commands(tmp_path):

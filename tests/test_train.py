@@ -1,6 +1,7 @@
 """The trainer: loss falls, checkpoints + EMA, exact resume, feature cache, stages, bad data, configs."""
 
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from pixart.random_components import random_pipeline
 from pixart.train import drop_mask, load_config, step_generator, train
 
 ROOT = Path(__file__).resolve().parents[1]
+TINY = "tiny_stage2"  # a preset shipped in pixart/configs/, loaded by name
 COLORS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 60, 220), "yellow": (230, 220, 30)}
 
 
@@ -44,9 +46,8 @@ def world(tmp_path_factory):
 
 
 def cfg_for(world: Path, out: Path, *extra):
-    return load_config(ROOT / "configs" / "tiny_stage2.yaml",
-                       [f"data.root={world / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}",
-                        f"output_dir={out}", *extra])
+    return load_config(TINY, [f"data.root={world / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}",
+                              f"output_dir={out}", *extra])
 
 
 def losses(result):
@@ -87,13 +88,12 @@ def test_feature_cache_gives_the_same_losses(world, tmp_path):
     from pixart.extract import run_extract
 
     overrides = [f"data.root={world / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}"]
-    n = run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", overrides, batch_size=5, shard_size=6,
-                    progress=False)
+    n = run_extract(tmp_path / "cache", TINY, overrides, batch_size=5, shard_size=6, progress=False)
     from pixart.features import FeatureStore
 
     assert n == 16 and len(list((tmp_path / "cache").glob("shard-*.safetensors"))) == 2  # flushed at >= 6 items
     assert len(FeatureStore(tmp_path / "cache").index) == 16
-    assert run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", overrides, progress=False) == 0
+    assert run_extract(tmp_path / "cache", TINY, overrides, progress=False) == 0
     raw = losses(train(cfg_for(world, tmp_path / "raw", "max_steps=6"), progress=False))
     cached = losses(train(cfg_for(world, tmp_path / "cached", "max_steps=6", f"data.features={tmp_path / 'cache'}"),
                           progress=False))
@@ -109,7 +109,7 @@ def test_preloaded_feature_cache_gives_the_same_batches_and_losses(world, tmp_pa
     make_images(tmp_path / "ms", n=12, sizes=((16, 16), (16, 32)))
     overrides = [f"data.root={tmp_path / 'ms'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}", "data.multi_scale=true",
                  "data.bucket_multiple=4", "data.resolution=16"]
-    run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", overrides, batch_size=5, progress=False)
+    run_extract(tmp_path / "cache", TINY, overrides, batch_size=5, progress=False)
     base = [f"data.features={tmp_path / 'cache'}", "data.multi_scale=true", "data.bucket_multiple=4",
             "data.resolution=16", f"data.root={tmp_path / 'ms'}", "batch_size=3"]
     cfg_a, cfg_b = cfg_for(world, tmp_path / "a", *base), cfg_for(world, tmp_path / "b", *base, "data.preload_features=true")
@@ -245,7 +245,7 @@ def test_feature_cache_encodes_a_recaptioned_image_again(world, tmp_path):
 
     shutil.copytree(world / "data", tmp_path / "data")
     overrides = [f"data.root={tmp_path / 'data'}", f"t5={world / 'comp'}", f"vae={world / 'comp'}"]
-    config = ROOT / "configs" / "tiny_stage2.yaml"
+    config = TINY
     assert run_extract(tmp_path / "cache", config, overrides, progress=False) == 16
     item = read_folder(tmp_path / "data")[3]
     Path(item.path).with_suffix(".txt").write_text("a caption it was not encoded with\n")
@@ -316,10 +316,10 @@ def test_mixed_scales_train_each_image_at_its_nearest_resolution(world, tmp_path
     base = [f"data.root={tmp_path / 'mix'}", "data.multi_scale=true", "data.bucket_multiple=4", "data.resolution=32",
             "data.scales=[16]", "batch_size=2"]
     plain = [f"t5={world / 'comp'}", f"vae={world / 'comp'}", *base[:4]]
-    run_extract(tmp_path / "c1", ROOT / "configs" / "tiny_stage2.yaml", plain, progress=False)
+    run_extract(tmp_path / "c1", TINY, plain, progress=False)
     with pytest.raises(DataError, match="different scales"):  # a cache made without the 16 px scale
-        run_extract(tmp_path / "c1", ROOT / "configs" / "tiny_stage2.yaml", [*plain, "data.scales=[16]"], progress=False)
-    run_extract(tmp_path / "cache", ROOT / "configs" / "tiny_stage2.yaml", [*plain, "data.scales=[16]"], progress=False)
+        run_extract(tmp_path / "c1", TINY, [*plain, "data.scales=[16]"], progress=False)
+    run_extract(tmp_path / "cache", TINY, [*plain, "data.scales=[16]"], progress=False)
     store = FeatureStore(tmp_path / "cache")
     items = read_items(root=tmp_path / "mix")
     vae_factor = 2  # the tiny VAE
@@ -360,10 +360,12 @@ def test_bad_data(world, tmp_path):
 
 
 def test_configs_load_and_reject_unknown_keys():
-    for path in sorted((ROOT / "configs").glob("*.yaml")):
+    paths = sorted((ROOT / "pixart" / "configs").glob("*.yaml"))
+    assert len(paths) == 8
+    for path in paths:
         cfg = load_config(path)
         assert cfg.model_config().depth >= 1, path
-    cfg = load_config(ROOT / "configs" / "pixart_xl2_stage2_256.yaml")
+    cfg = load_config(ROOT / "pixart" / "configs" / "pixart_xl2_stage2_256.yaml")
     assert (cfg.optim.lr, cfg.optim.weight_decay, cfg.optim.eps, cfg.optim.grad_clip, cfg.caption_dropout) == (2e-5, 0.03, 1e-10, 0.01, 0.1)
     with pytest.raises(ValueError, match="unknown config.optim keys"):
         load_config(None, ["optim.learning_rate=1"])
@@ -374,6 +376,51 @@ def test_configs_load_and_reject_unknown_keys():
         load_config(None, ["optim.lr=fast"])
     # ...and reads `no` as false: a text field takes the word
     assert load_config(None, ["mixed_precision=no"]).mixed_precision == "no"
+
+
+def test_presets_load_by_name():
+    from pixart.train_config import list_presets
+
+    presets = list_presets()
+    assert presets == sorted(p.stem for p in (ROOT / "pixart" / "configs").glob("*.yaml"))
+    assert {"pixart_xl2_stage1_256", "pixart_xl2_stage2_256", "pixart_xl2_stage3_1024_ms", "tiny_stage2"} <= set(presets)
+    by_name = load_config("pixart_xl2_stage2_256", ["batch_size=2"])
+    assert by_name == load_config("pixart_xl2_stage2_256.yaml", ["batch_size=2"])
+    assert by_name == load_config(ROOT / "pixart" / "configs" / "pixart_xl2_stage2_256.yaml", ["batch_size=2"])
+    assert (by_name.max_steps, by_name.batch_size, by_name.data.resolution) == (150000, 2, 256)
+    with pytest.raises(FileNotFoundError, match=r"no config file or preset 'pixart_xl2_stage9'; presets: .*tiny_stage2"):
+        load_config("pixart_xl2_stage9")
+    with pytest.raises(FileNotFoundError, match="no config file or preset"):
+        load_config(Path("elsewhere") / "tiny_stage2.yaml")  # a path that is not a file is not a preset name
+
+
+def test_presets_ship_in_the_wheel(tmp_path):
+    """pyproject declares the presets as package data: a wheel built from the project holds them, and
+    load_config finds them inside it (imported from the zip, not from this checkout)."""
+    import importlib.util
+    import shutil
+    import subprocess
+    import sys
+
+    import setuptools
+
+    if tuple(int(x) for x in setuptools.__version__.split(".")[:2]) < (70, 1) and not importlib.util.find_spec("wheel"):
+        pytest.skip("this setuptools cannot build wheels without the wheel package")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    shutil.copytree(ROOT / "pixart", src / "pixart", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    code = ("import pixart.train_config as c; print(c.__file__); print(','.join(c.list_presets())); "
+            "print(c.load_config('tiny_stage2').max_steps)")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(wheel)}, cwd=tmp_path,
+                         capture_output=True, text=True, check=True, timeout=300).stdout.splitlines()
+    assert out[0].startswith(str(wheel))
+    assert out[1].split(",") == sorted(p.stem for p in (ROOT / "pixart" / "configs").glob("*.yaml"))
+    assert out[2] == str(load_config(TINY).max_steps)
 
 
 def test_bf16_checkpointing_accumulation_fp32_attention(world, tmp_path):
@@ -421,7 +468,6 @@ def test_sigterm_saves_the_step_and_exits_143_then_resume_goes_on(world, tmp_pat
     """`timeout` and job schedulers send SIGTERM before they kill: the step in progress is finished and
     saved, and the process exits 143 (a caller running several stages does not start the next one).
     Resume goes on from that step."""
-    import os
     import signal
     import subprocess
     import sys
@@ -432,8 +478,8 @@ def test_sigterm_saves_the_step_and_exits_143_then_resume_goes_on(world, tmp_pat
                  "max_steps=100000", "save_every=100000", "log_every=1"]
     code = "import sys; from pixart.train import load_config, train; train(load_config(sys.argv[1], sys.argv[2:]), progress=False)"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", code, str(ROOT / "configs" / "tiny_stage2.yaml"), *overrides],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen([sys.executable, "-c", code, TINY, *overrides], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
     metrics, deadline = out / "metrics.jsonl", time.time() + 180
     while not (metrics.is_file() and metrics.read_text().count("\n") >= 3):
         assert proc.poll() is None, proc.stdout.read().decode()[-2000:]

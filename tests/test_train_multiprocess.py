@@ -16,7 +16,7 @@ def test_two_processes_hold_identical_weights(tmp_path):
     accelerate = Path(sys.executable).with_name("accelerate")
     cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
            "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "bench", "train",
-           "--config", str(ROOT / "configs" / "tiny_stage2.yaml"), "--set", f"data.root={tmp_path / 'data'}",
+           "--config", "tiny_stage2", "--set", f"data.root={tmp_path / 'data'}",
            "--set", f"t5={tmp_path / 'comp'}", "--set", f"vae={tmp_path / 'comp'}", "--set", "max_steps=3",
            "--set", "batch_size=2", "--output-dir", str(tmp_path / "run")]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)

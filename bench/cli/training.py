@@ -18,26 +18,30 @@ from bench.cli.app import DType, app, console, torch_dtype, user_errors
 TRAIN_EXAMPLES = """[bold]Examples[/bold]
 
   [dim]# stage 2 of the paper on your data (XL-2, 256 px), from a stage-1 checkpoint[/dim]
-  pixart-bench train --config configs/pixart_xl2_stage2_256.yaml --set data.root=data/sam --set init_from=runs/stage1/checkpoints/step-0300000/ema
+  pixart-bench train --config pixart_xl2_stage2_256 --set data.root=data/sam --set init_from=runs/stage1/checkpoints/step-0300000/ema
 
   [dim]# a tiny run on a CPU in minutes; resume it after an interruption[/dim]
-  pixart-bench train --config configs/tiny_stage2.yaml --set data.root=world/ --set t5=tiny/text_encoder --set vae=tiny/vae
-  pixart-bench train --config configs/tiny_stage2.yaml --set data.root=world/ --set t5=tiny/text_encoder --set vae=tiny/vae --resume
+  pixart-bench train --config tiny_stage2 --set data.root=world/ --set t5=tiny/text_encoder --set vae=tiny/vae
+  pixart-bench train --config tiny_stage2 --set data.root=world/ --set t5=tiny/text_encoder --set vae=tiny/vae --resume
+
+  [dim]# your own YAML file, e.g. a preset from pixart/configs/ copied and edited[/dim]
+  pixart-bench train --config my_stage2.yaml
 
   [dim]# several processes (GPUs, or CPU processes with gloo)[/dim]
-  accelerate launch --multi_gpu --num_processes 2 -m pixart.train --config configs/tiny_stage2.yaml --set ...
+  accelerate launch --multi_gpu --num_processes 8 -m bench train --config pixart_xl2_stage2_256 --set data.root=data/sam
 """
 
 FEATURES_EXAMPLES = """[bold]Examples[/bold]
 
-  pixart-bench extract-features --config configs/pixart_xl2_stage2_256.yaml --set data.root=data/sam --out cache/sam-256
-  accelerate launch --num_processes 8 -m pixart.extract --config ... --out cache/sam-256
+  pixart-bench extract-features --config pixart_xl2_stage2_256 --set data.root=data/sam --out cache/sam-256
+  accelerate launch --num_processes 8 -m bench extract-features --config pixart_xl2_stage2_256 --set data.root=data/sam --out cache/sam-256
 """
 
 
 @app.command(epilog=TRAIN_EXAMPLES)
 def train(
-    config: Path = typer.Option(None, "--config", help="YAML training config (see configs/)."),
+    config: Path = typer.Option(None, "--config", help="Training config: a YAML file, or a preset shipped in pixart/configs/ "
+                                "by name (pixart_xl2_stage1_256 ... pixart_xl2_stage3_1024_ms, tiny_stage1 ... tiny_stage3)."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value (YAML scalar). Repeatable."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint in output_dir."),
     output_dir: str = typer.Option(None, "--output-dir", help="Shortcut for --set output_dir=..."),
@@ -59,7 +63,8 @@ def train(
 @app.command("extract-features", epilog=FEATURES_EXAMPLES)
 def extract_features_cmd(
     out: Path = typer.Option(..., "--out", help="Cache folder (safetensors shards + features.json)."),
-    config: Path = typer.Option(None, "--config", help="Training config: its data, t5, vae, resolution, max_length are used."),
+    config: Path = typer.Option(None, "--config", help="Training config (a YAML file or preset name, as for train): "
+                                "its data, t5, vae, resolution, max_length are used."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value. Repeatable."),
     batch_size: int = typer.Option(8, "--batch-size"),
     shard_size: int = typer.Option(256, "--shard-size"),
