@@ -61,18 +61,20 @@ def test_other_timesteps_differ_only_through_the_time_path(dit_folder):
     assert changed and all(TIME_PATH(k) for k in changed), changed
 
 
-def test_shared_layers_are_copied(dit_folder):
+def test_shared_layers_are_copied_and_cross_attention_starts_at_zero(dit_folder):
+    """Every layer both models have (patch embed; each block's fused qkv, attention output, MLP;
+    final linear: weights and biases) is DiT's; the cross-attention output starts at zero."""
     folder, dit = dit_folder
     model = pixart_from_dit(folder, caption_channels=16, model_max_length=6)
-    blk = dit.transformer_blocks[1]
-    qkv = torch.cat([blk.attn1.to_q.weight, blk.attn1.to_k.weight, blk.attn1.to_v.weight])
-    assert torch.equal(model.blocks[1].attn.qkv.weight, qkv)
-    assert torch.equal(model.blocks[2].mlp.fc2.weight, dit.transformer_blocks[2].ff.net[2].weight)
-    assert torch.equal(model.final_layer.linear.weight, dit.proj_out_2.weight)
-    assert torch.equal(model.x_embedder.proj.weight, dit.pos_embed.proj.weight)
+    ours = model.state_dict()
+    shared = {k: v for k, v in _official_dit_state_dict(dit).items()
+              if not k.startswith(("pos_embed", "t_embedder.", "y_embedder.")) and "adaLN_modulation" not in k}
+    assert len(shared) == 2 + 3 * 8 + 2  # x_embedder, 3 blocks × (qkv, proj, fc1, fc2), final linear
+    for key, value in shared.items():
+        assert torch.equal(ours[key], value), key
     assert model.config.lewei_scale == 1.0 and model.config.num_heads == 2
     for block in model.blocks:
-        assert block.cross_attn.proj.weight.abs().sum() == 0
+        assert block.cross_attn.proj.weight.abs().sum() == 0 and block.cross_attn.proj.bias.abs().sum() == 0
 
 
 def _official_dit_state_dict(dit) -> dict:
@@ -108,6 +110,8 @@ def _official_dit_condition(sd, t: float) -> torch.Tensor:
 
 
 def test_official_dit_pt(dit_folder, tmp_path):
+    """A facebookresearch/DiT .pt: its config is read off the tensors; PixArt's time embedding is DiT's
+    null-class conditioning at every t, and the block and final modulations are DiT's at t* (block 0 at every t)."""
     _, dit = dit_folder
     sd = _official_dit_state_dict(dit)
     torch.save(sd, tmp_path / "DiT-tiny.pt")

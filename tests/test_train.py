@@ -383,12 +383,12 @@ def test_presets_load_by_name():
 
     presets = list_presets()
     assert presets == sorted(p.stem for p in (ROOT / "pixart" / "configs").glob("*.yaml"))
-    assert {"pixart_xl2_stage1_256", "pixart_xl2_stage2_256", "pixart_xl2_stage3_1024_ms", "tiny_stage2"} <= set(presets)
+    assert {"pixart_xl2_stage1_256", "pixart_xl2_stage2_256", "pixart_xl2_stage3_1024_ms", "tiny_stage2"} <= {*presets}
     by_name = load_config("pixart_xl2_stage2_256", ["batch_size=2"])
     assert by_name == load_config("pixart_xl2_stage2_256.yaml", ["batch_size=2"])
     assert by_name == load_config(ROOT / "pixart" / "configs" / "pixart_xl2_stage2_256.yaml", ["batch_size=2"])
     assert (by_name.max_steps, by_name.batch_size, by_name.data.resolution) == (150000, 2, 256)
-    with pytest.raises(FileNotFoundError, match=r"no config file or preset 'pixart_xl2_stage9'; presets: .*tiny_stage2"):
+    with pytest.raises(FileNotFoundError, match=r"preset 'pixart_xl2_stage9'; presets: .*tiny_stage2"):
         load_config("pixart_xl2_stage9")
     with pytest.raises(FileNotFoundError, match="no config file or preset"):
         load_config(Path("elsewhere") / "tiny_stage2.yaml")  # a path that is not a file is not a preset name
@@ -423,15 +423,28 @@ def test_presets_ship_in_the_wheel(tmp_path):
     assert out[2] == str(load_config(TINY).max_steps)
 
 
-def test_bf16_checkpointing_accumulation_fp32_attention(world, tmp_path):
-    result = train(cfg_for(world, tmp_path / "bf16", "mixed_precision=bf16", "grad_checkpointing=true", "grad_accum=2",
-                           "model_overrides={model_max_length: 120, fp32_attention: true}", "max_steps=3",
-                           "save_every=3"), progress=False)
+def test_accumulation_grad_checkpointing_and_bf16(world, tmp_path):
+    """grad_accum=2 makes one optimiser step of two micro-batches; gradient checkpointing recomputes the
+    same losses; bf16 autocast changes them by rounding only. model_overrides reach the checkpoint
+    (fp32_attention; its numerics are tests/test_model.py's)."""
+    common = ["grad_accum=2", "max_steps=3", "save_every=3",
+              "model_overrides={model_max_length: 120, fp32_attention: true}"]
+    fp32 = train(cfg_for(world, tmp_path / "fp32", *common), progress=False)
+    recomputed = train(cfg_for(world, tmp_path / "ckpt", *common, "grad_checkpointing=true"), progress=False)
+    result = train(cfg_for(world, tmp_path / "bf16", *common, "grad_checkpointing=true", "mixed_precision=bf16"),
+                   progress=False)
     ls = losses(result)
     assert len(ls) == 3 and all(torch.isfinite(torch.tensor(ls)))
     assert [r["step"] for r in result["history"]] == [1, 2, 3]  # optimiser steps, 2 micro-batches each
     state = torch.load(Path(result["final_checkpoint"]) / "training_state.pt", weights_only=True)
-    assert state["step"] == 3
+    assert state["step"] == 3 and state["lr_scheduler"]["last_epoch"] == 3
+    assert all(s["step"] == 3 for s in state["optimizer"]["state"].values())  # AdamW stepped once per 2 micro-batches
+    assert losses(recomputed) == losses(fp32)
+    # the first step's prediction is 0 in both (zero-initialised final layer); later ones see bf16 gradients
+    assert ls != losses(fp32)
+    assert torch.allclose(torch.tensor(ls), torch.tensor(losses(fp32)), rtol=1e-3), (ls, losses(fp32))
+    saved = json.loads((Path(result["final_checkpoint"]) / "model" / "config.json").read_text())
+    assert saved["fp32_attention"] is True
 
 
 def test_tar_shards_dit_init_and_sample_grid(world, tmp_path):
@@ -453,6 +466,12 @@ def test_tar_shards_dit_init_and_sample_grid(world, tmp_path):
                            "sample_prompts=[a red square, a blue square]"), progress=False)
     assert len(result["history"]) == 2
     assert len(list((tmp_path / "run" / "shards").rglob("*.png"))) == 8
+    from pixart.checkpoints import load_transformer
+
+    # two Adam steps of lr 1e-3 from DiT's patch embedding (a fresh init would be ~0.1 away)
+    trained = load_transformer(Path(result["final_checkpoint"]) / "model")
+    drift = (trained.x_embedder.proj.weight - dit.pos_embed.proj.weight).abs().max()
+    assert 0 < drift < 5e-3, drift
     grid = Image.open(tmp_path / "run" / "samples" / "step-0000002.png")
     assert grid.size == (32, 16)  # two 16x16 samples side by side
 
