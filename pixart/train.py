@@ -50,6 +50,7 @@ from pixart.train_stop import EarlyStop
 __all__ = ["DataConfig", "OptimConfig", "TrainConfig", "load_config", "train", "build_model", "drop_mask",
            "ema_decay_at", "step_generator", "LabelEmbedder", "Batches", "latest_checkpoint"]
 
+
 class LabelEmbedder(torch.nn.Module):
     """Stage 1: class label → one "caption" token of T5 width, fed through the caption path."""
 
