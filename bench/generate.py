@@ -1,7 +1,7 @@
 """The generation store for any model: prompts → images on disk, with a manifest that says how each
 image was made, so that every benchmark scores the same files and an interrupted run resumes.
 
-What goes here: one function that fills a folder from a *source* — our checkpoints (through
+This module is for one function that fills a folder from a *source* — our checkpoints (through
 ``pixart.pipeline``), any diffusers text-to-image pipeline, or a folder of images made elsewhere
 (matched to prompts by file name) — and extends ``pixart.sample_run``'s manifest (settings, seeds,
 checkpoint hash, package versions, one entry per image) with the source's description. Today

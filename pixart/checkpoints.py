@@ -22,7 +22,8 @@ The two buffers, handled explicitly (and only these):
 Every other key must match by name and shape, or loading fails with a message that lists the
 missing, unexpected and mis-shaped keys. Nothing is loaded with ``strict=False``.
 
-Official ↔ diffusers key map (see ``../shared/research/pixart-anchors.md`` §2): fused
+Official ↔ diffusers key map (the one diffusers' ``scripts/convert_pixart_alpha_to_diffusers.py``
+applies, derived independently from the two models' parameter names): fused
 ``attn.qkv`` ↔ ``attn1.to_{q,k,v}``, fused ``cross_attn.kv_linear`` ↔ ``attn2.to_{k,v}``, and
 renames. Splits and concatenations copy values, so round trips are bit-exact.
 """

@@ -23,7 +23,7 @@ def test_bootstrap_ci_matches_scipy_percentile_bootstrap():
     ours = bootstrap_ci(values, n_boot=20000)
     theirs = sps.bootstrap((values,), np.mean, n_resamples=20000, method="percentile", confidence_level=0.95,
                            random_state=np.random.default_rng(0)).confidence_interval
-    # two Monte-Carlo estimates of the same quantiles: equal up to resampling noise (~0.005 here)
+    # two Monte-Carlo estimates of the same quantiles: equal up to resampling noise (~0.005 for these scores)
     assert ours == pytest.approx((theirs.low, theirs.high), abs=0.01)
 
 
