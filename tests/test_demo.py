@@ -7,17 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from bench.world.demo import REFERENCE, bootstrap_ci, run_demo
+from bench.world.demo import REFERENCE, run_demo
 from conftest import load_script
 from pixart.model import PixArtConfig
 from pixart.random_components import random_pipeline
-
-
-def test_bootstrap_ci_brackets_the_mean():
-    values = [0, 1] * 50
-    lo, hi = bootstrap_ci(values)
-    assert lo < 0.5 < hi and hi - lo < 0.25
-    assert bootstrap_ci([1.0, 1.0, 1.0]) == (1.0, 1.0)
+from reports.demo import write_demo_report
 
 
 def test_demo_report_on_a_random_pipeline(tmp_path):
@@ -32,6 +26,9 @@ def test_demo_report_on_a_random_pipeline(tmp_path):
     assert np.isfinite(report["world_fid"])
     md = (tmp_path / "report" / "report.md").read_text()
     assert "| spatial |" in md and "World-FID" in md and "VAE ceiling" in md
+    # the report is made from the folder's result files alone: written again, it is the same
+    (tmp_path / "report" / "report.md").unlink()
+    assert write_demo_report(tmp_path / "report").read_text() == md
     assert (tmp_path / "report" / "grid.png").is_file()
     assert (tmp_path / "report" / "images" / "color" / "manifest.json").is_file()
 
@@ -131,7 +128,8 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["demo", "--quick", "--out", str(tmp_path / "report")])
     assert result.exit_code == 0, result.output
-    assert "report.md" in result.output and "compbench" in result.output  # where the report is, what next
+    assert "report.md" in result.output and "pixart-bench sample" in result.output  # where the report is, what next
+    assert "compbench" not in result.output  # only commands that exist are advertised
     training = json.loads((REFERENCE / "training.json").read_text())
     svg = (tmp_path / "report" / "loss_curves.svg").read_text()
     assert len(training["loss_curves"]) >= 5 and all(f">{name}</text>" in svg for name in training["loss_curves"])
