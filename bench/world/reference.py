@@ -129,14 +129,16 @@ def stage_configs(b: ReferenceBudget, work: Path, components: Path | None = None
 
 
 def extract_features(cfg: TrainConfig) -> None:
-    """Encode the items of ``cfg``'s data manifest into its feature cache with its T5 and VAE
-    (resumable: an item is cached under its image path and caption, so new captions are encoded)."""
+    """Encode the items of ``cfg``'s data manifest into its feature cache with its T5 and VAE, each at
+    the bucket the stage trains it at (resumable: an item is cached under its image path and caption,
+    so new captions are encoded)."""
     from pixart.extract import run_extract
 
-    run_extract(cfg.data.features, None, [
-        f"data.manifest={cfg.data.manifest}", f"t5={cfg.t5}", f"vae={cfg.vae}", f"data.resolution={cfg.data.resolution}",
-        f"data.multi_scale={str(cfg.data.multi_scale).lower()}", "data.bucket_multiple=8", f"max_length={cfg.max_length}"],
-        batch_size=64)
+    d = cfg.data
+    run_extract(d.features, None, [
+        f"data.manifest={d.manifest}", f"t5={cfg.t5}", f"vae={cfg.vae}", f"data.resolution={d.resolution}",
+        f"data.multi_scale={str(d.multi_scale).lower()}", f"data.bucket_multiple={d.bucket_multiple}",
+        f"max_length={cfg.max_length}"], batch_size=64)
 
 
 def make_data(work: Path, b: ReferenceBudget, workers: int = 1, sizes: tuple[int, ...] = (64, 128)) -> None:
