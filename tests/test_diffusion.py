@@ -111,6 +111,13 @@ def linear_model(seed: int = 1):
     return model_np, model_fn
 
 
+def loss_inputs():
+    """The fixed case of the dtype / device tests: (x0, noise, the torch linear model, timesteps)."""
+    x0 = torch.from_numpy(quantised_images()).float()
+    noise = torch.from_numpy(np.random.default_rng(2).standard_normal((B, C, H, W))).float()
+    return x0, noise, linear_model()[1], torch.tensor(TIMESTEPS)
+
+
 def max_rel(a: torch.Tensor, b: np.ndarray) -> float:
     return float(np.max(np.abs(a.detach().double().numpy() - b) / np.abs(b)))
 
@@ -281,10 +288,7 @@ def test_noise_from_generator_is_reproducible():
 def test_low_precision_model_output_is_computed_in_x0_dtype():
     """A bf16 output (autocast) is cast up first: the loss equals that of the same values in float32."""
     diffusion = GaussianDiffusion()
-    x0 = torch.from_numpy(quantised_images()).float()
-    noise = torch.from_numpy(np.random.default_rng(2).standard_normal((B, C, H, W))).float()
-    _, model_fn = linear_model()
-    t = torch.tensor(TIMESTEPS)
+    x0, noise, model_fn, t = loss_inputs()
     low = diffusion.training_losses(lambda x_t, s: model_fn(x_t, s).bfloat16(), x0, t, noise)
     ref = diffusion.training_losses(lambda x_t, s: model_fn(x_t, s).bfloat16().float(), x0, t, noise)
     for key in ref:
@@ -314,10 +318,7 @@ def test_sample_timesteps_uniform_and_reproducible():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a GPU")
 def test_cuda_matches_cpu():
     diffusion = GaussianDiffusion()
-    x0 = torch.from_numpy(quantised_images()).float()
-    noise = torch.from_numpy(np.random.default_rng(2).standard_normal((B, C, H, W))).float()
-    _, model_fn = linear_model()
-    t = torch.tensor(TIMESTEPS)
+    x0, noise, model_fn, t = loss_inputs()
     cpu = diffusion.training_losses(model_fn, x0, t, noise)
     gpu = diffusion.training_losses(model_fn, x0.cuda(), t.cuda(), noise.cuda())
     for key in cpu:
