@@ -7,7 +7,7 @@
 DEMO_OUT is a `pixart-bench demo --out` folder that holds `images/single/` (e.g. from `--prompts 48
 --seeds 4 --categories single`). For each image, the largest blob's verdict: accepted, or rejected
 with the oracle's best-fitting shape and colour (the fit it refuses to report) right or wrong
-(docs/world.md, "What goes wrong at 128 px is the shape"). Extra blobs do not change the row.
+(docs/experiments/reference-model.md, "Stage 3 (128 px) loses what stage 2 learned"). Extra blobs do not change the row.
 
 ``--upscale``: the folder's 64 px images scored as they are and upscaled to 128 px (bicubic,
 Lanczos, nearest): the same content at twice the pixels. ``--scaled-limits``: the oracle against

@@ -15,7 +15,8 @@ round sides to the model's size multiple. Single-scale training uses one square 
 Mixed scales (``Bucketer`` with more than one base resolution, the trainer's ``data.scales``): each
 image trains at the base resolution nearest its own size (by the square root of its area), in
 that resolution's buckets, so e.g. stage 3 can keep 64 px images at 64 px beside 128 px ones.
-The official recipe trains one resolution per stage; mixing is ours (docs/world.md says why).
+The official recipe trains one resolution per stage; mixing is an addition of ours (tried on the
+shapes world: docs/experiments/reference-model.md).
 
 Images are resized so they cover the bucket, centre-cropped, scaled to [-1, 1]; no flips (as the
 official configs). Batch order is a pure function of (seed, epoch): the trainer can jump to any

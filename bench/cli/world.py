@@ -72,7 +72,7 @@ def demo(
     reference: Path = typer.Option(None, "--reference", help="Pipeline folder to use instead of the bundled world model."),
     prompts: int = typer.Option(None, "--prompts", help="Prompts per category (default 4, or 2 with --quick)."),
     seeds: int = typer.Option(None, "--seeds", help="Images per prompt (default 4, or 1 with --quick)."),
-    sampler: Sampler = typer.Option(None, "--sampler", help="Default: sde-dpm-solver (what the world model draws best with, docs/world.md)."),
+    sampler: Sampler = typer.Option(None, "--sampler", help="Default: sde-dpm-solver (what the world model draws best with; docs/experiments/reference-model.md)."),
     steps: int = typer.Option(None, "--steps", help="Default: 20 with the default sampler, else the sampler's default."),
     cfg: float = typer.Option(None, "--cfg", help="Classifier-free guidance scale (default 2)."),
     categories: str = typer.Option(None, "--categories", help="Comma-separated suites, e.g. single,color,spatial (default: all six)."),
@@ -105,7 +105,7 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --components bench/world/reference --stage-minutes stage2=3,stage3=1   [dim]# reuse tokenizer/T5/VAE; stop each stage on time[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --prepare-only   [dim]# data, components, feature caches; train later[/dim]
   pixart-bench world train-reference --work runs/gpu --out out/gpu --mixed-precision bf16 --compile stage2,stage2b   [dim]# GPU: bf16, compiled long stages[/dim]
-  pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (signal-to-noise ratio / 4 at every step; docs/world.md)[/dim]
+  pixart-bench world train-reference --work runs/wr --out out/wr --latent-scale-128 0.5   [dim]# stage 3 on latents x 0.5 (signal-to-noise ratio / 4 at every step)[/dim]
   pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
   pixart-bench world train-reference --work runs/s3 --out out/s3 --components bench/world/reference --stage3-from bench/world/reference --stage3-steps 20000   [dim]# only stages 3 and 3b: a longer stage 3 from the bundle[/dim]
 """

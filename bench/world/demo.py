@@ -33,7 +33,7 @@ from reports.demo import write_demo_report
 REFERENCE = Path(bench.world.__file__).parent / "reference"
 SUITES = Path(bench.world.__file__).parent / "suites"
 # The demo's sampler: stochastic DPM-Solver++ (fresh noise at every step), 20 steps, guidance 2.
-# On the world model (docs/world.md) stochastic samplers at
+# On the world model (docs/experiments/reference-model.md, "Sampler and guidance") stochastic samplers at
 # guidance 1.5-2.5 score about twice what deterministic DPM-Solver at guidance 4.5 does, because
 # the fresh noise corrects the small model's errors instead of carrying them to the end; 20 SDE
 # steps score as well as IDDPM's 100 at a fifth of the cost.
@@ -113,7 +113,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         results[category] = {"score": mean, "ci95": [lo, hi], "images": len(per_image), "prompts": len(specs),
                              "vae_ceiling": float(np.mean(ceiling)),
                              # what the oracle found, right or wrong: more objects than the prompt names
-                             # means fragments or copies (docs/world.md, "Why stage 3 loses quality")
+                             # means fragments or copies (docs/experiments/reference-model.md, "Stage 3 (128 px) loses what stage 2 learned")
                              "objects_per_image": float(np.mean(n_found)), "images_with_extra_objects": extra}
         log(f"{category:8s} {mean:.3f}  [{lo:.3f}, {hi:.3f}]  ({len(per_image)} images; VAE ceiling "
             f"{results[category]['vae_ceiling']:.3f}; {extra} with extra objects)")

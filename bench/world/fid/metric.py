@@ -40,6 +40,7 @@ from torch.utils.data import Dataset
 
 from bench.world.fid.extractor import EXTRACTOR_NAME, register_world_extractor
 from bench.world.fid.network import DEFAULT_WEIGHTS, FEATURE_LAYER, config_path_for, pil_to_uint8, weights_digest
+from pixart.files import sha256_files
 
 
 class UInt8ImageDataset(Dataset):
@@ -89,11 +90,7 @@ def _folder_files(folder: Path) -> list[Path]:
 
 
 def _folder_digest(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in _folder_files(folder):
-        h.update(p.name.encode() + b"\0")
-        h.update(p.read_bytes())
-    return h.hexdigest()
+    return sha256_files(_folder_files(folder), with_names=True)
 
 
 def _as_input(images) -> tuple[str | Dataset, int, Path | UInt8ImageDataset]:

@@ -16,7 +16,6 @@ their json config beside them (``config_path_for``); ``load_world_cnn`` reads lo
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Sequence
@@ -29,6 +28,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from bench.world.fid.labels import NUM_LOGITS
+from pixart.files import sha256_files
 
 FEATURE_LAYER = "feat"
 LOGITS_LAYER = "attr_logits"
@@ -105,4 +105,4 @@ def load_world_cnn(weights_path: str | Path | None = None) -> tuple[WorldCNN, di
 
 
 def weights_digest(weights_path: str | Path | None = None) -> str:
-    return hashlib.sha256(Path(weights_path or DEFAULT_WEIGHTS).read_bytes()).hexdigest()
+    return sha256_files([weights_path or DEFAULT_WEIGHTS])
