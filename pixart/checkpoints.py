@@ -38,6 +38,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from pixart.errors import InputError
 from pixart.files import atomic_write, package_version, write_json_atomic
 from pixart.model import PixArt, PixArtConfig, base_pos_embed
 
@@ -53,7 +54,7 @@ PE_SCALE_CANDIDATES = (0.25, 0.5, 1.0, 2.0, 4.0)
 DIFFUSERS_HEAD_DIM = 72  # every released PixArt-α model; used only when inferring a .pth's config
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputError, ValueError):
     """A checkpoint that cannot be read or does not fit the model; the message says why."""
 
 

@@ -38,10 +38,12 @@ import numpy as np
 import torch
 from PIL import Image
 
+from pixart.errors import InputError
+
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
 
 
-class DataError(ValueError):
+class DataError(InputError, ValueError):
     """Bad training data; the message names the file."""
 
 

@@ -35,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pixart.checkpoints import load_transformer, save_transformer
+from pixart.errors import InputError
 from pixart.files import package_version, package_versions, sha256_files
 from pixart.model import PixArt
 from pixart.text import TextEncoder
@@ -48,7 +49,7 @@ TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0
 PIPELINE_FILE = "pixart_pipeline.json"
 
 
-class PipelineError(ValueError):
+class PipelineError(InputError, ValueError):
     """Bad pipeline input (paths, prompts, settings); the message says what and where."""
 
 

@@ -1,16 +1,36 @@
-"""The typer app every command module registers on, and the option types several commands share."""
+"""The typer app every command module registers on, and the option types several commands share.
+
+Bad input is reported once, here: an ``InputError`` (``pixart.errors``) raised by any command is
+printed as ``error: MESSAGE`` on stderr, plain text, and the command exits with status 2, as click
+does for a bad option. Commands catch nothing themselves; any other exception is a bug and keeps
+its traceback.
+"""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from enum import Enum
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
+from pixart.errors import InputError
 from pixart.pipeline import NULL_CAPTIONS, SAMPLERS
 
+
+class Commands(TyperGroup):
+    """The command group: an ``InputError`` from any command becomes one line and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except InputError as e:
+            typer.echo(f"error: {e}", err=True)  # plain text: paths and key lists must not be re-wrapped
+            raise typer.Exit(code=2) from None
+
+
 app = typer.Typer(
+    cls=Commands,
     name="pixart-bench",
     help="Reproduce and measure PixArt-α: reference transformer, checkpoints, and benchmarks.",
     no_args_is_help=True,
@@ -33,15 +53,3 @@ def torch_dtype(dtype: DType):
     import torch
 
     return getattr(torch, DTYPES[dtype.value])
-
-
-@contextmanager
-def user_errors(*errors: type[BaseException]):
-    """Report ``errors`` raised inside as ``error: MESSAGE`` on stderr and exit with status 2.
-
-    Plain text, not rich: paths and key lists in the message must not be re-wrapped."""
-    try:
-        yield
-    except errors as e:
-        typer.echo(f"error: {e}", err=True)
-        raise typer.Exit(code=2) from None

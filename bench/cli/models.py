@@ -13,7 +13,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from bench.cli.app import DType, NullCaption, Sampler, app, console, torch_dtype, user_errors
+from bench.cli.app import DType, NullCaption, Sampler, app, console, torch_dtype
 
 
 class Target(str, Enum):
@@ -110,16 +110,15 @@ def convert(
     from pixart import checkpoints
 
     target = (to or Target.native).value
-    with user_errors(checkpoints.CheckpointError, KeyError):
-        if from_ is Source.dit:
-            from pixart.dit_init import pixart_from_dit
+    if from_ is Source.dit:
+        from pixart.dit_init import pixart_from_dit
 
-            model = pixart_from_dit(src, t_star=t_star, caption_channels=caption_channels, model_max_length=model_max_length, seed=seed)
-        else:
-            if from_ is not Source.auto and checkpoints.detect_format(src) != from_.value:
-                raise checkpoints.CheckpointError(f"{src} is a {checkpoints.detect_format(src)} checkpoint, not {from_.value}")
-            model = checkpoints.load_transformer(src, config)
-        checkpoints.save_transformer(model, dst, target)
+        model = pixart_from_dit(src, t_star=t_star, caption_channels=caption_channels, model_max_length=model_max_length, seed=seed)
+    else:
+        if from_ is not Source.auto and checkpoints.detect_format(src) != from_.value:
+            raise checkpoints.CheckpointError(f"{src} is a {checkpoints.detect_format(src)} checkpoint, not {from_.value}")
+        model = checkpoints.load_transformer(src, config)
+    checkpoints.save_transformer(model, dst, target)
     n = sum(p.numel() for p in model.parameters())
     console.print(f"wrote {target} checkpoint to {dst} ({n:,} parameters, {model.config.depth} blocks)")
 
@@ -168,17 +167,16 @@ def sample(
     from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
     from pixart.sample_run import read_prompts, run_sampling
 
-    with user_errors(PipelineError, CheckpointError, FileNotFoundError, KeyError):
-        if (prompt is None) == (prompts is None):
-            raise PipelineError("give exactly one of --prompt TEXT or --prompts FILE")
-        texts = [prompt] if prompt is not None else read_prompts(prompts)
-        if not all(t.strip() for t in texts):
-            raise PipelineError("--prompt is empty")
-        pipe = PixArtPipeline.from_pretrained(ckpt, t5=t5, vae=vae, transformer_config=config, device=device,
-                                              dtype=torch_dtype(dtype))
-        settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
-        manifest = run_sampling(pipe, texts, out, settings, seed=seed, images_per_prompt=images_per_prompt,
-                                batch_size=batch_size, checkpoint=ckpt)
+    if (prompt is None) == (prompts is None):
+        raise PipelineError("give exactly one of --prompt TEXT or --prompts FILE")
+    texts = [prompt] if prompt is not None else read_prompts(prompts)
+    if not all(t.strip() for t in texts):
+        raise PipelineError("--prompt is empty")
+    pipe = PixArtPipeline.from_pretrained(ckpt, t5=t5, vae=vae, transformer_config=config, device=device,
+                                          dtype=torch_dtype(dtype))
+    settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
+    manifest = run_sampling(pipe, texts, out, settings, seed=seed, images_per_prompt=images_per_prompt,
+                            batch_size=batch_size, checkpoint=ckpt)
     console.print(f"wrote {len(manifest['images'])} images and manifest.json to {out}")
 
 
@@ -194,6 +192,5 @@ def export_diffusers(
     from pixart.checkpoints import CheckpointError
     from pixart.pipeline import PipelineError, PixArtPipeline
 
-    with user_errors(PipelineError, CheckpointError, FileNotFoundError, KeyError):
-        PixArtPipeline.from_pretrained(src, t5=t5, vae=vae, transformer_config=config).export_diffusers(dst)
+    PixArtPipeline.from_pretrained(src, t5=t5, vae=vae, transformer_config=config).export_diffusers(dst)
     console.print(f"wrote a diffusers PixArtAlphaPipeline folder to {dst}")

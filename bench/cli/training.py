@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from bench.cli.app import DType, app, console, torch_dtype, user_errors
+from bench.cli.app import DType, app, console, torch_dtype
 
 
 TRAIN_EXAMPLES = """[bold]Examples[/bold]
@@ -52,9 +52,8 @@ def train(
     from pixart.train import load_config
     from pixart.train import train as run_train
 
-    with user_errors(DataError, CheckpointError, ValueError, FileNotFoundError, KeyError):
-        cfg = load_config(config, [*set_, *([f"output_dir={output_dir}"] if output_dir else [])])
-        result = run_train(cfg, resume=resume)
+    cfg = load_config(config, [*set_, *([f"output_dir={output_dir}"] if output_dir else [])])
+    result = run_train(cfg, resume=resume)
     last = result["history"][-1] if result["history"] else {}
     console.print(f"done: {len(result['history'])} steps, last loss {last.get('loss', float('nan')):.4f}; "
                   f"checkpoint {result['final_checkpoint']}; metrics {result['output_dir']}/metrics.jsonl")
@@ -73,8 +72,7 @@ def extract_features_cmd(
     from pixart.data import DataError
     from pixart.extract import run_extract
 
-    with user_errors(DataError, ValueError, FileNotFoundError):
-        n = run_extract(out, config, set_, batch_size=batch_size, shard_size=shard_size)
+    n = run_extract(out, config, set_, batch_size=batch_size, shard_size=shard_size)
     console.print(f"encoded {n} new items into {out}")
 
 
@@ -105,9 +103,8 @@ def caption(
     """Re-caption images with a vision-language model (the paper's dense LLaVA captions); batched and resumable."""
     from pixart.captions import DEFAULT_PROMPT, caption_images
 
-    with user_errors(ValueError, FileNotFoundError):
-        n = caption_images(images, out, model, prompt=prompt or DEFAULT_PROMPT, batch_size=batch_size,
-                           max_new_tokens=max_new_tokens, device=device, dtype=torch_dtype(dtype))
+    n = caption_images(images, out, model, prompt=prompt or DEFAULT_PROMPT, batch_size=batch_size,
+                       max_new_tokens=max_new_tokens, device=device, dtype=torch_dtype(dtype))
     console.print(f"captioned {n} new images into {out}")
 
 
@@ -121,9 +118,8 @@ def vocab(
     """The paper's caption vocabulary table: valid / total distinct nouns, noun occurrences, nouns per image."""
     from pixart.vocab import load_spacy, read_captions, vocab_stats
 
-    with user_errors(RuntimeError, ValueError, FileNotFoundError):
-        texts = read_captions(captions)
-        stats = vocab_stats(texts, load_spacy(spacy_model), min_count=min_count, progress=True)
+    texts = read_captions(captions)
+    stats = vocab_stats(texts, load_spacy(spacy_model), min_count=min_count, progress=True)
     table = Table(title=f"Caption vocabulary ({captions})")
     for col in ("images", "valid distinct nouns", "total distinct nouns", "noun occurrences", "nouns / image", "VN ratio"):
         table.add_column(col, justify="right")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.app import Sampler, app, console, user_errors, world_app
+from bench.cli.app import Sampler, app, console, world_app
 
 
 WORLD_DATASET_EXAMPLES = """[bold]Examples[/bold]
@@ -87,10 +87,9 @@ def demo(
         chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
     except ValueError as e:
         raise typer.BadParameter(str(e), param_hint="--categories") from None
-    with user_errors(FileNotFoundError, PipelineError):  # e.g. --out holds samples of another model or setting
-        run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
-                 sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
-                 size=size, first_seed=first_seed, log=console.print)
+    run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
+             sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
+             size=size, first_seed=first_seed, log=console.print)
     console.print(f"\nReport: {out / 'report.md'} (figures in {out / 'results.json'}, samples in {out / 'grid.png'})")
     console.print("Next: sample a real checkpoint with `pixart-bench sample --ckpt PixArt-alpha/PixArt-XL-2-512x512 ...`.")
 
@@ -252,8 +251,7 @@ def world_fid_cmd(
     from bench.world.fid import world_fid
     from pixart.files import write_json_atomic
 
-    with user_errors(ValueError, FileNotFoundError):
-        result = world_fid(real, generated, kid=kid, weights_path=weights, device=device)
+    result = world_fid(real, generated, kid=kid, weights_path=weights, device=device)
     console.print(json.dumps(result, indent=1))
     if json_out is not None:
         write_json_atomic(json_out, result)
