@@ -30,17 +30,16 @@ renames. Splits and concatenations copy values, so round trips are bit-exact.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
-from pixart.errors import InputError
+from pixart.errors import InputError, read_json, read_safetensors
 from pixart.files import atomic_write, package_version, write_json_atomic
-from pixart.model import PixArt, PixArtConfig, base_pos_embed
+from pixart.model import PRESETS, PixArt, PixArtConfig, base_pos_embed
 
 FORMATS = ("official", "diffusers", "native")
 OPTIONAL_KEYS = ("pos_embed", "y_embedder.y_embedding")
@@ -52,6 +51,9 @@ DIFFUSERS_INDEX = "diffusion_pytorch_model.safetensors.index.json"
 DIFFUSERS_BUFFERS = "pixart_buffers.safetensors"
 PE_SCALE_CANDIDATES = (0.25, 0.5, 1.0, 2.0, 4.0)
 DIFFUSERS_HEAD_DIM = 72  # every released PixArt-α model; used only when inferring a .pth's config
+# the sizes a diffusers transformer config must state (diffusers' own defaults are XL-2's: a config
+# missing one would silently describe another model)
+DIFFUSERS_REQUIRED = ("num_attention_heads", "attention_head_dim", "num_layers", "in_channels", "sample_size")
 
 
 class CheckpointError(InputError, ValueError):
@@ -172,6 +174,15 @@ def config_to_diffusers(config: PixArtConfig) -> dict:
 
 def config_from_diffusers(d: dict, model_max_length: int = 120) -> PixArtConfig:
     """A ``PixArtTransformer2DModel`` config → ``PixArtConfig``, resolving diffusers' implicit defaults."""
+    try:
+        return _config_from_diffusers(d, model_max_length)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"diffusers config has a value of the wrong type or size: {e}") from None
+
+
+def _config_from_diffusers(d: dict, model_max_length: int) -> PixArtConfig:
     name = d.get("_class_name")
     if name not in ("PixArtTransformer2DModel", "Transformer2DModel"):
         raise CheckpointError(f"config.json describes a {name!r}, not a PixArtTransformer2DModel")
@@ -189,6 +200,10 @@ def config_from_diffusers(d: dict, model_max_length: int = 120) -> PixArtConfig:
         raise CheckpointError(f"unsupported diffusers config: norm_eps={d['norm_eps']} (PixArt-α uses 1e-6)")
     if d.get("caption_channels") is None:
         raise CheckpointError("diffusers config has no caption_channels: not a text-conditioned PixArt transformer")
+    missing = [k for k in DIFFUSERS_REQUIRED if d.get(k) is None]
+    if missing:
+        raise CheckpointError(f"diffusers config lacks {', '.join(missing)}: a PixArtTransformer2DModel config "
+                              f"names {', '.join(DIFFUSERS_REQUIRED)} (save_pretrained writes them all)")
     heads, head_dim = int(d.get("num_attention_heads", 16)), int(d.get("attention_head_dim", 72))
     hidden = heads * head_dim
     if int(d.get("cross_attention_dim") or hidden) != hidden:
@@ -282,9 +297,14 @@ def resolve_config(config) -> PixArtConfig | None:
     if config is None or isinstance(config, PixArtConfig):
         return config
     if isinstance(config, dict):
-        return PixArtConfig.from_dict(config)
+        return _config_from_native_json(config, "the config")
     if isinstance(config, (str, Path)) and Path(config).is_file():
-        return _config_from_native_json(json.loads(Path(config).read_text()))
+        return _config_from_native_json(read_json(config, CheckpointError, "model config"), str(config))
+    if str(config).endswith(".json"):
+        raise CheckpointError(f"model config not found: {config}")
+    if str(config) not in PRESETS:
+        raise CheckpointError(f"unknown preset {str(config)!r} for --config; choose one of {sorted(PRESETS)} "
+                              "or give a config.json")
     return PixArtConfig.preset(str(config))
 
 
@@ -300,7 +320,7 @@ def detect_format(path: str | os.PathLike) -> str:
     if path.is_file():
         return "official"
     folder = _model_folder(path)
-    cfg = json.loads((folder / "config.json").read_text())
+    cfg = read_json(folder / "config.json", CheckpointError, "transformer config")
     if cfg.get("_format") == NATIVE_FORMAT_TAG:
         return "native"
     if "_class_name" in cfg:
@@ -319,11 +339,8 @@ def _model_folder(path: Path) -> Path:
 def read_official(path: Path, key: str | None = None) -> dict:
     """State dict of an official ``.pth`` / ``.pt`` (``state_dict`` by default) or ``.safetensors``."""
     if path.suffix == ".safetensors":
-        return load_file(path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for a bad file
-        raise CheckpointError(f"cannot read {path} as a torch checkpoint: {e}") from e
+        return read_safetensors(path, CheckpointError)
+    obj = load_torch_file(path)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     if key is not None:
@@ -338,10 +355,13 @@ def read_official(path: Path, key: str | None = None) -> dict:
 def read_diffusers(path: Path) -> tuple[dict, dict, dict]:
     """(config dict, diffusers-named state dict, our buffers if present) of a diffusers folder."""
     folder = _model_folder(path)
-    config = json.loads((folder / "config.json").read_text())
+    config = read_json(folder / "config.json", CheckpointError, "transformer config")
     index = folder / DIFFUSERS_INDEX
     if index.is_file():
-        shards = sorted(set(json.loads(index.read_text())["weight_map"].values()))
+        weight_map = read_json(index, CheckpointError, "weights index").get("weight_map")
+        if not isinstance(weight_map, dict):
+            raise CheckpointError(f"weights index {index} has no weight_map")
+        shards = sorted(set(weight_map.values()))
         sd = {}
         for shard in shards:
             sd.update(_read_weights_file(folder / shard))
@@ -352,7 +372,7 @@ def read_diffusers(path: Path) -> tuple[dict, dict, dict]:
                 break
         else:
             raise CheckpointError(f"no diffusers weights in {folder}: looked for {', '.join(DIFFUSERS_WEIGHTS)}, {DIFFUSERS_INDEX}")
-    buffers = load_file(folder / DIFFUSERS_BUFFERS) if (folder / DIFFUSERS_BUFFERS).is_file() else {}
+    buffers = read_safetensors(folder / DIFFUSERS_BUFFERS, CheckpointError) if (folder / DIFFUSERS_BUFFERS).is_file() else {}
     return config, sd, buffers
 
 
@@ -360,22 +380,38 @@ def _read_weights_file(path: Path) -> dict:
     if not path.is_file():
         raise CheckpointError(f"weights file missing: {path}")
     if path.suffix == ".safetensors":
-        return load_file(path)
-    return torch.load(path, map_location="cpu", weights_only=True)
+        return read_safetensors(path, CheckpointError)
+    return load_torch_file(path)
+
+
+def load_torch_file(path: Path):
+    """A ``.pth`` / ``.pt`` / ``.bin`` file's object (tensors only: ``weights_only``), or CheckpointError.
+
+    The catch is as wide as the one call: torch's unpickler meets a damaged or foreign file with
+    whatever the bytes happen to trigger (RuntimeError, EOFError, IndexError, KeyError, ...)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - only torch.load of the user's file is inside
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot read {path} as a torch checkpoint (truncated, corrupt or not a "
+                              f"checkpoint): {first}") from None
 
 
 def read_native(path: Path) -> tuple[PixArtConfig, dict, dict]:
     folder = _model_folder(path)
-    meta = json.loads((folder / NATIVE_CONFIG).read_text())
+    meta = read_json(folder / NATIVE_CONFIG, CheckpointError, "transformer config")
     weights = folder / NATIVE_WEIGHTS
     if not weights.is_file():
         raise CheckpointError(f"weights file missing: looked for {weights}")
-    return _config_from_native_json(meta), load_file(weights), meta
+    return _config_from_native_json(meta, str(folder / NATIVE_CONFIG)), read_safetensors(weights, CheckpointError), meta
 
 
-def _config_from_native_json(meta: dict) -> PixArtConfig:
+def _config_from_native_json(meta: dict, source: str) -> PixArtConfig:
     """A native config.json (or a plain PixArtConfig dict) without our bookkeeping fields."""
-    return PixArtConfig.from_dict({k: v for k, v in meta.items() if not k.startswith("_") and k != "has_null_caption"})
+    try:
+        return PixArtConfig.from_dict({k: v for k, v in meta.items() if not k.startswith("_") and k != "has_null_caption"})
+    except (TypeError, ValueError) as e:  # unknown fields, wrong types, inconsistent sizes
+        raise CheckpointError(f"{source} is not a valid PixArt config: {e}") from None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -500,6 +536,10 @@ def save_transformer(model: PixArt, dst: str | os.PathLike, fmt: str = "native")
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; choose one of {FORMATS}")
     dst = Path(dst)
+    if fmt == "official" and dst.is_dir():
+        raise CheckpointError(f"output {dst} is a folder; an official checkpoint is one .pth file")
+    if fmt != "official" and dst.exists() and not dst.is_dir():
+        raise CheckpointError(f"output {dst} is a file; a {fmt} checkpoint is a folder")
     sd = official_state_dict(model)
     if fmt == "official":
         dst.parent.mkdir(parents=True, exist_ok=True)

@@ -29,14 +29,14 @@ model also differs in block 0.
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-from pixart.checkpoints import CheckpointError, pos_embed_matches
+from pixart.checkpoints import CheckpointError, load_torch_file, pos_embed_matches
+from pixart.errors import read_json, reading
 from pixart.model import PixArt, PixArtConfig, TimestepEmbedder
 
 DIT_HEADS = {1152: 16, 1024: 16, 768: 12, 384: 6}  # DiT-XL / L / B / S
@@ -62,7 +62,9 @@ class _OfficialDiT(_DiTSource):
     """``facebookresearch/DiT`` ``.pt``: a plain state dict, or a training checkpoint's ``ema``."""
 
     def __init__(self, path: Path, num_heads: int | None):
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = load_torch_file(path)
+        if not isinstance(obj, dict):
+            raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a DiT state dict")
         sd = dict(obj.get("ema", obj.get("model", obj)))
         try:
             d, in_ch, p, _ = sd["x_embedder.proj.weight"].shape
@@ -106,7 +108,9 @@ class _DiffusersDiT(_DiTSource):
 
         if not (folder / "config.json").is_file() and (folder / "transformer" / "config.json").is_file():
             folder = folder / "transformer"
-        dit = DiTTransformer2DModel.from_pretrained(folder).eval()
+        with reading(folder, CheckpointError, "DiT transformer"):
+            dit = DiTTransformer2DModel.from_pretrained(folder)
+        dit = dit.eval()
         self.dtype = dit.dtype
         dit = dit.double()
         c = dit.config
@@ -160,7 +164,7 @@ def read_dit(path: str | Path, num_heads: int | None = None) -> _DiTSource:
     cfg_file = path / "config.json" if (path / "config.json").is_file() else path / "transformer" / "config.json"
     if not cfg_file.is_file():
         raise CheckpointError(f"no DiT config.json in {path} (looked for config.json and transformer/config.json)")
-    name = json.loads(cfg_file.read_text()).get("_class_name")
+    name = read_json(cfg_file, CheckpointError, "DiT config").get("_class_name")
     if name not in ("DiTTransformer2DModel", "Transformer2DModel"):
         raise CheckpointError(f"{cfg_file} describes a {name!r}, not a DiTTransformer2DModel")
     return _DiffusersDiT(cfg_file.parent)

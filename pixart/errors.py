@@ -25,6 +25,11 @@ class InputError(Exception):
     """Input the library cannot use; the message says what, where, and what to do."""
 
 
+class PipelineError(InputError, ValueError):
+    """Bad pipeline input: pipeline, T5 or VAE folders, prompts, sampler settings (``pixart.pipeline``
+    re-exports it; the T5 and VAE loaders raise it too)."""
+
+
 def _unreadable(error: type[InputError], path: Path, what: str, why) -> InputError:
     return error(f"cannot read {what} {path}: {why}")
 
@@ -58,8 +63,6 @@ def read_json(path: str | os.PathLike, error: type[InputError] = InputError, wha
 
 def read_yaml(path: str | os.PathLike, error: type[InputError] = InputError, what: str = "YAML file"):
     """The YAML document in ``path`` (None when empty), or ``error`` naming the file and line."""
-    import yaml
-
     path = Path(path)
     return parse_yaml(read_text(path, error, what), error, f"{what} {path}")
 

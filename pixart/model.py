@@ -486,13 +486,18 @@ class PixArt(nn.Module):
         Returns [B, out_channels, H, W].
         """
         c = self.config
+        if x.ndim != 4 or x.shape[1] != c.in_channels:
+            raise ValueError(f"x must be latents [B, {c.in_channels}, H, W], got shape {list(x.shape)}")
         b, _, hh, ww = x.shape
         if hh % c.patch_size or ww % c.patch_size:
             raise ValueError(f"latent size {hh}x{ww} is not divisible by patch_size {c.patch_size}")
         if y.ndim != 3 or y.shape[0] != b or y.shape[2] != c.caption_channels:
             raise ValueError(f"y must be [B={b}, L, {c.caption_channels}], got {list(y.shape)}")
         h, w = hh // c.patch_size, ww // c.patch_size
-        timestep = torch.as_tensor(timestep, device=x.device).reshape(-1).expand(b)
+        timestep = torch.as_tensor(timestep, device=x.device).reshape(-1)
+        if timestep.numel() not in (1, b):
+            raise ValueError(f"timestep must be a scalar or [B={b}], got shape {list(timestep.shape)}")
+        timestep = timestep.expand(b)
 
         x = self.x_embedder(x) + self.pos_embed_for(h, w, x.device, x.dtype)  # [B, N, D]
         t = self.t_embedder(timestep)  # [B, D]

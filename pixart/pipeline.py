@@ -26,7 +26,7 @@ throw-away noises after seeding, so its seeds are not comparable); micro-conditi
 from __future__ import annotations
 
 import hashlib
-import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,22 +35,21 @@ import torch
 from tqdm.auto import tqdm
 
 from pixart.checkpoints import load_transformer, save_transformer
-from pixart.errors import InputError
-from pixart.files import package_version, package_versions, sha256_files
+from pixart.errors import PipelineError, read_json
+from pixart.files import package_version, sha256_files, write_json_atomic
 from pixart.model import PixArt
 from pixart.text import TextEncoder
 from pixart.vae import VAE
 
+MAX_SIDE = 8192  # pixels: 16x the released models' 512 px side, far beyond any PixArt-α bin
+MAX_GUIDANCE = 100.0  # published guidance scales are 1-20; beyond 100 the samples are noise
+MAX_PROMPT_CHARS = 2000  # T5 reads the first max_length (120) tokens, about 500 characters
 SAMPLERS = {"dpm-solver": 20, "sde-dpm-solver": 50, "sa-solver": 25, "iddpm": 100, "ddpm": 100}  # name → default steps
 NULL_CAPTIONS = ("trained", "empty-string")
 # PixArt-α's training schedule: linear betas 1e-4 → 0.02 over 1000 steps, ε prediction.
 TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear",
                   "prediction_type": "epsilon"}
 PIPELINE_FILE = "pixart_pipeline.json"
-
-
-class PipelineError(InputError, ValueError):
-    """Bad pipeline input (paths, prompts, settings); the message says what and where."""
 
 
 def make_scheduler(sampler: str, base_config: dict | None = None, learned_sigma: bool = True):
@@ -80,9 +79,23 @@ class SampleSettings:
     null_caption: str | None = None  # None: "trained" when the model has one, else "empty-string"
     resolution_binning: bool = True
 
-    def resolved(self, pipe: "PixArtPipeline") -> "SampleSettings":
+    def check(self):
+        """PipelineError naming the setting that is out of range (as its command-line option)."""
         if self.sampler not in SAMPLERS:
             raise PipelineError(f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}")
+        steps_max = TRAIN_SCHEDULE["num_train_timesteps"]
+        if self.steps is not None and not (isinstance(self.steps, int) and 1 <= self.steps <= steps_max):
+            raise PipelineError(f"--steps must be a whole number from 1 to {steps_max} (the training schedule's "
+                                f"timesteps), got {self.steps!r}")
+        g = self.guidance_scale
+        if not (isinstance(g, (int, float)) and math.isfinite(g) and 0 <= g <= MAX_GUIDANCE):
+            raise PipelineError(f"--cfg must be a number from 0 to {MAX_GUIDANCE:g} (1 turns guidance off), got {g!r}")
+        for name, side in (("--height", self.height), ("--width", self.width)):
+            if side is not None and not (isinstance(side, int) and 1 <= side <= MAX_SIDE):
+                raise PipelineError(f"{name} must be a whole number of pixels from 1 to {MAX_SIDE}, got {side!r}")
+
+    def resolved(self, pipe: "PixArtPipeline") -> "SampleSettings":
+        self.check()
         null = self.null_caption or ("trained" if pipe.transformer.has_null_caption else "empty-string")
         if null not in NULL_CAPTIONS:
             raise PipelineError(f"unknown null caption {null!r}; choose one of {NULL_CAPTIONS}")
@@ -120,6 +133,9 @@ class PixArtPipeline:
     ) -> "PixArtPipeline":
         """From (a) our pipeline folder, (b) a diffusers PixArtAlphaPipeline folder or a hub id in the
         HF cache, or (c) an official ``.pth`` (or a transformer folder) with ``t5=`` and ``vae=`` paths."""
+        if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            raise PipelineError(f"--device {device}: no CUDA device is available (torch {torch.__version__}); "
+                                "use --device cpu")
         root = _resolve(path)
         if root.is_file() or (root / "config.json").is_file():  # a transformer alone
             transformer_path = root
@@ -139,7 +155,7 @@ class PixArtPipeline:
                                                    dtype=t5_dtype or dtype)
         the_vae = VAE.from_pretrained(Path(vae) if vae else root, device=device, dtype=dtype)
         sched_file = root / "scheduler" / "scheduler_config.json" if root.is_dir() else None
-        sched = json.loads(sched_file.read_text()) if sched_file and sched_file.is_file() else None
+        sched = read_json(sched_file, PipelineError, "scheduler config") if sched_file and sched_file.is_file() else None
         return cls(transformer, text_encoder, the_vae, sched, str(transformer_path))
 
     # ---- saving --------------------------------------------------------------------------
@@ -147,6 +163,8 @@ class PixArtPipeline:
     def save_pretrained(self, dst: str | os.PathLike, transformer_format: str = "native") -> Path:
         """A pipeline folder: ``transformer/`` (native or diffusers) + T5, tokenizer, VAE, scheduler."""
         dst = Path(dst)
+        if dst.exists() and not dst.is_dir():
+            raise PipelineError(f"output {dst} is a file; a pipeline is a folder")
         save_transformer(self.transformer, dst / "transformer", transformer_format)
         self.text_encoder.model.save_pretrained(dst / "text_encoder")
         self.text_encoder.tokenizer.save_pretrained(dst / "tokenizer")
@@ -162,10 +180,10 @@ class PixArtPipeline:
                 "transformer": ["diffusers", "PixArtTransformer2DModel"],
                 "scheduler": ["diffusers", type(scheduler).__name__],
             }
-            (dst / "model_index.json").write_text(json.dumps(index, indent=2) + "\n")
+            write_json_atomic(dst / "model_index.json", index)
         else:
             meta = {"format": "pixart-bench-pipeline", "version": 1, "max_length": self.text_encoder.max_length}
-            (dst / PIPELINE_FILE).write_text(json.dumps(meta, indent=2) + "\n")
+            write_json_atomic(dst / PIPELINE_FILE, meta)
         return dst
 
     def export_diffusers(self, dst: str | os.PathLike) -> Path:
@@ -287,8 +305,9 @@ class PixArtPipeline:
         from diffusers.image_processor import PixArtImageProcessor
 
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
-        if not prompts:
-            raise PipelineError("no prompts to sample")
+        check_prompts(prompts)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise PipelineError(f"--batch-size must be a whole number ≥ 1, got {batch_size!r}")
         seeds = [seeds + i for i in range(len(prompts))] if isinstance(seeds, int) else list(seeds)
         if len(seeds) != len(prompts):
             raise PipelineError(f"{len(seeds)} seeds for {len(prompts)} prompts")
@@ -312,6 +331,19 @@ class PixArtPipeline:
         if output_type == "pil":
             return [im for chunk in outputs for im in chunk]
         return torch.cat(outputs)
+
+
+def check_prompts(prompts: list[str], where: str = "prompt") -> None:
+    """PipelineError for a list with no prompts, an empty / whitespace-only prompt, or one longer than
+    ``MAX_PROMPT_CHARS`` (``where`` names the source, e.g. the prompt file)."""
+    if not prompts:
+        raise PipelineError(f"no prompts to sample ({where})")
+    for i, p in enumerate(prompts, 1):
+        if not isinstance(p, str) or not p.strip():
+            raise PipelineError(f"{where} {i} is empty" if len(prompts) > 1 else f"{where} is empty")
+        if len(p) > MAX_PROMPT_CHARS:
+            raise PipelineError(f"{where} {i} has {len(p):,} characters; at most {MAX_PROMPT_CHARS:,} are accepted "
+                                f"(T5 reads only the first tokens, about 500 characters)")
 
 
 def _resolve(path) -> Path:

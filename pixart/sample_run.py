@@ -9,45 +9,61 @@ are skipped; a different setting in the same folder is refused instead of mixing
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from pathlib import Path
 
 from tqdm.auto import tqdm
 
 from pixart.files import atomic_write, package_versions, write_json_atomic
-from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
+from pixart.errors import PipelineError, read_json, read_text
+from pixart.pipeline import PixArtPipeline, SampleSettings, check_prompts
 
 MANIFEST = "manifest.json"
 
 
 def read_prompts(path: str | os.PathLike) -> list[str]:
+    """The non-blank lines of a UTF-8 text file, stripped: one prompt per line."""
     path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"prompt file not found: {path}")
-    prompts = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    prompts = [line.strip() for line in read_text(path, PipelineError, "prompt file").splitlines() if line.strip()]
     if not prompts:
         raise PipelineError(f"prompt file {path} has no prompts (one prompt per line)")
+    check_prompts(prompts, f"prompt file {path}: line")
     return prompts
+
+
+def check_run(out: str | os.PathLike, images_per_prompt: int, batch_size: int) -> None:
+    """PipelineError for counts below 1 or an output folder that is a file."""
+    for name, value in (("--images-per-prompt", images_per_prompt), ("--batch-size", batch_size)):
+        if not isinstance(value, int) or value < 1:
+            raise PipelineError(f"{name} must be a whole number ≥ 1, got {value!r}")
+    if Path(out).exists() and not Path(out).is_dir():
+        raise PipelineError(f"output folder {out} is a file")
 
 
 def run_sampling(pipe: PixArtPipeline, prompts: list[str], out: str | os.PathLike, settings: SampleSettings,
                  *, seed: int = 0, images_per_prompt: int = 1, batch_size: int = 4, checkpoint: str = "") -> dict:
-    """Generate every missing image of the run in ``out``; returns the manifest."""
+    """Generate every missing image of the run in ``out``; returns the manifest. Everything is checked
+    before the folder is touched: a run that is refused changes nothing there."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     s = settings.resolved(pipe)
+    pipe.generation_size(s.height, s.width, s.resolution_binning)  # sizes the model cannot make fail here
+    check_prompts(prompts)
+    check_run(out, images_per_prompt, batch_size)
     header = {"settings": dataclasses.asdict(s), "seed": seed, "images_per_prompt": images_per_prompt,
               "checkpoint": checkpoint, "checkpoint_sha256": pipe.checkpoint_hash(), "prompts": prompts}
     manifest_path = out / MANIFEST
     if manifest_path.is_file():
-        old = json.loads(manifest_path.read_text())
+        old = read_json(manifest_path, PipelineError, "run manifest")
+        if not isinstance(old.get("images"), list):
+            raise PipelineError(f"{manifest_path} is not a run manifest (it has no list of images); "
+                                "use another --out folder")
         changed = [k for k in header if k != "checkpoint" and old.get(k) != header[k]]
         if changed:
             raise PipelineError(f"{out} holds a run with different {', '.join(changed)}; use another --out folder")
         images = {e["file"]: e for e in old["images"] if (out / e["file"]).is_file()}
     else:
         images = {}
+    out.mkdir(parents=True, exist_ok=True)
     jobs = [(k, prompts[k // images_per_prompt], seed + k) for k in range(len(prompts) * images_per_prompt)]
     todo = [j for j in jobs if f"{j[0]:05d}.png" not in images]
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="images", unit="img")

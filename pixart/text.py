@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file, save_file
 
+from pixart.errors import PipelineError, reading
 from pixart.files import atomic_write
 
 
@@ -48,14 +49,17 @@ class TextEncoder:
         model_dir = path / "text_encoder" if (path / "text_encoder" / "config.json").is_file() else path
         tok_dir = Path(tokenizer_path) if tokenizer_path else (path / "tokenizer" if (path / "tokenizer").is_dir() else path)
         if not (model_dir / "config.json").is_file():
-            raise FileNotFoundError(
+            raise PipelineError(
                 f"no T5 encoder at {path}: looked for {path / 'config.json'} and {path / 'text_encoder' / 'config.json'}"
             )
         has_tokenizer = tok_dir.is_dir() and (any(tok_dir.glob("tokenizer*")) or (tok_dir / "spiece.model").is_file())
         if not has_tokenizer:
-            raise FileNotFoundError(f"no T5 tokenizer at {tok_dir} (looked for tokenizer.json / spiece.model)")
-        model = T5EncoderModel.from_pretrained(model_dir, torch_dtype=dtype).to(device)
-        tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+            raise PipelineError(f"no T5 tokenizer at {tok_dir} (looked for tokenizer.json / spiece.model)")
+        with reading(model_dir, PipelineError, "T5 encoder"):
+            model = T5EncoderModel.from_pretrained(model_dir, torch_dtype=dtype)
+        with reading(tok_dir, PipelineError, "T5 tokenizer"):
+            tokenizer = AutoTokenizer.from_pretrained(tok_dir)
+        model = model.to(device)
         return cls(tokenizer, model, max_length, name=str(model_dir.resolve()))
 
     @property

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import torch
 
+from pixart.errors import PipelineError, reading
+
 
 class VAE:
     def __init__(self, model, tiled: bool = False, sliced: bool = False):
@@ -29,8 +31,10 @@ class VAE:
         path = Path(path)
         folder = path / "vae" if (path / "vae" / "config.json").is_file() else path
         if not (folder / "config.json").is_file():
-            raise FileNotFoundError(f"no VAE at {path}: looked for {path / 'config.json'} and {path / 'vae' / 'config.json'}")
-        return cls(AutoencoderKL.from_pretrained(folder, torch_dtype=dtype).to(device), **kwargs)
+            raise PipelineError(f"no VAE at {path}: looked for {path / 'config.json'} and {path / 'vae' / 'config.json'}")
+        with reading(folder, PipelineError, "VAE"):
+            model = AutoencoderKL.from_pretrained(folder, torch_dtype=dtype)
+        return cls(model.to(device), **kwargs)
 
     @property
     def scaling_factor(self) -> float:

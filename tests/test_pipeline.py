@@ -135,9 +135,9 @@ def test_bad_input(pipe, tmp_path, tiny_pipeline_dir):
         pipe(PROMPTS[:1], [0], SampleSettings(sampler="euler"), progress=False)
     with pytest.raises(PipelineError, match="--t5 PATH"):
         PixArtPipeline.from_pretrained(tiny_pipeline_dir / "transformer")
-    with pytest.raises(FileNotFoundError, match="no T5 encoder at"):
+    with pytest.raises(PipelineError, match="no T5 encoder at"):
         PixArtPipeline.from_pretrained(tiny_pipeline_dir / "transformer", t5=tmp_path, vae=tiny_pipeline_dir / "vae")
-    with pytest.raises(FileNotFoundError, match="no VAE at"):
+    with pytest.raises(PipelineError, match="no VAE at"):
         PixArtPipeline.from_pretrained(tiny_pipeline_dir / "transformer", t5=tiny_pipeline_dir, vae=tmp_path)
     with pytest.raises(PipelineError, match="not found|Hugging Face cache"):
         PixArtPipeline.from_pretrained(tmp_path / "missing")

@@ -6,7 +6,6 @@ They parse arguments and print; the work is done by ``pixart.checkpoints``, ``pi
 
 from __future__ import annotations
 
-import json
 from enum import Enum
 from pathlib import Path
 
@@ -14,6 +13,7 @@ import typer
 from rich.table import Table
 
 from bench.cli.app import DType, NullCaption, Sampler, app, console, torch_dtype
+from pixart.files import write_json_atomic
 
 
 class Target(str, Enum):
@@ -62,6 +62,8 @@ def params(
     """
     from bench.ablate.params import parameter_table
 
+    if json_out is not None and (json_out.is_dir() or any(p.exists() and not p.is_dir() for p in json_out.parents)):
+        raise typer.BadParameter(f"{json_out} is a folder or lies under a file", param_hint="--json")
     rows = parameter_table()
     dit_total = rows[-1]["total"]
     table = Table(title="Parameters (adaLN ablation)")
@@ -86,7 +88,7 @@ def params(
     )
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
-        json_out.write_text(json.dumps({"models": rows}, indent=2) + "\n")
+        write_json_atomic(json_out, {"models": rows})
         console.print(f"wrote {json_out}")
 
 
@@ -163,18 +165,19 @@ def sample(
     config: str = typer.Option(None, "--config", help="Transformer preset / config.json, for a .pth whose config cannot be inferred."),
 ):
     """Generate images from prompts with a PixArt checkpoint (diffusers schedulers, per-image seeds)."""
-    from pixart.checkpoints import CheckpointError
-    from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
-    from pixart.sample_run import read_prompts, run_sampling
+    from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings, check_prompts
+    from pixart.sample_run import check_run, read_prompts, run_sampling
 
+    # everything that can be checked without the model is checked before it loads
     if (prompt is None) == (prompts is None):
         raise PipelineError("give exactly one of --prompt TEXT or --prompts FILE")
     texts = [prompt] if prompt is not None else read_prompts(prompts)
-    if not all(t.strip() for t in texts):
-        raise PipelineError("--prompt is empty")
+    check_prompts(texts, "--prompt")
+    settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
+    settings.check()
+    check_run(out, images_per_prompt, batch_size)
     pipe = PixArtPipeline.from_pretrained(ckpt, t5=t5, vae=vae, transformer_config=config, device=device,
                                           dtype=torch_dtype(dtype))
-    settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
     manifest = run_sampling(pipe, texts, out, settings, seed=seed, images_per_prompt=images_per_prompt,
                             batch_size=batch_size, checkpoint=ckpt)
     console.print(f"wrote {len(manifest['images'])} images and manifest.json to {out}")
@@ -189,8 +192,7 @@ def export_diffusers(
     config: str = typer.Option(None, "--config"),
 ):
     """Write a diffusers PixArtAlphaPipeline folder that generates the same images as our pipeline."""
-    from pixart.checkpoints import CheckpointError
-    from pixart.pipeline import PipelineError, PixArtPipeline
+    from pixart.pipeline import PixArtPipeline
 
     PixArtPipeline.from_pretrained(src, t5=t5, vae=vae, transformer_config=config).export_diffusers(dst)
     console.print(f"wrote a diffusers PixArtAlphaPipeline folder to {dst}")
