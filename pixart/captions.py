@@ -26,6 +26,9 @@ Behaviour:
   cut off before appending; any other malformed line is an error.
 - **Offline**: the model is loaded from a local folder, or from the Hugging Face cache with
   ``local_files_only=True``; nothing is ever downloaded.
+- **Bad input** is a ``pixart.data.DataError`` naming the file, found before the model is loaded and
+  before the output file is touched: a missing folder or one without images, a file that does not
+  open as an image, a missing or damaged model folder, an output file with a damaged line.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from typing import Iterable
 
 import torch
 
-from pixart.data import load_image  # raises DataError (a ValueError): "cannot read image <path>: ..."
+from pixart.data import DataError, header_size, load_image
+from pixart.errors import reading
 
 DEFAULT_PROMPT = "Describe this image and its style in a very detailed manner"
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -52,8 +56,12 @@ def find_images(images: Iterable[str | os.PathLike] | str | os.PathLike) -> list
     if isinstance(images, (str, os.PathLike)):
         folder = Path(images)
         if not folder.is_dir():
-            raise FileNotFoundError(f"image folder {folder} does not exist (or is not a folder)")
-        return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+            raise DataError(f"image folder {folder} does not exist" if not folder.exists() else
+                            f"{folder} is a file, not an image folder")
+        found = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not found:
+            raise DataError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {folder}")
+        return found
     seen: set[str] = set()
     out: list[Path] = []
     for p in images:
@@ -93,7 +101,8 @@ def read_done(out_jsonl: Path, *, repair: bool = True) -> set[str]:
                 # last line with a newline but broken: treat as partial as well
                 keep_bytes -= len(raw) + 1
                 break
-            raise ValueError(f"{out_jsonl}: line {i + 1} is not a caption record ({e}); refusing to append to it") from e
+            raise DataError(f"{out_jsonl}: line {i + 1} is not a caption record ({e}); refusing to append to it: "
+                            "fix or delete that line (the other captions are kept), or write to another --out") from None
         done.add(str(path))
     if tail.strip():
         # a complete record without its newline is still usable; keep it and add the newline
@@ -130,22 +139,21 @@ def load_captioner(model: str | os.PathLike, *, device="cpu", dtype=torch.float3
     path = Path(model)
     if path.exists():
         if not (path / "config.json").is_file():
-            raise FileNotFoundError(f"no LLaVA model at {path}: {path / 'config.json'} does not exist")
-        source = str(path)
+            raise DataError(f"no LLaVA model at {path}: {path / 'config.json'} does not exist")
+        with reading(path, DataError, "LLaVA model folder"):
+            processor = AutoProcessor.from_pretrained(path, local_files_only=True)
+            vlm = LlavaForConditionalGeneration.from_pretrained(path, dtype=dtype, local_files_only=True)
     else:
-        source = str(model)
-    try:
-        processor = AutoProcessor.from_pretrained(source, local_files_only=True)
-        vlm = LlavaForConditionalGeneration.from_pretrained(source, dtype=dtype, local_files_only=True)
-    except (OSError, ValueError) as e:  # ValueError: HFValidationError for a non-repo-id string
-        if path.exists():
-            raise
-        from huggingface_hub.constants import HF_HUB_CACHE
+        try:
+            processor = AutoProcessor.from_pretrained(str(model), local_files_only=True)
+            vlm = LlavaForConditionalGeneration.from_pretrained(str(model), dtype=dtype, local_files_only=True)
+        except (OSError, ValueError):  # ValueError: HFValidationError for a non-repo-id string
+            from huggingface_hub.constants import HF_HUB_CACHE
 
-        raise FileNotFoundError(
-            f"LLaVA model {model!r} not found: {path.resolve()} is not a folder and it is not in the "
-            f"Hugging Face cache ({HF_HUB_CACHE}); nothing is downloaded, pass a local model folder"
-        ) from e
+            raise DataError(
+                f"LLaVA model {model!r} not found: {path.resolve()} is not a folder and it is not in the "
+                f"Hugging Face cache ({HF_HUB_CACHE}); nothing is downloaded, pass a local model folder"
+            ) from None
     vlm = vlm.to(device).eval().requires_grad_(False)
     return vlm, processor
 
@@ -190,6 +198,15 @@ def generate_captions(vlm, processor, images: list, text: str, *, max_new_tokens
 # --------------------------------------------------------------------------- main entry
 
 
+def _check_device(device):
+    try:
+        device = torch.device(device)
+    except RuntimeError as e:  # torch's own parse of the device string
+        raise DataError(f"device {str(device)!r} is not a torch device (cpu, cuda, cuda:1, mps): {e}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"device {str(device)!r}: no CUDA GPU is available; use cpu")
+
+
 def caption_images(
     images: list[Path] | Path,
     out_jsonl: Path,
@@ -202,20 +219,29 @@ def caption_images(
     dtype: torch.dtype = torch.float32,
     progress: bool = True,
 ) -> int:
-    """Caption every image not yet in ``out_jsonl``; returns the number newly captioned."""
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    """Caption every image not yet in ``out_jsonl``; returns the number newly captioned. The input is
+    checked first (``DataError``); the output file is repaired and appended to once the model is loaded."""
+    if batch_size < 1 or max_new_tokens < 1:
+        raise DataError(f"batch_size and max_new_tokens must be at least 1, got {batch_size} and {max_new_tokens}")
+    if not prompt.strip():
+        raise DataError("the prompt is empty; leave it out for the paper's prompt")
     out_jsonl = Path(out_jsonl)
+    if out_jsonl.is_dir():
+        raise DataError(f"output {out_jsonl} is a folder; give a .jsonl file")
+    _check_device(device)
     paths = find_images(images)
-    done = read_done(out_jsonl)
+    done = read_done(out_jsonl, repair=False)
     done |= {_resolved(d) for d in done}
     todo = [p for p in paths if str(p) not in done and _resolved(p) not in done]
     if not todo:
         return 0
+    for p in todo:  # each opens as an image (its header), before the model is loaded
+        header_size(str(p))
 
     vlm, processor = load_captioner(model, device=device, dtype=dtype)
     text = build_prompt(processor, prompt)
     out_jsonl.parent.mkdir(parents=True, exist_ok=True)
+    read_done(out_jsonl)  # a line cut off by a crash is cut away (or a last record given its newline)
 
     from tqdm.auto import tqdm
 

@@ -30,6 +30,7 @@ import json
 import math
 import os
 import random
+import struct
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,9 +39,11 @@ import numpy as np
 import torch
 from PIL import Image
 
-from pixart.errors import InputError
+from pixart.errors import InputError, read_text
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp")
+# what PIL raises for a file it cannot read: its plugins raise any of these for a damaged or foreign file
+IMAGE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, Image.DecompressionBombError)
 
 
 class DataError(InputError, ValueError):
@@ -68,10 +71,11 @@ class Item:
 
 
 def read_folder(root: str | os.PathLike, skip_bad: bool = False, log=print) -> list[Item]:
+    """The images under ``root`` with their captions (the first line of the same-name ``.txt``)."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"image folder not found: {root}")
-    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        raise DataError(f"image folder not found: {root}" if not root.exists() else f"{root} is a file, not an image folder")
+    images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")
     items = []
@@ -81,29 +85,52 @@ def read_folder(root: str | os.PathLike, skip_bad: bool = False, log=print) -> l
             if skip_bad:
                 log(f"skipping {p}: no caption file {txt.name}")
                 continue
-            raise DataError(f"missing caption for {p}: expected {txt} (or pass --skip-bad)")
-        items.append(Item(str(p), txt.read_text(encoding="utf-8").strip().splitlines()[0] if txt.stat().st_size else ""))
+            raise DataError(f"missing caption for {p}: expected {txt} (or set data.skip_bad=true)")
+        try:
+            caption = read_text(txt, DataError, "caption file")
+        except DataError as e:
+            if not skip_bad:
+                raise DataError(f"{e} (fix it, or set data.skip_bad=true to leave its image out)") from None
+            log(f"skipping {p}: {e}")
+            continue
+        items.append(Item(str(p), (caption.strip().splitlines() or [""])[0]))
     return items
 
 
 def read_manifest(path: str | os.PathLike) -> list[Item]:
+    """The items of a JSONL manifest: ``{"path", "caption", optional "width", "height", "class"}`` a line."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise DataError(f"manifest not found: {path}")
     items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
+    for n, d in jsonl_lines(path, "manifest"):
         try:
-            d = json.loads(line)
             p = Path(d["path"])
-            items.append(Item(str(p if p.is_absolute() else path.parent / p), str(d.get("caption", "")),
-                              d.get("width"), d.get("height"), d.get("class")))
-        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            item = Item(str(p if p.is_absolute() else path.parent / p), str(d.get("caption", "")),
+                        d.get("width"), d.get("height"), d.get("class"))
+        except (KeyError, TypeError, AttributeError) as e:
             raise DataError(f"{path}:{n}: bad manifest line ({e!r}); need at least {{\"path\", \"caption\"}}") from None
+        for key, low in (("width", 1), ("height", 1), ("class", 0)):
+            value = d.get(key)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < low):
+                raise DataError(f"{path}:{n}: {key!r} must be a whole number, at least {low}, got {value!r}")
+        items.append(item)
     if not items:
         raise DataError(f"manifest {path} lists no items")
     return items
+
+
+def jsonl_lines(path: Path, what: str) -> list[tuple[int, object]]:
+    """(line number, value) of each non-blank line of a JSON-lines file; DataError naming the file and
+    a line that is not JSON."""
+    values = []
+    for n, line in enumerate(read_text(path, DataError, what).splitlines(), 1):
+        if line.strip():
+            try:
+                values.append((n, json.loads(line)))
+            except json.JSONDecodeError as e:
+                raise DataError(f"{path}:{n}: not valid JSON ({e}); a {what} holds one JSON object a line") from None
+    return values
 
 
 def unpack_shards(pattern: str, dest: str | os.PathLike) -> Path:
@@ -115,6 +142,7 @@ def unpack_shards(pattern: str, dest: str | os.PathLike) -> Path:
     if not shards:
         raise DataError(f"no tar shards match {pattern}")
     dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
     for shard in shards:
         done = dest / (Path(shard).name + ".done")
         if done.is_file():
@@ -142,7 +170,16 @@ def load_image(path: str) -> Image.Image:
     try:
         with Image.open(path) as im:
             return im.convert("RGB")
-    except Exception as e:  # noqa: BLE001 - PIL raises many types for a bad file
+    except IMAGE_ERRORS as e:
+        raise DataError(f"cannot read image {path}: {e}") from None
+
+
+def header_size(path: str) -> tuple[int, int]:
+    """(height, width) from an image file's header (its pixels are not read), or DataError naming it."""
+    try:
+        with Image.open(path) as im:
+            return im.height, im.width
+    except IMAGE_ERRORS as e:
         raise DataError(f"cannot read image {path}: {e}") from None
 
 
@@ -150,11 +187,24 @@ def image_size(item: Item) -> tuple[int, int]:
     """(height, width), from the manifest when given, else from the file header."""
     if item.width and item.height:
         return int(item.height), int(item.width)
-    try:
-        with Image.open(item.path) as im:
-            return im.height, im.width
-    except Exception as e:  # noqa: BLE001
-        raise DataError(f"cannot read image {item.path}: {e}") from None
+    return header_size(item.path)
+
+
+def check_images(items: list[Item], skip_bad: bool = False, log=print) -> list[Item]:
+    """The items whose image file opens as an image (its header is read, before any work): DataError
+    naming the first one that does not, or with ``skip_bad`` those are logged and left out. A file
+    damaged past its header is found when it is read (``load_image``)."""
+    kept = []
+    for it in items:
+        try:
+            header_size(it.path)
+        except DataError as e:
+            if not skip_bad:
+                raise DataError(f"{e} (remove it, or set data.skip_bad=true to leave it out)") from None
+            log(f"skipping: {e}")
+            continue
+        kept.append(it)
+    return kept
 
 
 # ------------------------------------------------------------------------------------------

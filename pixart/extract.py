@@ -19,15 +19,16 @@ def run_extract(out, config=None, overrides=(), *, batch_size=8, shard_size=256,
 
     import torch
 
-    state = PartialState(cpu=not torch.cuda.is_available())
     cfg = load_config(config, list(overrides))
     cfg.class_conditional = False  # captions are encoded even for labelled data
+    state = PartialState(cpu=not torch.cuda.is_available())
+    log = print if state.is_main_process else (lambda msg: None)
     items = read_items(root=cfg.data.root, manifest=cfg.data.manifest, shards=cfg.data.shards,
-                       shard_dir=Path(cfg.output_dir) / "shards", skip_bad=cfg.data.skip_bad)
+                       shard_dir=Path(cfg.output_dir) / "shards", skip_bad=cfg.data.skip_bad, log=log)
     text_encoder, vae = load_encoders(cfg, state.device)
     n = extract_features(items, Path(out), text_encoder=text_encoder, vae=vae, bucketer=cfg.data.bucketer(),
-                         rank=state.process_index, world=state.num_processes,
-                         batch_size=batch_size, shard_size=shard_size, progress=progress)
+                         rank=state.process_index, world=state.num_processes, batch_size=batch_size,
+                         shard_size=shard_size, progress=progress, skip_bad=cfg.data.skip_bad, log=log)
     state.wait_for_everyone()
     return n
 

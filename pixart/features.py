@@ -16,6 +16,9 @@ Resumable: a shard is written atomically when full; items found in existing shar
 Items are keyed by image path and caption (``Item.key``): after a caption changes, the item is
 encoded again (the old entry stays in its shard, unused).
 Multi-process (accelerate): process r takes items r, r + world, ...; shards are per process.
+
+A damaged cache (``features.json`` or a shard that is not safetensors) and a cache made with other
+settings are ``DataError``s naming the file and what to do; nothing in the folder is changed then.
 """
 
 from __future__ import annotations
@@ -25,31 +28,44 @@ import os
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from pixart.data import Bucketer, DataError, Item, load_image, to_tensor
+from pixart.data import Bucketer, DataError, Item, check_images, load_image, to_tensor
+from pixart.errors import read_json
 from pixart.files import atomic_write, write_json_atomic
 
 META = "features.json"
 
 
+def cache_settings(bucketer: Bucketer, max_length: int) -> dict:
+    """The settings a cache is made with that training must share (``features.json``, less T5 and VAE)."""
+    settings = {"max_length": max_length, "resolution": bucketer.resolutions[0], "multi_scale": bucketer.multi_scale}
+    if len(bucketer.resolutions) > 1:  # only then, so caches made before mixed scales existed stay valid
+        settings["scales"] = list(bucketer.resolutions[1:])
+    return settings
+
+
 def extract_features(items: list[Item], out: str | os.PathLike, *, text_encoder, vae, bucketer: Bucketer,
                      rank: int = 0, world: int = 1, batch_size: int = 8, shard_size: int = 256,
-                     progress: bool = True) -> int:
+                     progress: bool = True, skip_bad: bool = False, log=print) -> int:
     """Encode this process's missing items, each at ``bucketer``'s size for it; returns how many were
-    encoded now."""
+    encoded now. Their images are checked first (``check_images``: ``skip_bad`` leaves unreadable ones out)."""
+    if batch_size < 1 or shard_size < 1:
+        raise DataError(f"batch_size and shard_size must be at least 1, got {batch_size} and {shard_size}")
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"t5": text_encoder.name, "max_length": text_encoder.max_length,
-            "vae": str(getattr(vae.model.config, "_name_or_path", "")), "resolution": bucketer.resolutions[0],
-            "multi_scale": bucketer.multi_scale}
-    if len(bucketer.resolutions) > 1:  # only then, so caches made before mixed scales existed stay valid
-        meta["scales"] = list(bucketer.resolutions[1:])
-    _check_meta(out, meta, write=rank == 0)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"feature cache {out} is a file, not a folder; give another folder")
+    meta = {"t5": text_encoder.name, "vae": str(getattr(vae.model.config, "_name_or_path", "")),
+            **cache_settings(bucketer, text_encoder.max_length)}
+    _check_meta(out, meta)
     done = set(FeatureStore(out, check=False).index)
     mine = [it for i, it in enumerate(items) if i % world == rank and it.key not in done]
+    mine = check_images(mine, skip_bad, log)
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0 and not (out / META).is_file():
+        write_json_atomic(out / META, meta)
     bucket_for = {it.key: bucketer(it) for it in mine}
     mine.sort(key=lambda it: bucket_for[it.key])
     shard_no = len(list(out.glob(f"shard-r{rank:02d}-*.safetensors")))
@@ -91,16 +107,25 @@ def _write_shard(path: Path, tensors: dict, keys: dict):
     atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata={"keys": json.dumps(keys)}))
 
 
-def _check_meta(out: Path, meta: dict, write: bool):
-    path = out / META
-    if path.is_file():
-        old = json.loads(path.read_text())
-        diff = [k for k in meta if old.get(k) != meta[k]]
-        if diff:
-            raise DataError(f"{out} caches features made with different {', '.join(diff)}: {[old.get(k) for k in diff]}; "
-                            "use another folder")
-    elif write:
-        write_json_atomic(path, meta)
+def _shard_keys(shard: Path) -> dict[str, int]:
+    """A shard's item keys → item numbers (its metadata), or DataError naming the damaged shard."""
+    fix = "delete it and run `pixart-bench extract-features` again (it encodes only the items missing)"
+    try:
+        with safe_open(shard, "pt") as f:
+            keys = json.loads((f.metadata() or {}).get("keys", "null"))
+    except (SafetensorError, OSError) as e:
+        raise DataError(f"feature cache shard {shard} is truncated or not a safetensors file ({e}); {fix}") from None
+    except json.JSONDecodeError:
+        keys = None
+    if not isinstance(keys, dict):
+        raise DataError(f"feature cache shard {shard} has no item index (metadata 'keys'); {fix}")
+    return keys
+
+
+def _check_meta(out: Path, meta: dict):
+    """A cache in ``out`` must have been made with ``meta``'s settings (keys it lacks are not compared)."""
+    if (out / META).exists():
+        FeatureStore(out, check=False).check(meta, "extract into another folder, or with the settings it was made with")
 
 
 class FeatureStore:
@@ -112,13 +137,23 @@ class FeatureStore:
             raise DataError(f"no feature cache at {self.root} (missing {META}); run `pixart-bench extract-features`")
         self.index: dict[str, tuple[Path, int]] = {}
         for shard in sorted(self.root.glob("shard-*.safetensors")):
-            with safe_open(shard, "pt") as f:
-                for key, n in json.loads(f.metadata()["keys"]).items():
-                    self.index[key] = (shard, n)
+            for key, n in _shard_keys(shard).items():
+                self.index[key] = (shard, n)
         self._open: dict[Path, object] = {}
 
     def meta(self) -> dict:
-        return json.loads((self.root / META).read_text())
+        return read_json(self.root / META, DataError, "feature cache index")
+
+    def check(self, settings: dict, fix: str = "extract features with this config into another folder "
+              "(data.features)"):
+        """DataError when the cache was made with settings other than ``settings`` (its keys, and ``scales``)."""
+        meta = self.meta()
+        diff = [k for k in [*settings, *(["scales"] if "scales" not in settings else [])] if meta.get(k) != settings.get(k)]
+        if diff:
+            made = ", ".join(f"{k}={meta.get(k)!r}" for k in diff)
+            wanted = ", ".join(f"{k}={settings.get(k)!r}" for k in diff)
+            raise DataError(f"feature cache {self.root} was made with different {', '.join(diff)} ({made}; "
+                            f"the config has {wanted}); {fix}")
 
     def __contains__(self, key: str) -> bool:
         return key in self.index

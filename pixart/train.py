@@ -1,9 +1,11 @@
 """The PixArt-α trainer: one loop for all three stages; a stage is a config (``pixart.train_config``).
 
-Read ``train`` top to bottom: accelerator → model (fresh, ``init_from`` a previous stage, or
-``init_from_dit``) → EMA, optimiser, LR schedule → data (``pixart.train_data``: feature cache or raw
-images + T5/VAE) → resume (``pixart.train_checkpoints``) → loop (caption dropout, timesteps, hybrid
-IDDPM loss, clip, step, EMA; metrics in ``pixart.train_metrics``) → checkpoints.
+Read ``train`` top to bottom: the config checked → accelerator → the checkpoint to resume from, read
+(``pixart.train_checkpoints``) → model (fresh, ``init_from`` a previous stage, or ``init_from_dit``)
+→ EMA, optimiser, LR schedule → data (``pixart.train_data``: feature cache or raw images + T5/VAE)
+→ resume → loop (caption dropout, timesteps, hybrid IDDPM loss, clip, step, EMA; metrics in
+``pixart.train_metrics``) → checkpoints. Bad input (``pixart.errors.InputError``) is found before the
+run writes anything in ``output_dir``: a refused run leaves an earlier run's files as they were.
 
 Stages (paper §2.2; presets in ``pixart/configs/``):
 1. pixel dependency: class-conditional (``class_conditional: true``: a label embedding table feeds
@@ -40,10 +42,10 @@ from pixart.checkpoints import build_from_state_dict, read_state_dict
 from pixart.data import DataError, read_items
 from pixart.diffusion import GaussianDiffusion
 from pixart.model import PixArt
-from pixart.train_checkpoints import latest_checkpoint, resume_from_latest, save_checkpoint
-from pixart.train_config import DataConfig, OptimConfig, TrainConfig, config_yaml, load_config
+from pixart.train_checkpoints import latest_checkpoint, read_latest, refuse_existing_run, resume_from, save_checkpoint
+from pixart.train_config import ConfigError, DataConfig, OptimConfig, TrainConfig, config_yaml, load_config
 from pixart.train_data import Batches, to_device
-from pixart.train_metrics import MetricsLog
+from pixart.train_metrics import MetricsLog, records_upto
 from pixart.train_stop import EarlyStop
 
 # the names other code imports from pixart.train; the config classes live in pixart.train_config
@@ -149,6 +151,15 @@ def read_training_items(cfg: TrainConfig, accelerator, log) -> list:
     return items
 
 
+def make_run_folder(out: Path, cfg: TrainConfig):
+    """``output_dir`` with the run's config in it (``train_config.yaml``)."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # no permission, a name too long, a file on the way
+        raise ConfigError(f"config.output_dir: cannot create the folder {str(out)[:200]}: {e.strerror or e}") from None
+    (out / "train_config.yaml").write_text(config_yaml(cfg))
+
+
 def micro_conditions(model: PixArt, bucket: tuple[int, int], batch: int, device) -> dict:
     """The MS models' size and aspect-ratio inputs for a batch of one bucket (none for other models)."""
     if not model.config.micro_conditions:
@@ -162,16 +173,19 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     """Train as ``cfg`` says (``resume``: from the latest checkpoint in ``output_dir``).
 
     Returns ``history`` (one metrics record per step of this call), ``output_dir`` and ``final_checkpoint``."""
-    if not cfg.latent_scale > 0:
-        raise ValueError(f"latent_scale must be positive, got {cfg.latent_scale}")
+    cfg.validate()
+    out = Path(cfg.output_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"config.output_dir {out} is a file, not a folder")
+    if not resume:
+        refuse_existing_run(out)
     accelerator = make_accelerator(cfg)
     rank, world, device = accelerator.process_index, accelerator.num_processes, accelerator.device
     main = accelerator.is_main_process
-    out = Path(cfg.output_dir)
     log = (lambda msg: tqdm.write(msg)) if main else (lambda msg: None)
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "train_config.yaml").write_text(config_yaml(cfg))
+    saved = read_latest(out) if resume else None  # read whole, before anything in out is written
+    start = saved.step if saved is not None else 0
+    records_upto(out / "metrics.jsonl", start)  # the metrics a resume keeps must be readable too
 
     model = build_model(cfg, log)
     ema = copy.deepcopy(model).requires_grad_(False).eval()
@@ -180,9 +194,12 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     optimizer, lr_sched = make_optimizer(cfg, params, world, device)
     diffusion = GaussianDiffusion(learn_sigma=model.config.pred_sigma)
     batches = Batches(cfg, read_training_items(cfg, accelerator, log), rank, world, device, log)
-    start = 0
-    if resume:  # weights are loaded before accelerate wraps the model
-        start = resume_from_latest(out, cfg, model, ema, label_emb, optimizer, lr_sched, log=log, warn=main)
+    if saved is not None:  # weights are loaded before accelerate wraps the model
+        resume_from(saved, out, cfg, model, ema, label_emb, optimizer, lr_sched, log=log, warn=main)
+    elif resume:
+        log(f"--resume: no checkpoint in {out / 'checkpoints'}, starting from scratch")
+    if main:
+        make_run_folder(out, cfg)
 
     if label_emb is not None:
         model, label_emb, optimizer = accelerator.prepare(model, label_emb, optimizer)

@@ -3,20 +3,34 @@
 A config is a YAML file or a preset shipped with the package (``pixart/configs/NAME.yaml``: the
 paper's stages and tiny CPU runs; ``list_presets``) plus ``key.sub=value`` overrides.
 ``load_config`` checks every key against the dataclasses, so a misspelt key is an error instead of
-a silently ignored setting.
+a silently ignored setting, and ``TrainConfig.validate`` checks every value's type and range once,
+before any work (``load_config`` and ``pixart.train.train`` call it). A bad value is a
+``ConfigError`` naming the key (``config.optim.lr``) and the file, preset or ``--set`` it came from.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from dataclasses import dataclass, field
+from functools import reduce
 from pathlib import Path
 
 import yaml
 
 from pixart.data import Bucketer
-from pixart.model import PixArtConfig
+from pixart.errors import InputError, parse_yaml, read_text
+from pixart.model import PRESETS, PixArtConfig
+
+MIXED_PRECISION = ("no", "bf16", "fp16")
+LR_SCALING = ("none", "sqrt")
+MAX_RESOLUTION = 8192
+
+
+class ConfigError(InputError, ValueError):
+    """A training config the trainer cannot use (a file, a preset or a ``--set`` override); the
+    message names the key (``config.optim.lr``) and where its value came from."""
 
 
 @dataclass
@@ -92,6 +106,14 @@ class TrainConfig:
     def model_config(self) -> PixArtConfig:
         return PixArtConfig.preset(self.model, **self.model_overrides)
 
+    def validate(self, origin=None) -> "TrainConfig":
+        """Check every value's type and range; ``ConfigError`` names the first bad key. ``origin(key)``
+        says where a key's value came from (``load_config`` passes the file and ``--set`` items)."""
+        origin = origin or (lambda key: "")
+        _check_types(self, "config", origin)
+        _check_values(self, origin)
+        return self
+
 
 def list_presets() -> list[str]:
     """Names of the configs shipped in ``pixart/configs/`` (the paper's stages, and tiny CPU ones)."""
@@ -101,15 +123,22 @@ def list_presets() -> list[str]:
 def config_text(config: str | os.PathLike) -> str:
     """The YAML of ``config``: a file, or else a preset name (``pixart_xl2_stage2_256``, ``.yaml`` optional).
     An existing file wins over a preset of the same name."""
+    return _config_source(config)[0]
+
+
+def _config_source(config: str | os.PathLike) -> tuple[str, str]:
+    """(the YAML text of ``config``, what it is: ``config file PATH`` or ``preset NAME``)."""
     path = Path(config)
     if path.is_file():
-        return path.read_text()
+        return read_text(path, ConfigError, "config file"), f"config file {path}"
+    if path.exists():
+        raise ConfigError(f"config {path} is a folder, not a YAML file")
     name = str(config).removesuffix(".yaml")
     if os.sep not in name and "/" not in name:
         preset = _presets_folder() / f"{name}.yaml"
         if preset.is_file():
-            return preset.read_text()
-    raise FileNotFoundError(f"no config file or preset {str(config)!r}; presets: {', '.join(list_presets())}")
+            return preset.read_text(encoding="utf-8"), f"preset {name}"
+    raise ConfigError(f"no config file or preset {_show(str(config))}; presets: {', '.join(list_presets())}")
 
 
 def _presets_folder():
@@ -119,21 +148,59 @@ def _presets_folder():
     return files("pixart") / "configs"
 
 
+class _Origins:
+    """Where each key's value came from: a ``--set`` item, else the config file or preset (``base``)."""
+
+    def __init__(self, base: str | None = None):
+        self.base, self.overrides = base, {}
+
+    def __call__(self, key: str) -> str:
+        parts = key.split(".")
+        for n in range(len(parts), 1, -1):  # the key, or a section above it, set by --set
+            item = self.overrides.get(".".join(parts[:n]))
+            if item:
+                return f" (from {item})"
+        below = [item for k, item in self.overrides.items() if k.startswith(key + ".")]  # a key under it
+        return f" (from {below[0]})" if below else f" (in {self.base})" if self.base else ""
+
+
 def load_config(config: str | os.PathLike | None = None, overrides: list[str] = ()) -> TrainConfig:
     """A YAML file or preset name (optional; see ``config_text``) + ``key.sub=value`` overrides
-    (values parsed as YAML scalars) → TrainConfig."""
-    raw = yaml.safe_load(config_text(config)) if config else {}
-    raw = raw or {}
+    (values parsed as YAML scalars) → a validated TrainConfig; ``ConfigError`` names a bad key and its source."""
+    origins = _Origins()
+    raw = {}
+    if config:
+        text, origins.base = _config_source(config)
+        raw = parse_yaml(text, ConfigError, origins.base)
+        if raw is None:
+            raise ConfigError(f"{origins.base} is empty: give it key: value lines, or start from a preset "
+                              f"({', '.join(list_presets())})")
+        if not isinstance(raw, dict):
+            raise ConfigError(f"{origins.base} holds a YAML {type(raw).__name__}, not a mapping of config keys "
+                              "(key: value lines)")
     for item in overrides:
-        if "=" not in item:
-            raise ValueError(f"override {item!r} is not key=value")
-        key, value = item.split("=", 1)
-        node = raw
-        *parents, leaf = key.split(".")
-        for p in parents:
-            node = node.setdefault(p, {})
-        node[leaf] = yaml.safe_load(value)
-    return _from_dict(TrainConfig, raw, "config")
+        _override(raw, item, origins)
+    return _from_dict(TrainConfig, raw, "config", origins).validate(origins)
+
+
+def _override(raw: dict, item: str, origins: _Origins):
+    """Apply one ``--set key.sub=value`` item to the raw config."""
+    where = f"--set {_show(item, quote=False)}"
+    if "=" not in item:
+        raise ConfigError(f"{where} is not key=value (e.g. --set optim.lr=1e-4)")
+    key, value = item.split("=", 1)
+    parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"{where}: the key is empty (e.g. --set optim.lr=1e-4)")
+    node = raw
+    for n, part in enumerate(parts[:-1], 1):
+        if node.get(part) is None:
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"{where}: config.{'.'.join(parts[:n])} is a value, not a section with keys")
+    node[parts[-1]] = parse_yaml(value, ConfigError, where)
+    origins.overrides["config." + ".".join(parts)] = where
 
 
 def config_yaml(cfg: TrainConfig) -> str:
@@ -141,30 +208,133 @@ def config_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False)
 
 
-def _from_dict(cls, d: dict, where: str):
+_SECTIONS = {"data": DataConfig, "optim": OptimConfig}
+_KINDS = {"int": "a whole number", "float": "a number", "bool": "true or false", "str": "text",
+          "list": "a list, e.g. [64]", "dict": "a mapping, e.g. {depth: 2}"}
+
+
+def _from_dict(cls, d: dict, where: str, origin):
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(d) - set(fields))
+    unknown = sorted(str(k) for k in set(d) - set(fields))
     if unknown:
-        raise ValueError(f"unknown {where} keys {unknown}; known: {sorted(fields)}")
+        raise ConfigError(f"unknown {where} keys {unknown}{origin(f'{where}.{unknown[0]}')}; known: {sorted(fields)}")
     kwargs = {}
     for k, v in d.items():
-        sub = {"data": DataConfig, "optim": OptimConfig}.get(k) if cls is TrainConfig else None
-        kwargs[k] = _from_dict(sub, v or {}, f"{where}.{k}") if sub else _typed(v, fields[k].type, f"{where}.{k}")
+        sub = _SECTIONS.get(k) if cls is TrainConfig else None
+        if sub is None:
+            kwargs[k] = _lenient(v, fields[k].type)
+        elif v is None or isinstance(v, dict):
+            kwargs[k] = _from_dict(sub, v or {}, f"{where}.{k}", origin)
+        else:
+            raise ConfigError(f"{where}.{k} must be a section of keys ({k}: {{key: value}}), got {_show(v)}"
+                              f"{origin(f'{where}.{k}')}")
     return cls(**kwargs)
 
 
-def _typed(value, annotation: str, where: str):
-    """YAML 1.1 reads ``1e-4`` (no dot) as a string; a float field takes it as the number it spells."""
-    if annotation == "float" and isinstance(value, str):
+def _lenient(value, annotation: str):
+    """YAML's readings that mean what they spell: ``1e-4`` (no dot) is a string in YAML 1.1, and a
+    float field takes the number; no/off (yes/on) are booleans, and a text field takes the word
+    (``mixed_precision=no``), as it takes a number (a folder named 2024). Anything else is checked as is."""
+    kind = annotation.removesuffix(" | None")
+    if kind == "float" and isinstance(value, str):
         try:
             return float(value)
         except ValueError:
-            raise ValueError(f"{where} must be a number, got {value!r}") from None
-    if annotation == "list" and not isinstance(value, list):
-        raise ValueError(f"{where} must be a list, e.g. [64], got {value!r}")
-    if annotation in ("float", "int") and isinstance(value, bool):
-        raise ValueError(f"{where} must be a number, got {value!r}")
-    if annotation in ("str", "str | None") and isinstance(value, bool):
-        # YAML 1.1 also reads no/off (yes/on) as booleans: `mixed_precision=no` means the word
+            return value
+    if kind == "str" and isinstance(value, bool):
         return "no" if value is False else "yes"
+    if kind == "str" and isinstance(value, (int, float)):
+        return str(value)
     return value
+
+
+def _check_type(value, annotation: str, key: str, origin):
+    kind = annotation.removesuffix(" | None")
+    if value is None:
+        if annotation.endswith(" | None"):
+            return
+        raise ConfigError(f"{key} needs a value ({_KINDS[kind]}){origin(key)}")
+    ok = {"int": isinstance(value, int) and not isinstance(value, bool),
+          "float": isinstance(value, (int, float)) and not isinstance(value, bool),
+          "bool": isinstance(value, bool), "str": isinstance(value, str),
+          "list": isinstance(value, list), "dict": isinstance(value, dict)}[kind]
+    if not ok:
+        raise ConfigError(f"{key} must be {_KINDS[kind]}, got {_show(value)}{origin(key)}")
+
+
+def _check_types(obj, prefix: str, origin):
+    for f in dataclasses.fields(obj):
+        key, value = f"{prefix}.{f.name}", getattr(obj, f.name)
+        if f.type in ("DataConfig", "OptimConfig"):
+            if not isinstance(value, _SECTIONS[f.name]):
+                raise ConfigError(f"{key} must be a {f.type}, got {_show(value)}{origin(key)}")
+            _check_types(value, key, origin)
+        else:
+            _check_type(value, f.type, key, origin)
+
+
+# integer keys and their least value
+_AT_LEAST = {"batch_size": 1, "grad_accum": 1, "max_steps": 1, "save_every": 1, "keep_checkpoints": 1, "log_every": 1,
+             "sample_every": 0, "max_length": 1, "num_classes": 1, "data.bucket_multiple": 1, "optim.warmup_steps": 0}
+
+
+def _check_values(cfg: TrainConfig, origin):
+    def value(key: str):
+        return reduce(getattr, key.split("."), cfg)
+
+    def need(ok: bool, key: str, rule: str):
+        if not ok:
+            raise ConfigError(f"config.{key} must be {rule}, got {_show(value(key))}{origin('config.' + key)}")
+
+    def number(v, low=-math.inf, high=math.inf) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and low <= v <= high
+
+    for key, low in _AT_LEAST.items():
+        need(value(key) >= low, key, f"at least {low}")
+    for key in ("optim.lr", "optim.eps", "optim.grad_clip", "latent_scale"):
+        need(number(value(key)) and value(key) > 0, key, "positive")
+    need(number(cfg.optim.weight_decay, 0), "optim.weight_decay", "0 or more")
+    need(number(cfg.caption_dropout, 0, 1), "caption_dropout", "between 0 and 1")
+    need(number(cfg.ema_decay, 0, 1), "ema_decay", "between 0 and 1")
+    need(cfg.max_seconds is None or number(cfg.max_seconds, 0), "max_seconds", "0 or more (or null: no limit)")
+    need(1 <= cfg.data.resolution <= MAX_RESOLUTION, "data.resolution", f"between 1 and {MAX_RESOLUTION} (pixels)")
+    need(all(isinstance(s, int) and not isinstance(s, bool) and 1 <= s <= MAX_RESOLUTION for s in cfg.data.scales),
+         "data.scales", f"a list of resolutions between 1 and {MAX_RESOLUTION}, e.g. [64]")
+    need(len(cfg.optim.betas) == 2 and all(number(b, 0) and b < 1 for b in cfg.optim.betas), "optim.betas",
+         "two numbers in [0, 1), e.g. [0.9, 0.999]")
+    need(cfg.mixed_precision in MIXED_PRECISION, "mixed_precision", f"one of {', '.join(MIXED_PRECISION)}")
+    need(cfg.optim.lr_scaling in LR_SCALING, "optim.lr_scaling", f"one of {', '.join(LR_SCALING)}")
+    need(bool(cfg.output_dir.strip()), "output_dir", "a folder")
+    for key in ("sample_prompts", "init_new_modules"):
+        need(all(isinstance(s, str) for s in getattr(cfg, key)), key, "a list of text")
+    if cfg.init_from and cfg.init_from_dit:
+        raise ConfigError(f"config sets both init_from and init_from_dit{origin('config.init_from_dit')}: "
+                          "start from one of them")
+    _check_model(cfg, need, origin)
+
+
+def _check_model(cfg: TrainConfig, need, origin):
+    need(cfg.model in PRESETS, "model", f"a model preset: one of {', '.join(PRESETS)}")
+    fields = {f.name: f.type for f in dataclasses.fields(PixArtConfig)}
+    for name, value in cfg.model_overrides.items():
+        key = f"config.model_overrides.{name}"
+        if name not in fields:
+            raise ConfigError(f"unknown model setting {key}{origin(key)}; known: {sorted(fields)}")
+        _check_type(value, fields[name], key, origin)
+        if fields[name] in ("int", "float") and not (math.isfinite(value) and value > 0):
+            raise ConfigError(f"{key} must be positive, got {_show(value)}{origin(key)}")
+    try:
+        model = cfg.model_config()
+    except ValueError as e:  # PixArtConfig's own checks: sizes that do not divide, an unknown adaln
+        raise ConfigError(f"config.model {cfg.model} with model_overrides {cfg.model_overrides} is not a valid "
+                          f"model: {e}{origin('config.model_overrides')}") from None
+    if not cfg.class_conditional and cfg.max_length > model.model_max_length:
+        raise ConfigError(f"config.max_length {cfg.max_length} is longer than the model's caption length "
+                          f"(model_max_length {model.model_max_length}){origin('config.max_length')}: lower "
+                          "max_length or set model_overrides.model_max_length")
+
+
+def _show(value, quote: bool = True, limit: int = 80) -> str:
+    """A value as a message shows it: its repr (or the text, ``quote=False``), cut to ``limit`` characters."""
+    text = repr(value) if quote else str(value)
+    return text if len(text) <= limit else f"{text[:limit - 20]}... ({len(text):,} characters)"

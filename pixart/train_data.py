@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from pixart.data import BucketBatches, DataError, load_image, to_tensor
-from pixart.features import FeatureStore, posterior
+from pixart.data import BucketBatches, DataError, check_images, load_image, to_tensor
+from pixart.errors import reading
+from pixart.features import FeatureStore, cache_settings, posterior
 from pixart.model import trim_text_padding
 from pixart.train_config import TrainConfig
 
@@ -26,6 +27,7 @@ class Batches:
         bucketer = d.bucketer()
         self.store = FeatureStore(d.features) if d.features else None
         if self.store is not None:
+            self.store.check(cache_settings(bucketer, cfg.max_length))
             missing = [it.key for it in items if it.key not in self.store]
             if missing:
                 raise DataError(f"{len(missing)} items are not in the feature cache {d.features} (e.g. {missing[0]}); "
@@ -33,6 +35,8 @@ class Batches:
             self.text_encoder = self.vae = None
             self.table = PreloadedFeatures(self.store, items, cfg.max_length, device) if d.preload_features else None
         else:
+            if not d.skip_bad:  # with skip_bad, an unreadable image is left out of its batch when met
+                check_images(items)
             self.text_encoder, self.vae = load_encoders(cfg, device)
         bucket_of = [bucketer(it) for it in items]
         self.order = BucketBatches(bucket_of, cfg.batch_size * world, cfg.seed)
@@ -126,15 +130,19 @@ class PreloadedFeatures:
 
 def load_encoders(cfg: TrainConfig, device):
     """The config's (T5 text encoder, VAE) on ``device``; no text encoder for class-conditional training."""
+    from pixart.pipeline import PipelineError
     from pixart.text import TextEncoder
     from pixart.vae import VAE
 
     if not cfg.vae:
         raise DataError("training from raw images needs a VAE folder (vae: PATH) or a feature cache (data.features)")
-    vae = VAE.from_pretrained(cfg.vae, device=device)
+    if not cfg.class_conditional and not cfg.t5:
+        raise DataError("training on captions needs a T5 folder (t5: PATH) or a feature cache (data.features)")
+    with reading(cfg.vae, PipelineError, "VAE folder (config.vae)"):
+        vae = VAE.from_pretrained(cfg.vae, device=device)
     if cfg.class_conditional:
         return None, vae
-    if not cfg.t5:
-        raise DataError("training on captions needs a T5 folder (t5: PATH) or a feature cache (data.features)")
-    return TextEncoder.from_pretrained(cfg.t5, max_length=cfg.max_length, device=device), vae
+    with reading(cfg.t5, PipelineError, "T5 folder (config.t5)"):
+        text_encoder = TextEncoder.from_pretrained(cfg.t5, max_length=cfg.max_length, device=device)
+    return text_encoder, vae
 

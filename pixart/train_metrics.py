@@ -15,6 +15,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from pixart.data import DataError
+from pixart.errors import read_text
+
 
 class MetricsLog:
     """Collects each step's metrics on the device and writes them every ``every`` steps (``flush``).
@@ -76,12 +79,32 @@ class MetricsLog:
             self.writer.close()
 
 
+def records_upto(path: Path, start: int) -> list[str]:
+    """The lines of ``metrics.jsonl`` up to step ``start`` (a resume keeps them; ``train`` reads them
+    before it writes anything). A last line cut off by a crash is dropped (its step came after the
+    last checkpoint); any other line that is not a record is a DataError naming it."""
+    if start == 0 or not path.exists():
+        return []
+    lines = read_text(path, DataError, "metrics file").splitlines()
+    keep = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            if json.loads(line)["step"] <= start:
+                keep.append(line)
+        except (json.JSONDecodeError, KeyError, TypeError) as e:
+            if n == len(lines):
+                break
+            raise DataError(f"{path}:{n}: not a metrics record ({type(e).__name__}: {e}); fix or delete that line "
+                            "and resume again") from None
+    return keep
+
+
 def _truncate(path: Path, start: int):
     """On resume, drop records of steps after the checkpoint (they will be recomputed)."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= start]
-    path.write_text("".join(line + "\n" for line in keep))
+    if path.is_file():
+        path.write_text("".join(line + "\n" for line in records_upto(path, start)))
 
 
 def _tensorboard(folder: Path):

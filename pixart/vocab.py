@@ -15,15 +15,19 @@ and the average number of nouns per image. ``vocab_stats`` computes these with s
 
 The spaCy pipeline must assign ``Token.pos_`` (e.g. ``en_core_web_sm``: tagger + attribute_ruler,
 or any pipeline with a morphologizer); ``load_spacy`` and ``vocab_stats`` refuse one that does not.
+A caption file that cannot be read, and a spaCy pipeline that is missing, damaged or has no tagger,
+are ``pixart.data.DataError``s naming it.
 """
 
 from __future__ import annotations
 
-import json
 import os
 from collections import Counter
 from pathlib import Path
 from typing import Iterable
+
+from pixart.data import DataError, jsonl_lines
+from pixart.errors import read_text, reading
 
 NOUN_POS = frozenset({"NOUN"})
 CAPTION_FIELDS = ("caption", "prompt", "text")
@@ -46,13 +50,13 @@ def _has_pos_component(nlp) -> bool:
 
 
 def check_pos_pipeline(nlp, name: str | None = None) -> None:
-    """Raise ``RuntimeError`` unless ``nlp`` sets ``Token.pos_`` (checked statically, then on a probe sentence)."""
+    """Raise ``DataError`` unless ``nlp`` sets ``Token.pos_`` (checked statically, then on a probe sentence)."""
     if _has_pos_component(nlp):
         return
     if any(t.pos_ for t in nlp(_PROBE)):  # a custom component may still set POS
         return
     label = name or nlp.meta.get("name", "?")
-    raise RuntimeError(
+    raise DataError(
         f"spaCy pipeline {label!r} has no part-of-speech tagger (components: {nlp.pipe_names or 'none'}); "
         "noun counting needs Token.pos_: use a pipeline with a tagger + attribute_ruler (e.g. en_core_web_sm) "
         "or a morphologizer"
@@ -62,20 +66,24 @@ def check_pos_pipeline(nlp, name: str | None = None) -> None:
 def load_spacy(model: str | os.PathLike = "en_core_web_sm"):
     """``spacy.load(model)`` (a package name or a saved pipeline folder) with clear errors.
 
-    Raises ``RuntimeError`` if spaCy or the model is missing, or if the pipeline sets no POS tags.
+    Raises ``DataError`` if the model is missing or damaged, or if the pipeline sets no POS tags.
     """
     try:
         import spacy
     except ImportError as e:  # pragma: no cover - spacy is a dependency
         raise RuntimeError("spaCy is not installed: pip install 'spacy>=3.7'") from e
-    try:
-        nlp = spacy.load(model)
-    except OSError as e:
-        raise RuntimeError(
-            f"spaCy model {str(model)!r} is missing (not an installed package nor a pipeline folder): install it with "
-            f"`python -m spacy download en_core_web_sm` (or the model you want), or pass the path of a saved "
-            f"spaCy pipeline with --spacy-model. ({e})"
-        ) from e
+    if Path(model).exists():  # a saved pipeline folder
+        with reading(model, DataError, "spaCy pipeline folder"):
+            nlp = spacy.load(model)
+    else:
+        try:
+            nlp = spacy.load(model)
+        except OSError:
+            raise DataError(
+                f"spaCy model {str(model)!r} is missing (not an installed package nor a pipeline folder): install it "
+                f"with `python -m spacy download en_core_web_sm` (or the model you want), or pass the path of a saved "
+                f"spaCy pipeline with --spacy-model"
+            ) from None
     check_pos_pipeline(nlp, str(model))
     return nlp
 
@@ -140,33 +148,28 @@ def _caption_from_record(rec, where: str) -> str:
         for key in CAPTION_FIELDS:
             if isinstance(rec.get(key), str):
                 return rec[key]
-    raise ValueError(f"{where}: no caption field (expected one of {', '.join(CAPTION_FIELDS)})")
+    raise DataError(f"{where}: no caption field (expected one of {', '.join(CAPTION_FIELDS)})")
 
 
 def read_captions(path: str | os.PathLike) -> list[str]:
     """Captions from a ``.jsonl`` (field ``caption``, else ``prompt``, else ``text``; blank lines skipped),
     a ``.txt`` (one caption per non-blank line), or a folder of ``.txt`` files (recursive, sorted; one
-    caption per file, its whitespace collapsed)."""
+    caption per file, its whitespace collapsed). ``DataError`` naming the file (and line) when one cannot
+    be read or holds no caption at all."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
         if not files:
-            raise ValueError(f"no .txt caption files in {path}")
-        return [" ".join(p.read_text(encoding="utf-8").split()) for p in files]
-    if not path.is_file():
-        raise FileNotFoundError(f"caption file {path} does not exist")
-    if path.suffix.lower() == ".jsonl":
-        out = []
-        with open(path, encoding="utf-8") as f:
-            for i, line in enumerate(f, 1):
-                if not line.strip():
-                    continue
-                try:
-                    rec = json.loads(line)
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{path}:{i}: not valid JSON ({e})") from e
-                out.append(_caption_from_record(rec, f"{path}:{i}"))
-        return out
-    if path.suffix.lower() == ".txt":
-        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    raise ValueError(f"unsupported caption file {path}: expected .jsonl, .txt or a folder of .txt files")
+            raise DataError(f"no .txt caption files in {path}")
+        captions = [" ".join(read_text(p, DataError, "caption file").split()) for p in files]
+    elif not path.exists():
+        raise DataError(f"caption file {path} does not exist")
+    elif path.suffix.lower() == ".jsonl":
+        captions = [_caption_from_record(rec, f"{path}:{n}") for n, rec in jsonl_lines(path, "caption file")]
+    elif path.suffix.lower() == ".txt":
+        captions = [line.strip() for line in read_text(path, DataError, "caption file").splitlines() if line.strip()]
+    else:
+        raise DataError(f"unsupported caption file {path}: expected .jsonl, .txt or a folder of .txt files")
+    if not any(c.strip() for c in captions):
+        raise DataError(f"no captions in {path} (empty or blank)")
+    return captions

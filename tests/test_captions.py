@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from pixart.captions import DEFAULT_PROMPT, build_prompt, caption_images, find_images, load_captioner, read_done
+from pixart.data import DataError
 
 CORPUS = [
     "USER: ASSISTANT: describe this image and its style in a very detailed manner",
@@ -189,22 +190,28 @@ def test_corrupt_image_names_the_file(llava_dir, images, tmp_path):
     out = tmp_path / "captions.jsonl"
     with pytest.raises(ValueError, match=r"cannot read image .*zz_bad\.png"):
         caption_images(images[0].parent, out, llava_dir, batch_size=2, max_new_tokens=4, progress=False)
-    # the batches before the bad file were written and are kept (resumable)
+    assert not out.exists()  # found before the model is loaded: nothing is written
+    # an image damaged past its header is found when it is read: the batches before it were written
+    # and are kept (resumable)
+    data = images[0].read_bytes()
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ValueError, match=r"cannot read image .*zz_bad\.png"):
+        caption_images(images[0].parent, out, llava_dir, batch_size=2, max_new_tokens=4, progress=False)
     assert len(read_jsonl(out)) == 4
 
 
 def test_missing_model_names_where_it_looked(images, tmp_path):
     missing = tmp_path / "no-such-llava"
-    with pytest.raises(FileNotFoundError, match="no-such-llava"):
+    with pytest.raises(DataError, match="no-such-llava"):
         caption_images(images, tmp_path / "c.jsonl", missing, progress=False)
     empty = tmp_path / "empty-dir"
     empty.mkdir()
-    with pytest.raises(FileNotFoundError, match=r"empty-dir.*config\.json"):
+    with pytest.raises(DataError, match=r"empty-dir.*config\.json"):
         caption_images(images, tmp_path / "c.jsonl", empty, progress=False)
 
 
 def test_find_images_missing_folder(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match="image folder .*nope does not exist"):
         find_images(tmp_path / "nope")
     assert find_images([tmp_path / "x.png", tmp_path / "x.png"]) == [tmp_path / "x.png"]
 

@@ -12,6 +12,7 @@ from PIL import Image
 from pixart.data import DataError
 from pixart.random_components import random_pipeline
 from pixart.train import drop_mask, load_config, step_generator, train
+from pixart.train_config import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = "tiny_stage2"  # a preset shipped in pixart/configs/, loaded by name
@@ -388,9 +389,9 @@ def test_presets_load_by_name():
     assert by_name == load_config("pixart_xl2_stage2_256.yaml", ["batch_size=2"])
     assert by_name == load_config(ROOT / "pixart" / "configs" / "pixart_xl2_stage2_256.yaml", ["batch_size=2"])
     assert (by_name.max_steps, by_name.batch_size, by_name.data.resolution) == (150000, 2, 256)
-    with pytest.raises(FileNotFoundError, match=r"preset 'pixart_xl2_stage9'; presets: .*tiny_stage2"):
+    with pytest.raises(ConfigError, match=r"preset 'pixart_xl2_stage9'; presets: .*tiny_stage2"):
         load_config("pixart_xl2_stage9")
-    with pytest.raises(FileNotFoundError, match="no config file or preset"):
+    with pytest.raises(ConfigError, match="no config file or preset"):
         load_config(Path("elsewhere") / "tiny_stage2.yaml")  # a path that is not a file is not a preset name
 
 

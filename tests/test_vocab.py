@@ -9,6 +9,7 @@ import pytest
 
 spacy = pytest.importorskip("spacy")
 
+from pixart.data import DataError  # noqa: E402
 from pixart.vocab import load_spacy, noun_counts, read_captions, vocab_stats  # noqa: E402
 
 # (text, coarse POS per token, lemma per token), tokenised by spaCy's English tokenizer on spaces
@@ -104,25 +105,25 @@ def test_lemma_falls_back_to_lowercased_text(tiny_nlp):
 
 
 def test_missing_model_is_a_clear_error():
-    with pytest.raises(RuntimeError, match=r"en_core_web_sm_definitely_missing.*missing.*python -m spacy download"):
+    with pytest.raises(DataError, match=r"en_core_web_sm_definitely_missing.*missing.*python -m spacy download"):
         load_spacy("en_core_web_sm_definitely_missing")
 
 
 def test_missing_model_path_is_a_clear_error(tmp_path):
-    with pytest.raises(RuntimeError, match="--spacy-model"):
+    with pytest.raises(DataError, match="--spacy-model"):
         load_spacy(tmp_path / "no-pipeline-here")
 
 
 def test_pipeline_without_pos_tagger_is_rejected(tmp_path):
     blank = tmp_path / "blank"
     spacy.blank("en").to_disk(blank)
-    with pytest.raises(RuntimeError, match="no part-of-speech tagger"):
+    with pytest.raises(DataError, match="no part-of-speech tagger"):
         load_spacy(blank)
     # a fine-grained tagger alone sets tag_, not pos_
     nlp = spacy.blank("en")
     nlp.add_pipe("tagger").add_label("NN")
     nlp.initialize()
-    with pytest.raises(RuntimeError, match="no part-of-speech tagger"):
+    with pytest.raises(DataError, match="no part-of-speech tagger"):
         vocab_stats(CAPTIONS, nlp)
 
 
@@ -151,5 +152,5 @@ def test_read_captions_jsonl_txt_folder(tmp_path):
     bad.write_text(json.dumps({"path": "x.png"}) + "\n")
     with pytest.raises(ValueError, match=r"bad\.jsonl:1.*caption"):
         read_captions(bad)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(DataError, match=r"caption file .*nope\.txt does not exist"):
         read_captions(tmp_path / "nope.txt")

@@ -1,6 +1,8 @@
 """Training commands: ``train``, ``extract-features``, and the paper's data tools ``caption`` and ``vocab``.
 
-The work is done by ``pixart.train``, ``pixart.extract``, ``pixart.captions`` and ``pixart.vocab``.
+The work is done by ``pixart.train``, ``pixart.extract``, ``pixart.captions`` and ``pixart.vocab``,
+which check their input before any work (``ConfigError``, ``DataError``, ``CheckpointError``: the
+command line prints them as one line, see ``bench.cli.app``).
 Several processes run a command through accelerate: ``accelerate launch -m bench train ...``.
 """
 
@@ -47,8 +49,6 @@ def train(
     output_dir: str = typer.Option(None, "--output-dir", help="Shortcut for --set output_dir=..."),
 ):
     """Train PixArt (any of the paper's three stages) with the hybrid IDDPM loss, EMA, checkpoints and exact resume."""
-    from pixart.checkpoints import CheckpointError
-    from pixart.data import DataError
     from pixart.train import load_config
     from pixart.train import train as run_train
 
@@ -65,11 +65,10 @@ def extract_features_cmd(
     config: Path = typer.Option(None, "--config", help="Training config (a YAML file or preset name, as for train): "
                                 "its data, t5, vae, resolution, max_length are used."),
     set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value. Repeatable."),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    shard_size: int = typer.Option(256, "--shard-size"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    shard_size: int = typer.Option(256, "--shard-size", min=1, help="Items per safetensors shard."),
 ):
     """Precompute T5 features and VAE posteriors (per aspect bucket) for training; resumable, multi-process."""
-    from pixart.data import DataError
     from pixart.extract import run_extract
 
     n = run_extract(out, config, set_, batch_size=batch_size, shard_size=shard_size)
@@ -92,11 +91,12 @@ VOCAB_EXAMPLES = """[bold]Examples[/bold]
 @app.command(epilog=CAPTION_EXAMPLES)
 def caption(
     images: Path = typer.Argument(..., help="Folder of images (searched recursively)."),
-    out: Path = typer.Option(..., "--out", help="JSONL output: one {path, caption, model, prompt} per image (appended, resumable)."),
+    out: Path = typer.Option(..., "--out", dir_okay=False,
+                             help="JSONL output: one {path, caption, model, prompt} per image (appended, resumable)."),
     model: str = typer.Option(..., "--model", help="LLaVA-style model folder or hub id in the HF cache (LlavaForConditionalGeneration)."),
     prompt: str = typer.Option(None, "--prompt", help='Default: the paper\'s "Describe this image and its style in a very detailed manner".'),
-    batch_size: int = typer.Option(8, "--batch-size"),
-    max_new_tokens: int = typer.Option(256, "--max-new-tokens"),
+    batch_size: int = typer.Option(8, "--batch-size", min=1),
+    max_new_tokens: int = typer.Option(256, "--max-new-tokens", min=1),
     device: str = typer.Option("cpu", "--device"),
     dtype: DType = typer.Option(DType.fp32, "--dtype"),
 ):
@@ -112,8 +112,8 @@ def caption(
 def vocab(
     captions: Path = typer.Argument(..., help="Captions: .jsonl (caption/prompt/text field), .txt (one per line), or a folder of .txt files."),
     spacy_model: str = typer.Option("en_core_web_sm", "--spacy-model", help="spaCy pipeline name or folder (needs a POS tagger)."),
-    min_count: int = typer.Option(10, "--min-count", help="A noun is 'valid' when it appears at least this often."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
+    min_count: int = typer.Option(10, "--min-count", min=1, help="A noun is 'valid' when it appears at least this often."),
+    json_out: Path = typer.Option(None, "--json", dir_okay=False, help="Also write the figures to this JSON file."),
 ):
     """The paper's caption vocabulary table: valid / total distinct nouns, noun occurrences, nouns per image."""
     from pixart.vocab import load_spacy, read_captions, vocab_stats
@@ -127,4 +127,5 @@ def vocab(
                   f"{stats['total_noun_occurrences']:,}", f"{stats['avg_nouns_per_image']:.2f}", f"{stats['vn_ratio']:.1%}")
     console.print(table)
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps({"source": str(captions), "min_count": min_count, **stats}, indent=2) + "\n")
