@@ -9,6 +9,7 @@ import pytest
 import torch
 import yaml
 
+from bench.errors import BenchError
 from bench.world.dataset import make_dataset
 from bench.world.components import train_vae
 from bench.world.reference import STAGES, ReferenceBudget, stage_configs, train_reference
@@ -159,7 +160,7 @@ def test_train_reference_cli_defaults_are_the_budget_defaults():
     params = inspect.signature(world_train_reference).parameters
     shared = [f.name for f in dataclasses.fields(ReferenceBudget) if f.name in params]
     assert len(shared) >= 12
-    from bench.cli.world import parse_stage_minutes
+    from bench.world.reference import option_of, parse_stage_minutes
 
     for name in shared:
         default = params[name].default.default
@@ -172,6 +173,9 @@ def test_train_reference_cli_defaults_are_the_budget_defaults():
 
     options = {d for p in params.values() for d in getattr(p.default, "param_decls", ())}
     assert set(STEP_OPTIONS) == set(STAGES) and set(STEP_OPTIONS.values()) <= options
+    # the options the budget's error messages name are the command's
+    named = {option_of(f.name) for f in dataclasses.fields(ReferenceBudget)}
+    assert {o for o in named if o.startswith("--")} <= options and len(named & options) >= 20
 
 
 def test_train_reference_cli_refuses_bad_options_before_making_anything(tmp_path):
@@ -181,7 +185,7 @@ def test_train_reference_cli_refuses_bad_options_before_making_anything(tmp_path
 
     for bad, message in ((["--stop-after", "stage9"], "is not a stage"),
                          (["--stage3-from", str(tmp_path)], "no *.safetensors weights"),
-                         (["--latent-scale-128", "0"], "must be positive")):
+                         (["--latent-scale-128", "0"], "--latent-scale-128 must be a number above 0")):
         result = CliRunner().invoke(app, ["world", "train-reference", "--work", str(tmp_path / "w"),
                                           "--out", str(tmp_path / "o"), *bad])
         flat = "".join(c for c in result.output if not c.isspace() and c != "│")  # rich boxes and wraps the message
@@ -218,7 +222,7 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
     assert record["vae_psnr_db"] == json.loads((bundle / "training.json").read_text())["vae_psnr_db"]
     with pytest.raises(ValueError, match="unknown stages"):
         train_reference(tmp_path / "out", work, dataclasses.replace(b, stage_minutes={"stage9": 1}), log=lambda *a: None)
-    with pytest.raises(ValueError, match="compile_stages names unknown"):
+    with pytest.raises(ValueError, match="--compile names unknown"):
         train_reference(tmp_path / "out", work, dataclasses.replace(b, compile_stages=("stage-2",)), log=lambda *a: None)
 
 
@@ -308,7 +312,7 @@ def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkey
     assert list(again["seconds"])[-1] == "stage3 (continued 2)" and again["seconds"]["stage3"] == record3["seconds"]["stage3"]
 
     monkeypatch.chdir(tmp_path / "s3")
-    with pytest.raises(FileNotFoundError, match="no \\*.safetensors"):
+    with pytest.raises(BenchError, match="no \\*.safetensors"):
         train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, stage3_from=tmp_path)
     with pytest.raises(ValueError, match="would train nothing"):
         train_reference(tmp_path / "out3", Path("w"), b, log=lambda *a: None, stage3_from=kept, stop_after="stage2")

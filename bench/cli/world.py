@@ -1,6 +1,9 @@
-"""The shapes world's commands: ``demo`` and ``world make-dataset | make-suites | train-reference``.
+"""The shapes world's commands: ``demo`` and ``world make-dataset | make-suites | train-reference |
+train-extractor | fid``.
 
-The work is done by ``bench.world`` (dataset, demo, reference); commands parse and print.
+The work is done by ``bench.world`` (dataset, demo, reference, fid); commands parse and print. The
+library checks its input up front and raises ``bench.errors.BenchError`` (or the pipeline's and
+trainer's own errors), which the command group prints as one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -50,6 +53,9 @@ def world_make_suites(
 
     suites = make_suites(out, n, seed)
     console.print(f"wrote {', '.join(f'{k} ({len(v)})' for k, v in suites.items())} to {out}")
+    capped = [k for k, v in suites.items() if len(v) < n]
+    if capped:  # e.g. "single": 6 shapes x 8 colours
+        console.print(f"{', '.join(capped)}: every distinct prompt there is (fewer than --n {n})")
 
 
 DEMO_EXAMPLES = """[bold]Examples[/bold]
@@ -81,12 +87,8 @@ def demo(
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
     from bench.world.demo import REFERENCE, run_demo, select_categories
-    from pixart.pipeline import PipelineError
 
-    try:
-        chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
-    except ValueError as e:
-        raise typer.BadParameter(str(e), param_hint="--categories") from None
+    chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
     run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
              sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
              size=size, first_seed=first_seed, log=console.print)
@@ -108,19 +110,6 @@ TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench world train-reference --work runs/base --out out/base --stop-after stage2b   [dim]# stages 1-2b only; copy runs/base to try stage 3 several ways[/dim]
   pixart-bench world train-reference --work runs/s3 --out out/s3 --components bench/world/reference --stage3-from bench/world/reference --stage3-steps 20000   [dim]# only stages 3 and 3b: a longer stage 3 from the bundle[/dim]
 """
-
-
-def parse_stage_minutes(text: str) -> dict:
-    """--stage-minutes 'stage2=4,stage3=1.5' → {"stage2": 4.0, "stage3": 1.5}; a malformed part is a usage error."""
-    caps = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, value = part.partition("=")
-        try:
-            caps[name.strip()] = float(value)  # no "=": float("") fails too
-        except ValueError:
-            console.print(f"[red]--stage-minutes: {part!r} is not stage=minutes (e.g. 'stage2=4,stage3=1.5')[/red]")
-            raise typer.Exit(code=2) from None
-    return caps
 
 
 @world_app.command("train-reference", epilog=TRAIN_REFERENCE_EXAMPLES)
@@ -167,7 +156,7 @@ def world_train_reference(
                                      "text model (a pipeline folder, or a transformer / checkpoint ema/ folder)."),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
-    from bench.world.reference import STEP_OPTIONS, ReferenceBudget, check_request, train_reference
+    from bench.world.reference import STEP_OPTIONS, ReferenceBudget, parse_stage_minutes, train_reference
 
     budget = ReferenceBudget(n_images_64=n_images_64, n_images_128=n_images_128, vae_steps=vae_steps,
                              stage1_steps=stage1_steps, stage2_steps=stage2_steps, stage3_steps=stage3_steps,
@@ -178,10 +167,6 @@ def world_train_reference(
                              mixed_precision=mixed_precision,
                              compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
                              stage_minutes=parse_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
-    try:  # a bad option is a usage error before anything runs; errors of the run itself keep their traceback
-        check_request(budget, stop_after, stage3_from)
-    except (ValueError, FileNotFoundError) as e:
-        raise typer.BadParameter(str(e)) from None
     record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
                              prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)
     if prepare_only:
@@ -248,9 +233,12 @@ def world_fid_cmd(
     """World-FID between two image folders: torch-fidelity with the shapes world's feature extractor."""
     import json
 
+    from bench.errors import check_out_file
     from bench.world.fid import world_fid
     from pixart.files import write_json_atomic
 
+    if json_out is not None:
+        check_out_file(json_out, "--json")
     result = world_fid(real, generated, kid=kid, weights_path=weights, device=device)
     console.print(json.dumps(result, indent=1))
     if json_out is not None:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import shutil
@@ -23,8 +22,10 @@ from typing import TYPE_CHECKING
 import torch
 from tqdm.auto import tqdm
 
+from bench.errors import BenchError
 from bench.world.dataset import make_suites, medium_caption
 from bench.world.scene import sample_scene
+from pixart.errors import read_json
 from pixart.files import write_json_atomic
 from pixart.random_components import corpus_tokenizer, small_t5
 
@@ -110,23 +111,34 @@ def train_vae(data_dirs: list[Path], steps: int, batch: int, seed: int, crop: in
     return vae, psnrs
 
 
+def check_components(src: Path) -> dict:
+    """BenchError unless ``src`` is a pipeline folder with tokenizer/, text_encoder/ and vae/ (with its
+    config.json); returns its ``training.json`` record ({} when it has none)."""
+    if not src.is_dir():
+        raise BenchError(f"--components {src}: {'no such folder' if not src.exists() else 'a file, not a folder'}; "
+                         "give a pipeline folder such as bench/world/reference")
+    missing = [f"{part}/" for part in PARTS if not (src / part).is_dir()]
+    if missing:
+        raise BenchError(f"--components {src}: no {', '.join(missing)} there (need tokenizer/, text_encoder/, vae/)")
+    read_json(src / "vae" / "config.json", BenchError, "VAE config")
+    record = src / "training.json"
+    return read_json(record, BenchError, "training record") if record.exists() else {}
+
+
 def reuse_components(src: Path, comp: Path, log) -> None:
     """Copy tokenizer, T5 and VAE from a pipeline folder (e.g. the bundled reference) into ``comp``
     instead of making them: the VAE's training is the recipe's slowest CPU-only part. Its PSNR is
     taken from ``src/training.json`` when that records one."""
-    for part in PARTS:
-        if not (src / part).is_dir():
-            raise FileNotFoundError(f"--components {src}: no {part}/ folder there (need tokenizer/, text_encoder/, vae/)")
+    record = check_components(src)
     tmp = comp.with_name(comp.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for part in PARTS:
         shutil.copytree(src / part, tmp / part)
-    record = json.loads((src / "training.json").read_text()) if (src / "training.json").is_file() else {}
     # a record without a budget (the bundle's) lists each stage's settings instead: the last one's scale
     stages = list((record.get("stages") or {}).values())
     scale = (record.get("budget") or {}).get("latent_scale_128", stages[-1].get("latent_scale", 1.0) if stages else 1.0)
     if scale != 1.0:  # the pipeline's VAE carries its stage 3's latent scale; the components do not
-        config = json.loads((tmp / "vae" / "config.json").read_text())
+        config = read_json(tmp / "vae" / "config.json", BenchError, "VAE config")
         config["scaling_factor"] /= scale
         write_json_atomic(tmp / "vae" / "config.json", config)
         log(f"VAE scaling_factor divided by the source's latent_scale_128 {scale:g}")
@@ -161,4 +173,4 @@ def ensure_components(work: Path, b: ReferenceBudget, log, source: Path | None =
         vae.save_pretrained(comp / "vae")
         write_json_atomic(comp / "vae_metrics.json", {"psnr_db": min(psnrs.values()), "psnr_db_by_set": psnrs,
                                                       "seconds": vae_seconds}, indent=None)
-    return json.loads((comp / "vae_metrics.json").read_text())
+    return read_json(comp / "vae_metrics.json", BenchError, "VAE metrics")

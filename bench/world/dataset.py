@@ -33,7 +33,8 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from bench.world.render import render
+from bench.errors import BenchError, check_out_folder, check_range, check_room
+from bench.world.render import MAX_SIDE, MIN_SIDE, render
 from bench.world.scene import (
     a_,
     COLORS,
@@ -51,6 +52,7 @@ from bench.world.scene import (
     sample_scene,
     sparse_caption,
 )
+from pixart.errors import read_text
 from pixart.files import write_text_atomic
 
 CATEGORIES = ("single", "color", "shape", "texture", "spatial", "complex")
@@ -78,30 +80,75 @@ def _render_to(job) -> None:
     render(scene, hw, seed=seed).save(path)
 
 
+def check_side(option: str, size) -> None:
+    """BenchError naming ``option`` unless ``size`` (a side, or (height, width)) is one the world is drawn at."""
+    for side in (size,) if isinstance(size, int) else tuple(size):
+        check_range(option, side, MIN_SIDE, MAX_SIDE, whole=True,
+                    why=f"below {MIN_SIDE} px a small object's texture cells are under a pixel; "
+                        f"the renderer draws at 4x, so {MAX_SIDE} px takes 1.6 GB per image")
+
+
+# a lower bound of one item's bytes on disk: its manifest line (~600), two captions and the PNG
+ITEM_BYTES = 1000
+
+
+def _row(scene: Scene, seed: int, i: int, hw: tuple[int, int], medium_fraction: float, and_fraction: float) -> dict:
+    """Item ``i``'s manifest record (its image is a function of ``seed``, ``i`` and ``hw``)."""
+    rng = random.Random(seed * 7_919 + i)
+    caption = (medium_caption(scene, relation=rng.random() >= and_fraction) if rng.random() < medium_fraction
+               else dense_caption(scene))
+    return {"path": f"{i:06d}.png", "caption": caption, "dense_caption": dense_caption(scene),
+            "sparse_caption": sparse_caption(scene), "height": hw[0], "width": hw[1],
+            "class": class_label(scene), "scene": scene.to_dict()}
+
+
+def _check_earlier_images(out: Path, rows: list[dict]) -> None:
+    """BenchError when ``out`` holds images of another dataset (another --seed or --size): its manifest
+    describes other scenes or sizes for images that would be kept. Captions may change (--and-fraction)."""
+    manifest = out / "manifest.jsonl"
+    if not manifest.is_file():
+        return
+    for i, line in enumerate(read_text(manifest, BenchError, "dataset manifest").splitlines()[: len(rows)]):
+        try:
+            old = json.loads(line)
+        except json.JSONDecodeError:
+            raise BenchError(f"cannot read dataset manifest {manifest}: line {i + 1} is not JSON (truncated or "
+                             "hand-edited?); use another --out folder") from None
+        keys = ("path", "height", "width", "scene")
+        if not isinstance(old, dict) or any(old.get(k) != json.loads(json.dumps(rows[i][k])) for k in keys):
+            raise BenchError(f"--out {out} holds a dataset made with other settings (--seed or --size: its image "
+                             f"{rows[i]['path']} shows another scene or size); use another --out folder")
+
+
 def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0, sizes: list | None = None,
                  medium_fraction: float = 0.5, and_fraction: float = 0.0, progress: bool = True,
                  workers: int = 1) -> Path:
     """Render ``n`` scenes into ``out``; ``sizes`` (list of (h, w)) cycles image sizes for multi-aspect data.
     ``workers`` > 1 renders in that many processes (the files are the same). ``and_fraction`` of the
     medium captions of two-object scenes leave the relation out ("a red circle and a blue square");
-    at 0 (the default) the captions are those of earlier versions, draw for draw."""
-    out = Path(out)
+    at 0 (the default) the captions are those of earlier versions, draw for draw. Options out of
+    range, an ``out`` that is a file or holds a dataset of another seed or size: ``BenchError``,
+    before anything is written."""
+    out = check_out_folder(out, "--out")
+    check_range("--n", n, 1, whole=True)
+    shapes = [tuple(hw) for hw in sizes] if sizes else [(size, size) if isinstance(size, int) else tuple(size)]
+    for hw in shapes:
+        check_side("--size", hw)
+    check_range("--workers", workers, 1, whole=True)
+    check_range("--and-fraction", and_fraction, 0, 1)
+    check_range("medium_fraction", medium_fraction, 0, 1)
+    check_room(n * ITEM_BYTES, f"{n:,} images with their captions", "--n", disk=out)
+    scenes = [scene_for(seed, i) for i in range(n)]
+    rows = [_row(scene, seed, i, shapes[i % len(shapes)], medium_fraction, and_fraction) for i, scene in enumerate(scenes)]
+    _check_earlier_images(out, rows)
     out.mkdir(parents=True, exist_ok=True)
-    lines, jobs = [], []
-    for i in range(n):
-        scene = scene_for(seed, i)
-        hw = tuple(sizes[i % len(sizes)]) if sizes else ((size, size) if isinstance(size, int) else tuple(size))
-        rng = random.Random(seed * 7_919 + i)
-        caption = (medium_caption(scene, relation=rng.random() >= and_fraction) if rng.random() < medium_fraction
-                   else dense_caption(scene))
+    jobs = []
+    for i, row in enumerate(rows):
         stem = f"{i:06d}"
         if not (out / f"{stem}.png").is_file():
-            jobs.append((scene, hw, seed * 100_003 + i, out / f"{stem}.png"))
-        _write_if_changed(out / f"{stem}.txt", caption + "\n")
-        _write_if_changed(out / f"{stem}.sparse.txt", sparse_caption(scene) + "\n")
-        lines.append(json.dumps({"path": f"{stem}.png", "caption": caption, "dense_caption": dense_caption(scene),
-                                 "sparse_caption": sparse_caption(scene), "height": hw[0], "width": hw[1],
-                                 "class": class_label(scene), "scene": scene.to_dict()}))
+            jobs.append((scenes[i], (row["height"], row["width"]), seed * 100_003 + i, out / f"{stem}.png"))
+        _write_if_changed(out / f"{stem}.txt", row["caption"] + "\n")
+        _write_if_changed(out / f"{stem}.sparse.txt", row["sparse_caption"] + "\n")
     bar = tqdm(total=len(jobs), desc="world images", disable=not progress or not jobs)
     if workers > 1 and len(jobs) > 1:
         from multiprocessing import get_context
@@ -114,7 +161,7 @@ def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0
             _render_to(job)
             bar.update(1)
     bar.close()
-    _write_if_changed(out / "manifest.jsonl", "\n".join(lines) + "\n")
+    _write_if_changed(out / "manifest.jsonl", "\n".join(json.dumps(row) for row in rows) + "\n")
     return out
 
 
@@ -174,20 +221,34 @@ def suite_prompt(category: str, rng: random.Random) -> dict:
     raise ValueError(f"unknown category {category!r}; choose one of {CATEGORIES}")
 
 
+def suite_size(category: str) -> int:
+    """How many distinct prompts ``suite_prompt`` draws from for ``category`` (single: 48)."""
+    pairs, colors = len(SHAPES) * (len(SHAPES) - 1), len(COLORS) * (len(COLORS) - 1)
+    return {"single": len(SHAPES) * len(COLORS), "color": pairs * colors, "shape": pairs * len(SIZES) * (len(SIZES) - 1),
+            "texture": pairs * (len(TEXTURES) - 1) * (len(TEXTURES) - 2), "spatial": pairs * colors * len(RELATIONS),
+            "complex": pairs * colors * len(TEXTURES) ** 2 * len(RELATIONS)}[category]
+
+
 def make_suites(out, n_per_category: int = 50, seed: int = 1234) -> dict[str, list[dict]]:
-    """Write ``{category}_val.txt`` + ``{category}_val.json`` for every category; distinct prompts."""
-    out = Path(out)
+    """Write ``{category}_val.txt`` + ``{category}_val.json`` for every category; distinct prompts. A
+    category with fewer distinct prompts than ``n_per_category`` (``suite_size``) gets all of them;
+    more than the largest has, or an ``out`` that is a file, is a ``BenchError``."""
+    out = check_out_folder(out, "--out")
+    largest = max(CATEGORIES, key=suite_size)
+    check_range("--n", n_per_category, 1, suite_size(largest), whole=True,
+                why=f"the prompts per category; the largest suite, {largest}, has {suite_size(largest):,} distinct ones")
     out.mkdir(parents=True, exist_ok=True)
     suites = {}
     for k, category in enumerate(CATEGORIES):
         rng = random.Random(seed * 31 + k)
         specs, seen = [], set()
-        for _ in range(100 * n_per_category):
+        wanted = min(n_per_category, suite_size(category))
+        for _ in range(100 * wanted):
             spec = suite_prompt(category, rng)
             if spec["prompt"] not in seen:
                 seen.add(spec["prompt"])
                 specs.append(spec)
-            if len(specs) == n_per_category:
+            if len(specs) == wanted:
                 break
         (out / f"{category}_val.txt").write_text("".join(s["prompt"] + "\n" for s in specs))
         (out / f"{category}_val.json").write_text(json.dumps(specs, indent=1) + "\n")
@@ -196,10 +257,18 @@ def make_suites(out, n_per_category: int = 50, seed: int = 1234) -> dict[str, li
 
 
 def load_suite(folder, category: str) -> list[dict]:
+    """The prompt specs of ``folder/{category}_val.json``; BenchError naming the file when it is
+    missing, damaged or not a list of specs."""
     path = Path(folder) / f"{category}_val.json"
-    if not path.is_file():
-        raise FileNotFoundError(f"no prompt suite {category!r}: missing {path}")
-    return json.loads(path.read_text())
+    try:
+        specs = json.loads(read_text(path, BenchError, f"prompt suite {category!r}"))
+    except json.JSONDecodeError as e:
+        raise BenchError(f"cannot read prompt suite {path}: invalid JSON at line {e.lineno}, column {e.colno}: "
+                         f"{e.msg} (truncated or hand-edited?)") from None
+    if not isinstance(specs, list) or not all(isinstance(s, dict) and "prompt" in s for s in specs):
+        raise BenchError(f"prompt suite {path} is not a list of prompt specs ({{\"prompt\", \"category\", "
+                         "\"objects\", \"relation\"}}); write one with `pixart-bench world make-suites`")
+    return specs
 
 
 def scene_from_spec(spec: dict, rng: random.Random) -> Scene:

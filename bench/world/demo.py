@@ -15,7 +15,7 @@ at the autoencoder.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import random
 import time
 from pathlib import Path
@@ -24,9 +24,11 @@ import numpy as np
 from PIL import Image
 
 import bench.world
+from bench.errors import BenchError, check_out_folder, check_range
 from bench.stats import bootstrap_ci
-from bench.world.dataset import CATEGORIES, load_suite, scene_from_spec
+from bench.world.dataset import CATEGORIES, check_side, load_suite, scene_from_spec
 from bench.world.render import render
+from pixart.errors import read_json
 from pixart.files import write_json_atomic
 from reports.demo import write_demo_report
 
@@ -41,10 +43,10 @@ DEMO_SAMPLER, DEMO_STEPS, DEMO_CFG = "sde-dpm-solver", 20, 2.0
 
 
 def select_categories(names: list[str] | None) -> list[str]:
-    """The named suites in ``CATEGORIES`` order (all when ``names`` is empty); ValueError names unknown ones."""
+    """The named suites in ``CATEGORIES`` order (all when ``names`` is empty); BenchError names unknown ones."""
     unknown = sorted(set(names or ()) - set(CATEGORIES))
     if unknown:
-        raise ValueError(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
+        raise BenchError(f"--categories: unknown categories {unknown}; choose from {', '.join(CATEGORIES)}")
     return [c for c in CATEGORIES if c in names] if names else list(CATEGORIES)
 
 
@@ -59,6 +61,38 @@ def vae_round_trip(vae, image: Image.Image) -> Image.Image:
     return VaeImageProcessor(do_normalize=True).postprocess(vae.decode(vae.encode(x)), output_type="pil")[0]
 
 
+def check_reference(reference: Path) -> dict:
+    """BenchError unless ``reference`` is a pipeline folder; returns its ``training.json`` record ({} if none)."""
+    reference = Path(reference)
+    if not reference.exists():
+        raise BenchError(f"--reference {reference}: no such folder; give a pipeline folder (written by "
+                         "`pixart-bench world train-reference` or `export-diffusers`)")
+    if not (reference / "model_index.json").is_file():
+        raise BenchError(f"--reference {reference} is not a pipeline folder (no model_index.json); give one written "
+                         "by `pixart-bench world train-reference` or `export-diffusers`")
+    record = reference / "training.json"
+    return read_json(record, BenchError, "training record") if record.exists() else {}
+
+
+def check_earlier_samples(out: Path, prompts: dict[str, list[str]], settings, seed: int, images_per_prompt: int,
+                          checkpoint_sha256: str) -> None:
+    """BenchError when a category's samples in ``out`` were drawn by another model or with other settings
+    (their manifest differs from this run's), before anything is sampled: every category is checked."""
+    from pixart.sample_run import MANIFEST
+
+    for category, texts in prompts.items():
+        path = out / "images" / category / MANIFEST
+        if not path.exists():
+            continue
+        old = read_json(path, BenchError, "sample manifest")
+        now = {"settings": dataclasses.asdict(settings), "seed": seed, "images_per_prompt": images_per_prompt,
+               "checkpoint_sha256": checkpoint_sha256, "prompts": texts}
+        changed = [k for k, v in now.items() if old.get(k) != v]
+        if changed:
+            raise BenchError(f"--out {out} holds {category} samples of a run with different {', '.join(changed)} "
+                             "(another --reference, sampler, size, seeds or prompts); use another --out folder")
+
+
 def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, prompts_per_category: int | None = None,
              seeds: int | None = None, sampler: str | None = None, steps: int | None = None,
              cfg: float | None = None, categories: list[str] | None = None, size: int | None = None,
@@ -67,31 +101,51 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     sampler takes its own default steps unless ``steps``. ``cfg`` None: ``DEMO_CFG``.
     ``categories``: a subset of the suites (default all, in ``CATEGORIES`` order); ``size``: square
     image side in pixels (default the model's own, 128 for the bundle); ``first_seed``: image ``k``
-    of a category uses seed ``first_seed + k`` (fresh seeds check a setting chosen on others)."""
+    of a category uses seed ``first_seed + k`` (fresh seeds check a setting chosen on others).
+    Bad options, a ``reference`` that is not a pipeline folder, or an ``out`` holding samples of
+    another model or settings are a ``BenchError`` (``PipelineError`` for the sampler's settings and
+    the pipeline itself) before anything is sampled or written."""
     from bench.ablate.params import parameter_table
     from bench.world.fid import world_fid
     from bench.world.oracle import score
-    from pixart.pipeline import PixArtPipeline, SampleSettings
+    from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
     from pixart.sample_run import run_sampling
 
     t0 = time.perf_counter()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    if not (reference / "model_index.json").is_file():
-        raise FileNotFoundError(f"no bundled reference pipeline at {reference}; run `pixart-bench world train-reference`")
+    out = check_out_folder(out, "--out")
+    for option, value in (("--prompts", prompts_per_category), ("--seeds", seeds)):
+        if value is not None:
+            check_range(option, value, 1, whole=True)
+    if size is not None:
+        check_side("--size", size)
+    check_range("--first-seed", first_seed, 0, 2**63 - 1, whole=True)
+    categories = select_categories(categories)
+    reference = Path(reference)
+    training = check_reference(reference)
     n_prompts = prompts_per_category or (2 if quick else 4)
     n_seeds = seeds or (1 if quick else 4)
-    categories = select_categories(categories)
+    suites = {c: load_suite(SUITES, c) for c in categories}
+    fewest = min(suites, key=lambda c: len(suites[c]))
+    if n_prompts > len(suites[fewest]):
+        raise BenchError(f"--prompts {n_prompts}: the {fewest} suite has {len(suites[fewest])} prompts; ask for at most that")
+    specs_of = {c: specs[:n_prompts] for c, specs in suites.items()}
+    if sampler is None:
+        sampler, steps = DEMO_SAMPLER, DEMO_STEPS if steps is None else steps
+    request = SampleSettings(sampler=sampler, steps=steps, guidance_scale=DEMO_CFG if cfg is None else cfg)
+    request.check()  # sampler, steps and guidance, before the model is loaded
     pipe = PixArtPipeline.from_pretrained(reference)
     base = size or pipe.transformer.config.input_size * pipe.vae.downsample
-    if sampler is None:
-        sampler, steps = DEMO_SAMPLER, steps or DEMO_STEPS
-    settings = SampleSettings(sampler=sampler, steps=steps, guidance_scale=DEMO_CFG if cfg is None else cfg,
-                              height=base, width=base).resolved(pipe)
+    settings = dataclasses.replace(request, height=base, width=base).resolved(pipe)
+    try:
+        pipe.generation_size(base, base, settings.resolution_binning)
+    except PipelineError as e:  # the model's own rule for the side (a multiple of its VAE factor x patch)
+        raise BenchError(f"--size {base}: {e}") from None
+    check_earlier_samples(out, {c: [s["prompt"] for s in specs] for c, specs in specs_of.items()}, settings,
+                          first_seed, n_seeds, pipe.checkpoint_hash())
+    out.mkdir(parents=True, exist_ok=True)
 
     results, real, generated = {}, [], []
-    for category in categories:
-        specs = load_suite(SUITES, category)[:n_prompts]
+    for category, specs in specs_of.items():
         folder = out / "images" / category
         manifest = run_sampling(pipe, [s["prompt"] for s in specs], folder, settings, seed=first_seed,
                                 images_per_prompt=n_seeds, batch_size=8, checkpoint=str(reference))
@@ -121,7 +175,6 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     fid = world_fid(real, generated)["fid"]
     log(f"world-FID {fid:.2f} ({len(generated)} generated vs {len(real)} rendered images)")
     n_params = sum(p.numel() for p in pipe.transformer.parameters())
-    training = json.loads((reference / "training.json").read_text()) if (reference / "training.json").is_file() else {}
     report = {"quick": quick, "prompts_per_category": n_prompts, "seeds": n_seeds, "first_seed": first_seed,
               "size": base, "sampler": settings.sampler,
               "steps": settings.steps, "cfg": settings.guidance_scale, "scores": results, "world_fid": fid, "reference_parameters": n_params,

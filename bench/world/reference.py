@@ -27,10 +27,12 @@ from pathlib import Path
 
 import torch
 
-from bench.world.components import ensure_components
-from bench.world.dataset import make_dataset
+from bench.errors import BenchError, check_out_folder, check_range, check_room
+from bench.world.components import check_components, ensure_components
+from bench.world.dataset import ITEM_BYTES, make_dataset
 from bench.world.scene import NUM_CLASSES
 from bench.world.stage_records import add_wall_seconds, continued_record, loss_curve, set_aside_if_inputs_changed
+from pixart.errors import read_json
 from pixart.files import write_json_atomic
 from pixart.train import DataConfig, OptimConfig, TrainConfig
 
@@ -76,6 +78,8 @@ class ReferenceBudget:
 
 
 STAGES = ("stage1", "stage2", "stage2b", "stage3", "stage3b")
+SIZES_128 = [(128, 128), (128, 256), (256, 128)]  # data128's images, cycled (stage 3's aspect buckets)
+VAE_FACTOR = 4  # the recipe's VAE: a latent pixel per 4x4 image pixels
 # each stage's step budget as a `world train-reference` option (what a copy of a stopped run is given)
 STEP_OPTIONS = {"stage1": "--stage1-steps", "stage2": "--stage2-steps", "stage2b": "--stage2-low-lr-steps",
                 "stage3": "--stage3-steps", "stage3b": "--stage3-low-lr-steps"}
@@ -146,31 +150,105 @@ def make_data(work: Path, b: ReferenceBudget, workers: int = 1, sizes: tuple[int
     if 64 in sizes:
         make_dataset(work / "data64", b.n_images_64, 64, seed=b.seed, and_fraction=b.and_fraction, workers=workers)
     if 128 in sizes:
-        make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=[(128, 128), (128, 256), (256, 128)],
+        make_dataset(work / "data128", b.n_images_128, 128, seed=b.seed + 1, sizes=SIZES_128,
                      and_fraction=b.and_fraction, workers=workers)
 
 
-def check_request(b: ReferenceBudget, stop_after: str | None = None, stage3_from: Path | None = None) -> Path | None:
-    """``train_reference``'s argument checks, all before any data is made (the CLI runs them first to
-    report a bad option as a usage error): ValueError or FileNotFoundError naming the bad one. Returns
-    the weights folder ``stage3_from`` points at (a pipeline folder's ``transformer/``), or None."""
-    for what, names in (("stage_minutes", b.stage_minutes), ("compile_stages", b.compile_stages)):
+def option_of(field: str) -> str:
+    """The `world train-reference` option that sets a ``ReferenceBudget`` field (the field's name if none does)."""
+    if field in ("vae_batch_size", "vae_images_128", "t5_dim", "max_length"):
+        return field
+    return {"compile_stages": "--compile"}.get(field, "--" + field.replace("_", "-"))
+
+
+def parse_stage_minutes(text: str) -> dict:
+    """--stage-minutes 'stage2=4,stage3=1.5' → {"stage2": 4.0, "stage3": 1.5}; BenchError on a malformed part."""
+    caps = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, value = part.partition("=")
+        try:
+            caps[name.strip()] = float(value)  # no "=": float("") fails too
+        except ValueError:
+            raise BenchError(f"--stage-minutes: {part!r} is not stage=minutes (e.g. 'stage2=4,stage3=1.5')") from None
+    return caps
+
+
+def _check_budget(b: ReferenceBudget) -> None:
+    """Every number of ``b`` in its range, and a model the trainer can build (BenchError naming the option)."""
+    for name in ("n_images_64", "n_images_128", "vae_steps", "stage1_steps", "stage2_steps", "stage3_steps",
+                 "batch_size", "batch_size_128", "vae_batch_size", "vae_images_128", "hidden", "depth", "heads",
+                 "patch_size", "t5_dim", "max_length"):
+        check_range(option_of(name), getattr(b, name), 1, whole=True)
+    for name in ("stage2_low_lr_steps", "stage3_low_lr_steps", "seed"):
+        check_range(option_of(name), getattr(b, name), 0, whole=True)
+    for name in ("lr", "low_lr", "stage3_lr"):
+        if getattr(b, name) is not None:
+            check_range(option_of(name), getattr(b, name), 0, 1, above=True, why="learning rates above 1 diverge")
+    check_range("--and-fraction", b.and_fraction, 0, 1)
+    check_range("--latent-scale-128", b.latent_scale_128, 0, 100, above=True)
+    if b.mixed_precision not in ("no", "bf16", "fp16"):
+        raise BenchError(f"--mixed-precision must be no, bf16 or fp16, got {b.mixed_precision!r}")
+    for option, names in (("--stage-minutes", b.stage_minutes), ("--compile", b.compile_stages)):
         unknown = set(names) - set(STAGES)
         if unknown:
-            raise ValueError(f"{what} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+            raise BenchError(f"{option} names unknown stages {sorted(unknown)}; known: {', '.join(STAGES)}")
+    for name, minutes in b.stage_minutes.items():
+        check_range(f"--stage-minutes {name}", minutes, 0)
+    if b.hidden % b.heads or b.hidden % 4:
+        raise BenchError(f"--hidden {b.hidden} must be a multiple of --heads {b.heads} and of 4 (the 2D sin-cos "
+                         "position embedding)")
+    from pixart.data import aspect_buckets, closest_bucket
+
+    buckets = aspect_buckets(128, stage_configs(b, Path("work"))["stage3"].data.bucket_multiple)
+    sides = {64 // VAE_FACTOR} | {side // VAE_FACTOR for hw in SIZES_128 for side in closest_bucket(*hw, buckets)}
+    if any(side % b.patch_size for side in sides):
+        raise BenchError(f"--patch-size {b.patch_size} must divide every latent side the stages train at "
+                         f"({', '.join(map(str, sorted(sides)))}): use 1 or 2")
+
+
+def check_request(b: ReferenceBudget, stop_after: str | None = None, stage3_from: Path | None = None, *,
+                  out: Path | None = None, work: Path | None = None, components: Path | None = None,
+                  workers: int = 1) -> Path | None:
+    """``train_reference``'s argument checks, all before any data is made: a ``BenchError`` naming the
+    bad option. Returns the weights folder ``stage3_from`` points at (a pipeline folder's
+    ``transformer/``), or None."""
+    _check_budget(b)
+    check_range("--workers", workers, 1, whole=True)
     if stop_after is not None and stop_after not in STAGES:
-        raise ValueError(f"stop_after {stop_after!r} is not a stage; known: {', '.join(STAGES)}")
-    if not b.latent_scale_128 > 0:
-        raise ValueError(f"latent_scale_128 must be positive, got {b.latent_scale_128}")
+        raise BenchError(f"--stop-after {stop_after!r} is not a stage; known: {', '.join(STAGES)}")
+    for option, folder in (("--out", out), ("--work", work)):
+        if folder is not None:
+            check_out_folder(folder, option)
+    if components is not None:
+        check_components(Path(components))
+    elif work is not None and not (Path(work) / "components" / "vae" / "config.json").is_file():
+        pool = max(0, b.n_images_64 - 64) + max(0, min(b.n_images_128, b.vae_images_128) - 64)
+        if pool < 1:
+            raise BenchError("the VAE holds out 64 images of each set and trains on the rest: --n-images-64 or "
+                             "--n-images-128 must be above 64 (or take the VAE from a pipeline with --components)")
+    if work is not None:
+        check_room((b.n_images_64 + b.n_images_128) * ITEM_BYTES, "the images", "--n-images-64 and --n-images-128",
+                   disk=Path(work))
+    if stage3_from is None and b.batch_size > b.n_images_64:
+        raise BenchError(f"--batch-size {b.batch_size} is more than the {b.n_images_64} images of --n-images-64")
+    per_bucket = -(-b.n_images_128 // len(SIZES_128))  # data128 cycles its sizes: the largest bucket's images
+    if stop_after in (None, "stage3", "stage3b") and b.batch_size_128 > per_bucket:
+        raise BenchError(f"--batch-size-128 {b.batch_size_128} is more than the {per_bucket} images of the largest "
+                         f"aspect bucket (--n-images-128 {b.n_images_128} across {len(SIZES_128)} shapes)")
     if stage3_from is None:
         return None
     if stop_after not in (None, "stage3", "stage3b"):
-        raise ValueError(f"stage3_from skips stages 1-2b, so stop_after {stop_after!r} would train nothing")
+        raise BenchError(f"--stage3-from skips stages 1-2b, so --stop-after {stop_after} would train nothing")
     weights = Path(stage3_from)
-    if (weights / "transformer").is_dir():  # a pipeline folder
+    if not weights.exists():
+        raise BenchError(f"--stage3-from {stage3_from}: no such folder")
+    if (weights / "transformer").is_dir():  # a pipeline folder: its record goes into training.json
         weights = weights / "transformer"
+        if (weights.parent / "training.json").exists():
+            read_json(weights.parent / "training.json", BenchError, "training record")
     if not any(weights.glob("*.safetensors")):
-        raise FileNotFoundError(f"stage3_from {stage3_from}: no *.safetensors weights in {weights}")
+        raise BenchError(f"--stage3-from {stage3_from}: no *.safetensors weights in {weights} (give a pipeline "
+                         "folder, or a transformer / checkpoint ema/ folder)")
     return weights
 
 
@@ -240,7 +318,8 @@ def train_reference(out: Path, work: Path, budget: ReferenceBudget | None = None
     from pixart.vae import VAE
 
     b = budget or ReferenceBudget()
-    stage3_weights = check_request(b, stop_after, stage3_from)
+    stage3_weights = check_request(b, stop_after, stage3_from, out=out, work=work, components=components,
+                                   workers=workers)
     work, out = Path(work), Path(out)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()

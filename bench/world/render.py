@@ -17,6 +17,10 @@ from PIL import Image, ImageDraw
 from bench.world.scene import BACKGROUNDS, COLORS, SIZES, Obj, Scene
 
 SUPERSAMPLE = 4
+# the sides the world is drawn at (any size renders; datasets, the demo and its ground truth keep to
+# these): below 16 px a small object's texture cells (a quarter of 0.3 x the side) are under a pixel;
+# the float64 canvas at 4x takes 384 bytes per pixel, 1.6 GB at 2048 x 2048
+MIN_SIDE, MAX_SIDE = 16, 2048
 
 
 def dark_shade(color: str) -> tuple[int, int, int]:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench.errors import BenchError
+from pixart.errors import read_json
 from pixart.files import sha256_files, sha256_folder, write_json_atomic
 
 # what a stage's settings were when inputs.json did not record them
@@ -45,7 +47,7 @@ def loss_curve(metrics: Path, max_points: int = 500) -> list[list[float]]:
 def add_wall_seconds(stage_dir: Path, seconds: float) -> float:
     """Add one call's ``seconds`` to the stage's ``wall_seconds.json``; returns the stage's total."""
     wall = Path(stage_dir) / "wall_seconds.json"
-    total = (json.loads(wall.read_text())["seconds"] if wall.is_file() else 0.0) + seconds
+    total = (read_json(wall, BenchError, "stage wall time")["seconds"] if wall.is_file() else 0.0) + seconds
     write_json_atomic(wall, {"seconds": total}, indent=None)
     return total
 
@@ -64,7 +66,7 @@ def _recorded_inputs(stage_dir: Path) -> dict:
     ``train_config.yaml``; {} for a stage not started."""
     record, cfg = stage_dir / "inputs.json", stage_dir / "train_config.yaml"
     if record.is_file():
-        return json.loads(record.read_text())
+        return read_json(record, BenchError, "stage record")
     if cfg.is_file():
         import yaml
 
@@ -120,7 +122,7 @@ def continued_record(parent_weights: Path, record: dict) -> dict:
     ``seconds_this_run`` is this run's own wall time."""
     parent_weights = Path(parent_weights)
     found = parent_weights.parent / "training.json"
-    parent = json.loads(found.read_text()) if parent_weights.name == "transformer" and found.is_file() else {}
+    parent = read_json(found, BenchError, "training record") if parent_weights.name == "transformer" and found.is_file() else {}
     taken = set(parent.get("seconds", {})) | set(parent.get("loss_curves", {}))
     rename = {}
     for name in dict.fromkeys([*record.get("seconds", {}), *record.get("loss_curves", {})]):

@@ -26,7 +26,6 @@ which is unbiased.
 from __future__ import annotations
 
 import hashlib
-import json
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Iterable
@@ -34,12 +33,13 @@ from typing import Iterable
 import numpy as np
 import torch
 import torch_fidelity
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 from threadpoolctl import threadpool_limits
 from torch.utils.data import Dataset
 
+from bench.errors import BenchError, check_in_folder, check_range
 from bench.world.fid.extractor import EXTRACTOR_NAME, register_world_extractor
-from bench.world.fid.network import DEFAULT_WEIGHTS, FEATURE_LAYER, config_path_for, pil_to_uint8, weights_digest
+from bench.world.fid.network import DEFAULT_WEIGHTS, FEATURE_LAYER, load_world_cnn, pil_to_uint8, weights_digest
 from pixart.files import sha256_files
 
 
@@ -59,10 +59,10 @@ class UInt8ImageDataset(Dataset):
                 raise TypeError(f"expected PIL images, H×W×3 uint8 arrays or uint8 [3, H, W] tensors, got {type(im)}")
             tensors.append(t)
         if not tensors:
-            raise ValueError("empty image set")
+            raise BenchError("empty image set: FID needs at least 2 images per set")
         sizes = {tuple(t.shape) for t in tensors}
         if len(sizes) > 1:
-            raise ValueError(f"all images of one set must share a size, got {sorted(sizes)}")
+            raise BenchError(f"all images of one set must share a size, got {sorted(sizes)}")
         self.images = tensors
 
     def __len__(self):
@@ -85,7 +85,9 @@ _FOLDER_EXTS = (".png", ".jpg", ".jpeg")  # torch-fidelity's default samples_fin
 def _folder_files(folder: Path) -> list[Path]:
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in _FOLDER_EXTS)
     if not files:
-        raise ValueError(f"no .png/.jpg/.jpeg images in {folder}")
+        others = sorted(p.name for p in folder.iterdir())
+        held = f" (it holds {len(others)} other entries, e.g. {others[0]})" if others else " (it is empty)"
+        raise BenchError(f"no .png/.jpg/.jpeg images in {folder}{held}; give a folder of images")
     return files
 
 
@@ -93,19 +95,27 @@ def _folder_digest(folder: Path) -> str:
     return sha256_files(_folder_files(folder), with_names=True)
 
 
-def _as_input(images) -> tuple[str | Dataset, int, Path | UInt8ImageDataset]:
-    """(torch-fidelity input, number of images, handle for hashing)."""
+def _image_size(path: Path) -> tuple[int, int]:
+    """The size of a readable image; BenchError naming the file when it is truncated or not an image."""
+    try:
+        with Image.open(path) as im:
+            im.load()  # decodes the whole file: torch-fidelity would fail on a damaged one with a vaguer error
+            return im.size
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL's ways of saying "damaged"
+        raise BenchError(f"cannot read image {path}: {e} (truncated or not an image?); remove or replace it") from None
+
+
+def _as_input(images, what: str) -> tuple[str | Dataset, int, Path | UInt8ImageDataset]:
+    """(torch-fidelity input, number of images, handle for hashing); ``what`` names the set in errors."""
     if isinstance(images, (str, Path)):
-        folder = Path(images)
-        if not folder.is_dir():
-            raise ValueError(f"{folder} is not a directory")
+        folder = check_in_folder(images, f"{what} image folder")
         files = _folder_files(folder)
-        sizes = set()
-        for p in files:  # headers only; torch-fidelity's collate would fail later with a vaguer error
-            with Image.open(p) as im:
-                sizes.add(im.size)
+        sizes = {}
+        for p in files:
+            sizes.setdefault(_image_size(p), p)
         if len(sizes) > 1:
-            raise ValueError(f"all images of one set must share a size; {folder} has {sorted(sizes)}")
+            examples = "; ".join(f"{p.name} is {w}x{h}" for (w, h), p in list(sizes.items())[:3])
+            raise BenchError(f"all images of one set must share a size; {folder} has {len(sizes)} sizes ({examples})")
         return str(folder), len(files), folder
     if isinstance(images, UInt8ImageDataset):
         return images, len(images), images
@@ -134,20 +144,33 @@ def world_fid(real, generated, *, device: str = "cpu", cache: bool = False, cach
     are only 128×128, too small for threads to help, and on a busy CPU multi-threaded OpenBLAS
     spin-waits: on a busy 2-core CPU its ``eigvals`` took ~0.8 s against ~2 ms single-threaded.
 
+    Bad input (a missing, empty, mixed-size or damaged image folder, fewer than 2 images in a set, a
+    missing or damaged extractor, an unknown device) is a ``BenchError``, before any feature is computed.
+
     Returns {"fid", "n_real", "n_generated", "feature_extractor", "feature_dim", "weights_sha256"}
     (+ "kid_mean", "kid_std").
     """
     register_world_extractor()
-    in_real, n_real, h_real = _as_input(real)
-    in_gen, n_gen, h_gen = _as_input(generated)
-    if min(n_real, n_gen) < 2:
-        raise ValueError("FID needs at least 2 images per set")
+    try:
+        dev = torch.device(device)
+    except RuntimeError:  # torch's message for a device string it cannot parse
+        dev = None
+    if dev is None or dev.type not in ("cpu", "cuda"):
+        raise BenchError(f"--device must be cpu or cuda[:N], got {device!r}")
+    if dev.type == "cuda" and (dev.index or 0) >= torch.cuda.device_count():
+        raise BenchError(f"--device {device}: {torch.cuda.device_count()} CUDA devices are available; "
+                         "use --device cpu" + (" or cuda:0" if torch.cuda.is_available() else ""))
+    check_range("batch_size", batch_size, 1, whole=True)
     weights_path = Path(weights_path or DEFAULT_WEIGHTS)
+    _, config = load_world_cnn(weights_path)  # a missing or damaged extractor is named before any image is read
+    in_real, n_real, h_real = _as_input(real, "real")
+    in_gen, n_gen, h_gen = _as_input(generated, "generated")
+    for what, n, handle in (("real", n_real, h_real), ("generated", n_gen, h_gen)):
+        if n < 2:
+            where = f" in {handle}" if isinstance(handle, Path) else ""
+            raise BenchError(f"the {what} set has {n} image{'s' if n != 1 else ''}{where}; FID needs at least 2 per set")
     wdigest = weights_digest(weights_path)
 
-    dev = torch.device(device)
-    if dev.type not in ("cpu", "cuda"):
-        raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
     kwargs = dict(
         input1=in_gen, input2=in_real, fid=True, kid=kid, feature_extractor=EXTRACTOR_NAME,
         feature_layer_fid=FEATURE_LAYER, feature_layer_kid=FEATURE_LAYER,
@@ -173,7 +196,7 @@ def world_fid(real, generated, *, device: str = "cpu", cache: bool = False, cach
         "n_real": n_real,
         "n_generated": n_gen,
         "feature_extractor": EXTRACTOR_NAME,
-        "feature_dim": int(json.loads(config_path_for(weights_path).read_text())["feat_dim"]),
+        "feature_dim": int(config["feat_dim"]),
         "weights_sha256": wdigest,
     }
     if kid:

@@ -16,7 +16,6 @@ their json config beside them (``config_path_for``); ``load_world_cnn`` reads lo
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Sequence
 
@@ -25,9 +24,10 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
-from safetensors.torch import load_file
 
+from bench.errors import BenchError
 from bench.world.fid.labels import NUM_LOGITS
+from pixart.errors import read_json, read_safetensors
 from pixart.files import sha256_files
 
 FEATURE_LAYER = "feat"
@@ -93,14 +93,30 @@ def config_path_for(weights_path: str | Path) -> Path:
     return Path(weights_path).with_suffix(".json")
 
 
+CONFIG_KEYS = ("channels", "feat_dim", "num_logits", "stem", "convs")
+REBUILD = "rebuild it with `pixart-bench world train-extractor`"
+
+
 def load_world_cnn(weights_path: str | Path | None = None) -> tuple[WorldCNN, dict]:
-    """The trained network (eval mode, on CPU) and its json config, from local files only."""
+    """The trained network (eval mode, on CPU) and its json config, from local files only. A missing,
+    damaged or mismatched weights file or config is a ``BenchError`` naming the file."""
     weights_path = Path(weights_path or DEFAULT_WEIGHTS)
-    config = json.loads(config_path_for(weights_path).read_text())
+    config_path = config_path_for(weights_path)
+    state = read_safetensors(weights_path, BenchError, "feature-extractor weights")
+    config = read_json(config_path, BenchError, "feature-extractor config")
     if config.get("arch") != ARCH:
-        raise ValueError(f"{weights_path}: arch {config.get('arch')!r}, expected {ARCH!r}")
+        raise BenchError(f"feature-extractor config {config_path}: arch {config.get('arch')!r}, expected {ARCH!r}; "
+                         f"{REBUILD}")
+    missing = [k for k in CONFIG_KEYS if k not in config]
+    if missing:
+        raise BenchError(f"feature-extractor config {config_path} lacks {', '.join(missing)}; {REBUILD}")
     model = WorldCNN(config["channels"], config["feat_dim"], config["num_logits"], config["stem"], config["convs"])
-    model.load_state_dict(load_file(str(weights_path)), strict=True)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:  # keys or shapes that do not fit the config: torch lists them after a title line
+        lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+        raise BenchError(f"feature-extractor weights {weights_path} do not fit its config {config_path} "
+                         f"({lines[-1][:200]}); {REBUILD}") from None
     return model.eval(), config
 
 

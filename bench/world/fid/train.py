@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
+from bench.errors import check_out_file, check_range, check_room
 from bench.world.fid.labels import HEADS, MULTI_LABEL, NUM_LOGITS, SINGLE_LABEL, scene_targets
 from bench.world.fid.network import (
     ARCH,
@@ -125,8 +126,19 @@ def train_feature_extractor(out_path: str | Path = DEFAULT_WEIGHTS, n_images: in
 
     Writes ``out_path`` (safetensors) and its json config beside it; returns the config, whose
     "training" entry records the seed, sizes, wall times and held-out accuracy (on ``n_heldout``
-    64 px scenes from an independent random stream).
+    64 px scenes from an independent random stream). Options out of range, or an ``out_path`` that is
+    not a ``.safetensors`` file that can be written, are a ``BenchError`` before anything is rendered.
     """
+    out_path = check_out_file(out_path, "--out", ".safetensors")
+    check_out_file(config_path_for(out_path), "--out's config")
+    check_range("--n-images", n_images, 2, whole=True, why="the features are centred and scaled on them")
+    check_range("--steps", steps, 1, whole=True)
+    for option, value in (("batch_size", batch_size), ("n_heldout", n_heldout), ("log_every", log_every)):
+        check_range(option, value, 1, whole=True)
+    check_range("lr", lr, 0)
+    check_range("frac_128", frac_128, 0, 1)
+    check_room((n_images + n_heldout) * 3 * INPUT_SIZE**2, f"{n_images + n_heldout:,} rendered 64 px scenes",
+               "--n-images")
     old_threads = torch.get_num_threads()
     if threads:
         torch.set_num_threads(threads)
@@ -179,7 +191,6 @@ def train_feature_extractor(out_path: str | Path = DEFAULT_WEIGHTS, n_images: in
     finally:
         torch.set_num_threads(old_threads)
 
-    out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     save_file(state, str(out_path), metadata={"arch": ARCH})
     config = {

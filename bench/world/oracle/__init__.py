@@ -16,7 +16,7 @@ blobs that are not a recognisable object of the world come back as unknown (conf
 
 from bench.world.oracle.detection import Detection, detect
 from bench.world.oracle.fit import FOUND_CONFIDENCE, SIZE_THRESHOLD
-from bench.world.oracle.scoring import position_score, score, spec_from_scene
+from bench.world.oracle.scoring import check_spec, position_score, score, spec_from_scene
 from bench.world.oracle.validation import (
     VALIDATION_KEYS,
     VALIDATION_SIZES,
@@ -32,6 +32,7 @@ __all__ = [
     "VALIDATION_KEYS",
     "VALIDATION_SIZES",
     "Detection",
+    "check_spec",
     "corrupt",
     "detect",
     "match_scene",

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import itertools
 
+from bench.errors import BenchError
 from bench.world.oracle.detection import Detection, detect
-from bench.world.scene import RELATIONS, Scene
+from bench.world.scene import COLORS, REGIONS, RELATIONS, SHAPES, SIZES, TEXTURES, Scene
+
+CATEGORIES = ("single", "color", "shape", "texture", "spatial", "complex")
+# what a spec object may constrain, and the values each attribute takes
+ATTRIBUTE_VALUES = {"shape": SHAPES, "color": tuple(COLORS), "texture": TEXTURES, "size": tuple(SIZES), "region": REGIONS}
 
 
 def _iou(a, b) -> float:
@@ -35,7 +40,7 @@ def position_score(a: Detection, b: Detection, relation: str, iou_threshold: flo
     ok = {"left of": dx > 0 and abs(dx) > abs(dy), "right of": dx < 0 and abs(dx) > abs(dy),
           "above": dy > 0 and abs(dy) > abs(dx), "below": dy < 0 and abs(dy) > abs(dx)}
     if relation not in ok:
-        raise ValueError(f"unknown relation {relation!r}; choose one of {list(RELATIONS)}")
+        raise BenchError(f"unknown relation {relation!r}; choose one of {list(RELATIONS)}")
     if not ok[relation]:
         return 0.0
     iou = _iou(a.bbox, b.bbox)
@@ -88,6 +93,34 @@ def _spatial(wants: list[dict], dets: list[Detection], relation: str) -> tuple[f
     return (info["raw"] if info["raw"] > 0.5 else 0.0), info
 
 
+def check_spec(spec: dict) -> None:
+    """BenchError, naming the spec's prompt, when ``score`` cannot grade ``spec``: an unknown category,
+    no objects, an attribute or value the world does not have, a relation that is not one, or a
+    spatial spec without two objects and a relation."""
+    if not isinstance(spec, dict):
+        raise BenchError(f"a prompt spec is a dict (prompt, category, objects, relation), got {type(spec).__name__}")
+    where = f"prompt spec {spec.get('prompt')!r}"
+    category, objects, relation = spec.get("category", "single"), spec.get("objects"), spec.get("relation")
+    if category not in CATEGORIES:
+        raise BenchError(f"{where}: unknown category {category!r}; choose one of {', '.join(CATEGORIES)}")
+    if not isinstance(objects, list) or not objects or not all(isinstance(o, dict) for o in objects):
+        raise BenchError(f"{where}: \"objects\" must be a non-empty list of objects ({{\"shape\", \"color\", ...}}), "
+                         f"got {objects!r}")
+    for o in objects:
+        for key, value in o.items():
+            if key not in ATTRIBUTE_VALUES:
+                raise BenchError(f"{where}: unknown object attribute {key!r}; known: {', '.join(ATTRIBUTE_VALUES)}")
+            if value is not None and value not in ATTRIBUTE_VALUES[key]:
+                raise BenchError(f"{where}: unknown {key} {value!r}; choose one of {', '.join(ATTRIBUTE_VALUES[key])}")
+    if relation is not None and relation not in RELATIONS:
+        raise BenchError(f"{where}: unknown relation {relation!r}; choose one of {', '.join(RELATIONS)}")
+    if category == "spatial" and (len(objects) < 2 or relation is None):
+        raise BenchError(f"{where}: a spatial spec needs two objects and a relation, got {len(objects)} "
+                         f"object(s) and relation {relation!r}")
+    if category == "complex" and relation is not None and len(objects) < 2:
+        raise BenchError(f"{where}: a relation needs two objects, got {len(objects)}")
+
+
 def score(image, spec: dict, detections: list[Detection] | None = None) -> dict:
     """Score one image against a prompt spec; ``detections`` (from ``detect``) skips detection.
 
@@ -104,26 +137,25 @@ def score(image, spec: dict, detections: list[Detection] | None = None) -> dict:
     - complex (3-in-1 without the CLIP action part): mean of the attribute score and, when a
       relation is given, the spatial score.
 
+    A spec it cannot grade is a ``BenchError`` naming its prompt (``check_spec``).
+
     Returns {"score": float in [0, 1], "found": [the matched detection as a dict, or None, per
     spec object (spatial: the pair scored)], "details": {"missing": [noun phrases not found],
     "attribute_score", ("spatial_score", "c1", "c2", "pos", "raw", "pair", "relation_failed"),
     "detections": [every detection as a dict]}}.
     """
+    check_spec(spec)
     dets = detect(image) if detections is None else detections
-    wants = list(spec.get("objects", []))
+    wants = list(spec["objects"])
     category = spec.get("category", "single")
     relation = spec.get("relation")
-    if category not in ("single", "color", "shape", "texture", "spatial", "complex"):
-        raise ValueError(f"unknown category {category!r}")
     details: dict = {"detections": [d.as_dict() for d in dets]}
-    assign = _max_matching(wants, dets) if wants else []
-    attr = float(all(a is not None for a in assign)) if wants else 0.0
+    assign = _max_matching(wants, dets)
+    attr = float(all(a is not None for a in assign))
     details["attribute_score"] = attr
     found = [dets[j].as_dict() if j is not None else None for j in assign]
     missing = [_phrase(o) for o, j in zip(wants, assign) if j is None]
     if category == "spatial" or (category == "complex" and relation):
-        if len(wants) < 2 or relation is None:
-            raise ValueError("a spatial spec needs two objects and a relation")
         sp, info = _spatial(wants[:2], dets, relation)
         details.update(spatial_score=sp, **info)
         if info["c1"] and info["c2"] and info["pos"] < 1.0:
