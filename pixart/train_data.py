@@ -12,7 +12,7 @@ import torch
 from tqdm.auto import tqdm
 
 from pixart.data import BucketBatches, DataError, check_images, load_image, to_tensor
-from pixart.errors import reading
+from pixart.errors import PipelineError
 from pixart.features import FeatureStore, cache_settings, posterior
 from pixart.model import trim_text_padding
 from pixart.train_config import TrainConfig
@@ -56,7 +56,7 @@ class Batches:
             mean, std = torch.stack([p[0] for p in parts]), torch.stack([p[1] for p in parts])
             y, mask = trim_text_padding(torch.stack([p[2] for p in parts]), torch.stack([p[3] for p in parts]))
         else:
-            images, kept = [], []
+            images, kept, bad = [], [], []
             for it in items:
                 try:
                     images.append(to_tensor(load_image(it.path), bucket))
@@ -65,8 +65,10 @@ class Batches:
                     if not self.cfg.data.skip_bad:
                         raise
                     self.log(f"skipping: {e}")
+                    bad.append(e)
             if not images:
-                raise DataError(f"every image of step {step}'s batch was unreadable")
+                raise DataError(f"every image of step {step}'s batch was unreadable (data.skip_bad skipped them), "
+                                f"e.g. {bad[0]}")
             labels = to_device([int(it.label or 0) for it in kept], self.device)
             items = kept
             mean, std = posterior(self.vae, torch.stack(images))
@@ -130,19 +132,24 @@ class PreloadedFeatures:
 
 def load_encoders(cfg: TrainConfig, device):
     """The config's (T5 text encoder, VAE) on ``device``; no text encoder for class-conditional training."""
-    from pixart.pipeline import PipelineError
     from pixart.text import TextEncoder
     from pixart.vae import VAE
 
     if not cfg.vae:
-        raise DataError("training from raw images needs a VAE folder (vae: PATH) or a feature cache (data.features)")
+        raise DataError("config.vae is not set: images are encoded with a VAE folder (vae: PATH); or train from a "
+                        "feature cache (data.features)")
     if not cfg.class_conditional and not cfg.t5:
-        raise DataError("training on captions needs a T5 folder (t5: PATH) or a feature cache (data.features)")
-    with reading(cfg.vae, PipelineError, "VAE folder (config.vae)"):
-        vae = VAE.from_pretrained(cfg.vae, device=device)
+        raise DataError("config.t5 is not set: captions are encoded with a T5 folder (t5: PATH); or train from a "
+                        "feature cache (data.features)")
+    vae = _loaded("vae", lambda: VAE.from_pretrained(cfg.vae, device=device))
     if cfg.class_conditional:
         return None, vae
-    with reading(cfg.t5, PipelineError, "T5 folder (config.t5)"):
-        text_encoder = TextEncoder.from_pretrained(cfg.t5, max_length=cfg.max_length, device=device)
-    return text_encoder, vae
+    return _loaded("t5", lambda: TextEncoder.from_pretrained(cfg.t5, max_length=cfg.max_length, device=device)), vae
+
+
+def _loaded(key: str, load):
+    try:
+        return load()
+    except PipelineError as e:  # a missing or damaged folder, named by the loader; say which setting gave it
+        raise PipelineError(f"config.{key}: {e}") from None
 

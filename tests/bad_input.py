@@ -78,11 +78,48 @@ class Inputs:
 
         return save_transformer(tiny_model(), self.root / "official.pth", "official")
 
-    def copy(self, name: str, folder: Path) -> Path:
-        """A copy of the input ``name`` (an attribute above) in ``folder``, free to damage."""
+    @cached_property
+    def train_images(self) -> Path:
+        """8 tiny images with .txt captions and a manifest (train.jsonl, with classes)."""
+        from test_train import make_images
+
+        return make_images(self.root / "train-images", n=8, manifest=True)
+
+    @cached_property
+    def feature_cache(self) -> Path:
+        """The feature cache of ``train_images`` for the tiny_stage2 preset."""
+        from pixart.extract import run_extract
+
+        # the tiny pipeline's T5 (width 16) and VAE (/2) are those the tiny training presets need
+        run_extract(self.root / "feature-cache", "tiny_stage2", [f"data.root={self.train_images}",
+                    f"t5={self.pipeline}", f"vae={self.pipeline}"], progress=False)
+        return self.root / "feature-cache"
+
+    @cached_property
+    def train_run(self) -> Path:
+        """A tiny_stage2 run (from ``feature_cache``) of two steps with a checkpoint after each."""
+        from pixart.train import load_config, train
+
+        train(load_config("tiny_stage2", [f"data.root={self.train_images}", f"data.features={self.feature_cache}",
+                                          f"output_dir={self.root / 'train-run'}", "max_steps=2", "save_every=1",
+                                          "log_every=1"]), progress=False)
+        return self.root / "train-run"
+
+    @cached_property
+    def llava(self) -> Path:
+        """A tiny random LLaVA folder (model + processor) for ``caption``."""
+        from test_captions import build_tiny_llava
+
+        return build_tiny_llava(self.root / "llava")
+
+    def copy(self, name: str, folder: Path, damage: Callable[[Path], object] | None = None) -> Path:
+        """A copy of the input ``name`` (an attribute above) in ``folder``, free to damage (``damage(copy)``
+        does so, if given)."""
         src = getattr(self, name)
         dst = folder / src.name
         (shutil.copytree if src.is_dir() else shutil.copy2)(src, dst)
+        if damage is not None:
+            damage(dst)
         return dst
 
 
