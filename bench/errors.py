@@ -31,12 +31,13 @@ def check_range(option: str, value, low: float | None = None, high: float | None
     ok = ok and (low is None or value > low or (value == low and not above)) and (high is None or value <= high)
     if not ok:
         kind = "a whole number" if whole else "a number"
+        lo, hi = (f"{int(x):,}" if whole and x is not None else f"{x:g}" if x is not None else "" for x in (low, high))
         if low is None:
-            bounds = f"at most {high:g}"
+            bounds = f"at most {hi}"
         elif high is None:
-            bounds = f"above {low:g}" if above else f"at least {low:g}"
+            bounds = f"above {lo}" if above else f"at least {lo}"
         else:
-            bounds = f"above {low:g} and at most {high:g}" if above else f"from {low:g} to {high:g}"
+            bounds = f"above {lo} and at most {hi}" if above else f"from {lo} to {hi}"
         raise BenchError(f"{option} must be {kind} {bounds}{f' ({why})' if why else ''}, got {value!r}")
 
 

@@ -139,7 +139,8 @@ def make_dataset(out, n: int, size: int | tuple[int, int] = 64, *, seed: int = 0
     check_range("medium_fraction", medium_fraction, 0, 1)
     check_room(n * ITEM_BYTES, f"{n:,} images with their captions", "--n", disk=out)
     scenes = [scene_for(seed, i) for i in range(n)]
-    rows = [_row(scene, seed, i, shapes[i % len(shapes)], medium_fraction, and_fraction) for i, scene in enumerate(scenes)]
+    rows = [_row(scene, seed, i, shapes[i % len(shapes)], medium_fraction, and_fraction)
+            for i, scene in enumerate(scenes)]
     _check_earlier_images(out, rows)
     out.mkdir(parents=True, exist_ok=True)
     jobs = []
@@ -224,8 +225,10 @@ def suite_prompt(category: str, rng: random.Random) -> dict:
 def suite_size(category: str) -> int:
     """How many distinct prompts ``suite_prompt`` draws from for ``category`` (single: 48)."""
     pairs, colors = len(SHAPES) * (len(SHAPES) - 1), len(COLORS) * (len(COLORS) - 1)
-    return {"single": len(SHAPES) * len(COLORS), "color": pairs * colors, "shape": pairs * len(SIZES) * (len(SIZES) - 1),
-            "texture": pairs * (len(TEXTURES) - 1) * (len(TEXTURES) - 2), "spatial": pairs * colors * len(RELATIONS),
+    return {"single": len(SHAPES) * len(COLORS), "color": pairs * colors,
+            "shape": pairs * len(SIZES) * (len(SIZES) - 1),
+            "texture": pairs * (len(TEXTURES) - 1) * (len(TEXTURES) - 2),
+            "spatial": pairs * colors * len(RELATIONS),
             "complex": pairs * colors * len(TEXTURES) ** 2 * len(RELATIONS)}[category]
 
 
@@ -236,7 +239,8 @@ def make_suites(out, n_per_category: int = 50, seed: int = 1234) -> dict[str, li
     out = check_out_folder(out, "--out")
     largest = max(CATEGORIES, key=suite_size)
     check_range("--n", n_per_category, 1, suite_size(largest), whole=True,
-                why=f"the prompts per category; the largest suite, {largest}, has {suite_size(largest):,} distinct ones")
+                why=f"the prompts per category; the largest suite, {largest}, has {suite_size(largest):,} "
+                    "distinct ones")
     out.mkdir(parents=True, exist_ok=True)
     suites = {}
     for k, category in enumerate(CATEGORIES):
@@ -267,7 +271,7 @@ def load_suite(folder, category: str) -> list[dict]:
                          f"{e.msg} (truncated or hand-edited?)") from None
     if not isinstance(specs, list) or not all(isinstance(s, dict) and "prompt" in s for s in specs):
         raise BenchError(f"prompt suite {path} is not a list of prompt specs ({{\"prompt\", \"category\", "
-                         "\"objects\", \"relation\"}}); write one with `pixart-bench world make-suites`")
+                         "\"objects\", \"relation\"}); write one with `pixart-bench world make-suites`")
     return specs
 
 

@@ -118,7 +118,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
             check_range(option, value, 1, whole=True)
     if size is not None:
         check_side("--size", size)
-    check_range("--first-seed", first_seed, 0, 2**63 - 1, whole=True)
+    check_range("--first-seed", first_seed, 0, 2**32 - 1, whole=True)
     categories = select_categories(categories)
     reference = Path(reference)
     training = check_reference(reference)
@@ -127,7 +127,11 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     suites = {c: load_suite(SUITES, c) for c in categories}
     fewest = min(suites, key=lambda c: len(suites[c]))
     if n_prompts > len(suites[fewest]):
-        raise BenchError(f"--prompts {n_prompts}: the {fewest} suite has {len(suites[fewest])} prompts; ask for at most that")
+        raise BenchError(f"--prompts {n_prompts}: the {fewest} suite has {len(suites[fewest])} prompts; "
+                         "ask for at most that many")
+    if n_prompts * n_seeds * len(categories) < 2:
+        raise BenchError("world-FID needs at least 2 images, and this run makes 1: ask for more --prompts, --seeds "
+                         "or --categories")
     specs_of = {c: specs[:n_prompts] for c, specs in suites.items()}
     if sampler is None:
         sampler, steps = DEMO_SAMPLER, DEMO_STEPS if steps is None else steps

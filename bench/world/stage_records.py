@@ -122,7 +122,8 @@ def continued_record(parent_weights: Path, record: dict) -> dict:
     ``seconds_this_run`` is this run's own wall time."""
     parent_weights = Path(parent_weights)
     found = parent_weights.parent / "training.json"
-    parent = read_json(found, BenchError, "training record") if parent_weights.name == "transformer" and found.is_file() else {}
+    is_pipeline = parent_weights.name == "transformer" and found.is_file()
+    parent = read_json(found, BenchError, "training record") if is_pipeline else {}
     taken = set(parent.get("seconds", {})) | set(parent.get("loss_curves", {}))
     rename = {}
     for name in dict.fromkeys([*record.get("seconds", {}), *record.get("loss_curves", {})]):

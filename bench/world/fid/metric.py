@@ -168,7 +168,8 @@ def world_fid(real, generated, *, device: str = "cpu", cache: bool = False, cach
     for what, n, handle in (("real", n_real, h_real), ("generated", n_gen, h_gen)):
         if n < 2:
             where = f" in {handle}" if isinstance(handle, Path) else ""
-            raise BenchError(f"the {what} set has {n} image{'s' if n != 1 else ''}{where}; FID needs at least 2 per set")
+            raise BenchError(f"the {what} set has {n} image{'s' if n != 1 else ''}{where}; "
+                             "FID needs at least 2 per set")
     wdigest = weights_digest(weights_path)
 
     kwargs = dict(

@@ -16,7 +16,8 @@ from bench.world.scene import COLORS, REGIONS, RELATIONS, SHAPES, SIZES, TEXTURE
 
 CATEGORIES = ("single", "color", "shape", "texture", "spatial", "complex")
 # what a spec object may constrain, and the values each attribute takes
-ATTRIBUTE_VALUES = {"shape": SHAPES, "color": tuple(COLORS), "texture": TEXTURES, "size": tuple(SIZES), "region": REGIONS}
+ATTRIBUTE_VALUES = {"shape": SHAPES, "color": tuple(COLORS), "texture": TEXTURES, "size": tuple(SIZES),
+                    "region": REGIONS}
 
 
 def _iou(a, b) -> float:
