@@ -112,6 +112,32 @@ class Inputs:
 
         return build_tiny_llava(self.root / "llava")
 
+    @cached_property
+    def world_images(self) -> Path:
+        """A small world dataset at 32 px (6 images, captions, manifest.jsonl): an image folder for world-FID."""
+        from bench.world.dataset import make_dataset
+
+        return make_dataset(self.root / "world-images", 6, 32, seed=0, progress=False)
+
+    @cached_property
+    def extractor(self) -> Path:
+        """A folder with a copy of the bundled world-FID extractor (feature_extractor.safetensors + .json)."""
+        from bench.world.fid import DEFAULT_WEIGHTS, config_path_for
+
+        (self.root / "extractor").mkdir()
+        for src in (DEFAULT_WEIGHTS, config_path_for(DEFAULT_WEIGHTS)):
+            shutil.copy2(src, self.root / "extractor" / src.name)
+        return self.root / "extractor"
+
+    @cached_property
+    def demo_report(self) -> Path:
+        """A finished quick demo report (2 "single" prompts) sampled from ``diffusers_pipeline``."""
+        from bench.world.demo import run_demo
+
+        run_demo(self.root / "demo-report", quick=True, reference=self.diffusers_pipeline, categories=["single"],
+                 log=lambda *a: None)
+        return self.root / "demo-report"
+
     def copy(self, name: str, folder: Path, damage: Callable[[Path], object] | None = None) -> Path:
         """A copy of the input ``name`` (an attribute above) in ``folder``, free to damage (``damage(copy)``
         does so, if given)."""
