@@ -120,6 +120,20 @@ def test_suites(tmp_path):
                 assert relation_holds(scene.objects[0], scene.objects[1], spec["relation"])
 
 
+def test_make_suites_gives_a_small_suite_all_its_prompts(tmp_path):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+    from bench.world.dataset import suite_size
+
+    r = CliRunner().invoke(app, ["world", "make-suites", "--out", str(tmp_path), "--n", "100"])
+    assert r.exit_code == 0, r.output
+    sizes = {category: len(load_suite(tmp_path, category)) for category in CATEGORIES}
+    assert sizes == {"single": 48, "color": 100, "shape": 60, "texture": 100, "spatial": 100, "complex": 100}
+    assert all(n == min(100, suite_size(c)) for c, n in sizes.items())
+    assert "single, shape: every distinct prompt there is" in " ".join(r.output.split())
+
+
 def test_bundled_suites_are_current():
     from pathlib import Path
 
