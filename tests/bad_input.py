@@ -155,6 +155,13 @@ def truncate(path: Path, keep: float = 0.5) -> Path:
     return path
 
 
+def write(path: Path, data: str | bytes) -> Path:
+    """``data`` (text or bytes) into ``path``, its folder made; returns ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    (path.write_bytes if isinstance(data, bytes) else path.write_text)(data)
+    return path
+
+
 def snapshot(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
