@@ -143,7 +143,8 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     try:
         pipe.generation_size(base, base, settings.resolution_binning)
     except PipelineError as e:  # the model's own rule for the side (a multiple of its VAE factor x patch)
-        raise BenchError(f"--size {base}: {e}") from None
+        where = f"--size {base}" if size else f"the model's own size {base}"
+        raise BenchError(f"{where}: {e}") from None
     check_earlier_samples(out, {c: [s["prompt"] for s in specs] for c, specs in specs_of.items()}, settings,
                           first_seed, n_seeds, pipe.checkpoint_hash())
     out.mkdir(parents=True, exist_ok=True)

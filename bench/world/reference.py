@@ -199,11 +199,16 @@ def _check_budget(b: ReferenceBudget) -> None:
                          "position embedding)")
     from pixart.data import aspect_buckets, closest_bucket
 
-    buckets = aspect_buckets(128, stage_configs(b, Path("work"))["stage3"].data.bucket_multiple)
+    configs = stage_configs(b, Path("work"))
+    buckets = aspect_buckets(128, configs["stage3"].data.bucket_multiple)
     sides = {64 // VAE_FACTOR} | {side // VAE_FACTOR for hw in SIZES_128 for side in closest_bucket(*hw, buckets)}
     if any(side % b.patch_size for side in sides):
+        fits = [p for p in range(1, min(sides) + 1) if not any(side % p for side in sides)]
         raise BenchError(f"--patch-size {b.patch_size} must divide every latent side the stages train at "
-                         f"({', '.join(map(str, sorted(sides)))}): use 1 or 2")
+                         f"({', '.join(map(str, sorted(sides)))}): use {' or '.join(map(str, fits))}")
+    for cfg in configs.values():  # the trainer's own checks of the rest (a "b" stage of 0 steps is left out)
+        if cfg.max_steps > 0:
+            cfg.validate()
 
 
 def check_request(b: ReferenceBudget, stop_after: str | None = None, stage3_from: Path | None = None, *,
