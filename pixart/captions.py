@@ -101,8 +101,9 @@ def read_done(out_jsonl: Path, *, repair: bool = True) -> set[str]:
                 # last line with a newline but broken: treat as partial as well
                 keep_bytes -= len(raw) + 1
                 break
+            fix = "fix or delete that line (the other captions are kept), or write to another --out"
             raise DataError(f"{out_jsonl}: line {i + 1} is not a caption record ({e}); refusing to append to it: "
-                            "fix or delete that line (the other captions are kept), or write to another --out") from None
+                            f"{fix}") from None
         done.add(str(path))
     if tail.strip():
         # a complete record without its newline is still usable; keep it and add the newline

@@ -74,7 +74,8 @@ def read_folder(root: str | os.PathLike, skip_bad: bool = False, log=print) -> l
     """The images under ``root`` with their captions (the first line of the same-name ``.txt``)."""
     root = Path(root)
     if not root.is_dir():
-        raise DataError(f"image folder not found: {root}" if not root.exists() else f"{root} is a file, not an image folder")
+        raise DataError(f"image folder not found: {root}" if not root.exists() else
+                        f"{root} is a file, not an image folder")
     images = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
     if not images:
         raise DataError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}")

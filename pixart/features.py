@@ -148,7 +148,8 @@ class FeatureStore:
               "(data.features)"):
         """DataError when the cache was made with settings other than ``settings`` (its keys, and ``scales``)."""
         meta = self.meta()
-        diff = [k for k in [*settings, *(["scales"] if "scales" not in settings else [])] if meta.get(k) != settings.get(k)]
+        keys = [*settings, *(["scales"] if "scales" not in settings else [])]
+        diff = [k for k in keys if meta.get(k) != settings.get(k)]
         if diff:
             made = ", ".join(f"{k}={meta.get(k)!r}" for k in diff)
             wanted = ", ".join(f"{k}={settings.get(k)!r}" for k in diff)

@@ -93,7 +93,8 @@ def read_latest(output_dir: Path) -> SavedRun | None:
         return None
     try:
         model, ema = read_native(ckpt / "model")[1], read_native(ckpt / "ema")[1]
-        labels = read_safetensors(ckpt / LABELS, CheckpointError, "label embedding") if (ckpt / LABELS).exists() else None
+        labels = (read_safetensors(ckpt / LABELS, CheckpointError, "label embedding")
+                  if (ckpt / LABELS).exists() else None)
         state = _read_state(ckpt / "training_state.pt")
         config = read_yaml(ckpt / "train_config.yaml", CheckpointError, "checkpoint config")
     except CheckpointError as e:

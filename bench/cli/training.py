@@ -112,7 +112,8 @@ def caption(
 def vocab(
     captions: Path = typer.Argument(..., help="Captions: .jsonl (caption/prompt/text field), .txt (one per line), or a folder of .txt files."),
     spacy_model: str = typer.Option("en_core_web_sm", "--spacy-model", help="spaCy pipeline name or folder (needs a POS tagger)."),
-    min_count: int = typer.Option(10, "--min-count", min=1, help="A noun is 'valid' when it appears at least this often."),
+    min_count: int = typer.Option(10, "--min-count", min=1,
+                                  help="A noun is 'valid' when it appears at least this often."),
     json_out: Path = typer.Option(None, "--json", dir_okay=False, help="Also write the figures to this JSON file."),
 ):
     """The paper's caption vocabulary table: valid / total distinct nouns, noun occurrences, nouns per image."""
