@@ -1,0 +1,1 @@
+"""``pixart-bench compbench``: T2I-CompBench for any model (being built)."""

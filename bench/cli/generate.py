@@ -1,0 +1,1 @@
+"""``pixart-bench generate``: the generation store for any model (being built)."""
