@@ -1,0 +1,289 @@
+"""Object detections for the spatial, 3D spatial and numeracy metrics, from any detector.
+
+The official metrics run UniDet (detectron2) on each image resized with
+``torchvision.transforms.Resize(479, max_size=480)``: short side 479, long side at most 480 (479×479
+for a square image). Boxes live in that *official frame*, and the distance threshold of the 2D rule
+(150 px) is measured there. A ``Detector`` gives, per image, ``Detection(label, score, box)`` in that
+frame and in the detector's order (UniDet's: by decreasing score, after per-class NMS and the 0.5
+confidence cut, ``score > 0.5``).
+
+Detectors (``load_detector``):
+
+- ``DetectionsFile`` (``--detections FILE``): detections made elsewhere, e.g. by the official UniDet:
+  a JSON object mapping each image's file name in ``samples/`` to a list of
+  ``{"label": str, "score": float, "box": [x0, y0, x1, y1]}`` in the official frame and the
+  detector's order. An optional top-level ``"detector": "<name>"`` names the detector that made
+  them (default ``UniDet``); it names the metric. Detections at or below the confidence threshold
+  are ignored. A missing image, a bad entry or a box outside its image's frame is a ``BenchError``
+  naming the file and the image.
+- ``owlv2:PATH`` and ``grounding-dino:PATH`` (``bench.compbench.open_vocab``): open-vocabulary
+  detectors from transformers, asked for the prompt's own object names.
+
+UniDet's labels are its 722 class names ("person", "cattle, cow", ...), and the official rules match
+them exactly (2D) or as substrings (3D, numeracy); an open-vocabulary detector labels each box with
+the object name it was asked for, so it "finds" names UniDet has no class for (wallet, mouse, sofa,
+...). Scores made with another detector are a different metric and are labelled with its name
+(``metric_name``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, Sequence
+
+from bench.compbench.samples import SampleImage
+from bench.errors import BenchError
+from pixart.errors import read_json, reading
+from pixart.files import sha256_files
+
+FRAME_SHORT = 479  # the official detector transform: Resize(479, max_size=480)
+FRAME_MAX = 480
+CONFIDENCE = 0.5  # UniDet's ROI_HEADS.SCORE_THRESH_TEST; detectron2 keeps score > threshold
+NMS_IOU = 0.5  # detectron2's ROI_HEADS.NMS_THRESH_TEST default, which UniDet's configs keep
+OFFICIAL_DETECTOR = "UniDet"
+BOX_TOLERANCE = 0.01  # px: boxes may pass the frame's edge by rounding only
+KINDS = ("owlv2", "grounding-dino")
+
+
+@dataclass(frozen=True)
+class Detection:
+    label: str
+    score: float
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in the official frame
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": self.score, "box": list(self.box)}
+
+
+class Detector(Protocol):
+    name: str  # "UniDet", "OWLv2", "Grounding DINO": the metric names it
+
+    def check(self, images: list[SampleImage]) -> None:
+        """BenchError, before any work, when ``images`` cannot be detected (e.g. missing from a file)."""
+
+    def detect(self, image: SampleImage, queries: Sequence[str], threshold: float) -> list[Detection]:
+        """The detections of ``image`` with score > ``threshold``, in the detector's order. ``queries``
+        are the object names the prompt asks about (open-vocabulary detectors look for those)."""
+
+    def provenance(self) -> dict: ...
+
+
+def metric_name(kind: str, detector: Detector, extra: str = "") -> str:
+    """``"<kind> (UniDet)"`` for UniDet's detections, else ``"<kind> (UniDet rules, <name> detections)"``:
+    another detector's numbers are another metric."""
+    rules = "" if detector.name == OFFICIAL_DETECTOR else " rules"
+    detections = "" if detector.name == OFFICIAL_DETECTOR else f", {detector.name} detections"
+    return f"{kind} ({OFFICIAL_DETECTOR}{rules}{detections}{extra})"
+
+
+def frame_size(width: int, height: int) -> tuple[int, int]:
+    """(width, height) of an image of ``width``×``height`` after ``Resize(479, max_size=480)``
+    (torchvision's arithmetic: the long side is scaled with the short one and truncated, then, when
+    over 480, set to 480 with the short side scaled down and truncated)."""
+    short, long = sorted((width, height))
+    new_short, new_long = FRAME_SHORT, int(FRAME_SHORT * long / short)
+    if new_long > FRAME_MAX:
+        new_short, new_long = int(FRAME_MAX * new_short / new_long), FRAME_MAX
+    return (new_short, new_long) if width <= height else (new_long, new_short)
+
+
+def frame_transform():
+    """The official detector transform (torchvision, bilinear on the PIL image)."""
+    from torchvision import transforms
+
+    return transforms.Resize(FRAME_SHORT, max_size=FRAME_MAX)
+
+
+def open_image(path: Path, mode: str = "RGB"):
+    """The image at ``path`` in ``mode``; BenchError names an unreadable one."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.convert(mode)
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise BenchError(f"cannot read image {path}: {e}") from None
+
+
+def frame_image(path: Path):
+    """The RGB image the official detector sees (before its BGR flip): resized into the official frame."""
+    return frame_transform()(open_image(path))
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(width, height) from the image's header; BenchError names an unreadable file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return im.size
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
+        raise BenchError(f"cannot read image {path}: {e}") from None
+
+
+def keep_confident(detections: Sequence[Detection], threshold: float) -> list[Detection]:
+    """The detections scoring above ``threshold`` (detectron2's rule: score > threshold), in order."""
+    return [d for d in detections if d.score > threshold]
+
+
+def nms_per_label(detections: list[Detection], iou: float = NMS_IOU) -> list[Detection]:
+    """Per-label non-maximum suppression at ``iou``, the result in decreasing score (detectron2's order)."""
+    import torch
+    from torchvision.ops import batched_nms
+
+    if not detections:
+        return []
+    labels = sorted({d.label for d in detections})
+    keep = batched_nms(torch.tensor([d.box for d in detections], dtype=torch.float64),
+                       torch.tensor([d.score for d in detections], dtype=torch.float64),
+                       torch.tensor([labels.index(d.label) for d in detections]), iou)
+    return [detections[i] for i in keep.tolist()]
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _parse_detection(raw, where: str) -> Detection:
+    """One ``{"label", "score", "box"}`` entry; BenchError says what is wrong with it."""
+    if not isinstance(raw, dict):
+        raise BenchError(f"{where} is a JSON {type(raw).__name__}, not an object "
+                         '{"label": str, "score": float, "box": [x0, y0, x1, y1]}')
+    missing = [k for k in ("label", "score", "box") if k not in raw]
+    if missing:
+        raise BenchError(f"{where} has no {', '.join(repr(k) for k in missing)}")
+    label, score, box = raw["label"], raw["score"], raw["box"]
+    if not isinstance(label, str) or not label.strip():
+        raise BenchError(f"{where}: 'label' must be a non-empty string, got {label!r}")
+    if not _number(score) or not 0 <= score <= 1:
+        raise BenchError(f"{where}: 'score' must be a number from 0 to 1, got {score!r}")
+    if not isinstance(box, list) or len(box) != 4 or not all(_number(v) for v in box):
+        raise BenchError(f"{where}: 'box' must be 4 numbers [x0, y0, x1, y1], got {box!r}")
+    if box[0] > box[2] or box[1] > box[3]:
+        raise BenchError(f"{where}: 'box' {box} has x0 > x1 or y0 > y1; boxes are [x0, y0, x1, y1]")
+    return Detection(label, float(score), tuple(float(v) for v in box))
+
+
+class DetectionsFile:
+    """Detections read from a JSON file (``--detections FILE``; format in the module docstring)."""
+
+    def __init__(self, path: str | os.PathLike, name: str | None = None):
+        self.path = Path(path)
+        raw = read_json(self.path, BenchError, "detections file")
+        declared = raw.pop("detector", None)
+        if declared is not None and (not isinstance(declared, str) or not declared.strip()):
+            raise BenchError(f"detections file {self.path}: 'detector' must name the detector that made the "
+                             f"detections (a string such as \"UniDet\"), got {declared!r}")
+        self.name = name or declared or OFFICIAL_DETECTOR
+        self.declared = declared
+        self.table: dict[str, list[Detection]] = {}
+        for image, entries in raw.items():
+            where = f"detections file {self.path}: image {image!r}"
+            if not isinstance(entries, list):
+                raise BenchError(f"{where} maps to a JSON {type(entries).__name__}, not a list of detections")
+            self.table[image] = [_parse_detection(d, f"{where}, detection {i}") for i, d in enumerate(entries)]
+
+    def check(self, images: list[SampleImage]) -> None:
+        """BenchError naming the file and the images it lacks, or the first box outside its image's frame."""
+        missing = [im.file for im in images if im.file not in self.table]
+        if missing:
+            more = f" and {len(missing) - 3} more" if len(missing) > 3 else ""
+            raise BenchError(f"detections file {self.path} has no entry for {len(missing)} of the {len(images)} images "
+                             f"in {images[0].path.parent}: {', '.join(repr(m) for m in missing[:3])}{more}; give "
+                             "every image a list (empty when nothing was detected)")
+        for im in images:
+            width, height = frame_size(*image_size(im.path))
+            for i, d in enumerate(self.table[im.file]):
+                x0, y0, x1, y1 = d.box
+                if min(x0, y0) < -BOX_TOLERANCE or x1 > width + BOX_TOLERANCE or y1 > height + BOX_TOLERANCE:
+                    raise BenchError(f"detections file {self.path}: image {im.file!r}, detection {i}: box "
+                                     f"{list(d.box)} lies outside the official frame of this image, {width}×{height} "
+                                     f"(the image resized to short side {FRAME_SHORT}, long side at most {FRAME_MAX}, "
+                                     "as the official UniDet scripts resize it)")
+
+    def detect(self, image: SampleImage, queries: Sequence[str], threshold: float) -> list[Detection]:
+        return keep_confident(self.table[image.file], threshold)
+
+    def provenance(self) -> dict:
+        return {"detector": self.name, "declared_in_file": self.declared, "source": "detections file",
+                "file": str(self.path), "sha256": sha256_files([self.path]), "images": len(self.table)}
+
+
+def load_detector(spec: str | None, *, detections: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
+    """The detector of ``--detector KIND:PATH`` (owlv2, grounding-dino) or ``--detections FILE``."""
+    if spec and detections:
+        raise BenchError("give one of --detector and --detections, not both")
+    if detections:
+        return DetectionsFile(detections)
+    if not spec:
+        raise BenchError("no detector: pass --detections FILE (e.g. the official UniDet's detections) or "
+                         "--detector owlv2:PATH | grounding-dino:PATH")
+    kind, sep, path = spec.partition(":")
+    if kind.lower() == "unidet":
+        raise BenchError("UniDet runs only in the official detectron2 code: run it there and pass its detections "
+                         "with --detections FILE (format: docs/compbench.md)")
+    if not sep or kind not in KINDS or not path:
+        raise BenchError(f"--detector {spec!r}: expected KIND:PATH with KIND one of {', '.join(KINDS)} "
+                         "(e.g. owlv2:google/owlv2-base-patch16-ensemble or grounding-dino:./grounding-dino-base)")
+    from bench.compbench.open_vocab import GroundingDinoDetector, Owlv2Detector
+
+    return (Owlv2Detector if kind == "owlv2" else GroundingDinoDetector)(path, device=device)
+
+
+# --------------------------------------------------------------------------- transformers models
+
+
+def model_folder(model_path: str | os.PathLike, what: str, how_to_get: str) -> Path:
+    """The folder of ``model_path``: a local folder, or a hub id's snapshot already in the Hugging
+    Face cache (nothing is downloaded); BenchError says how to get a missing one."""
+    path = Path(model_path).expanduser()
+    if path.is_dir():
+        return path
+    if path.exists():
+        raise BenchError(f"{what} {path} is a file; pass the model folder (config.json, weights, processor)")
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+
+    try:
+        return Path(snapshot_download(str(model_path), local_files_only=True))
+    except (HFValidationError, LocalEntryNotFoundError):
+        raise BenchError(f"{what} {model_path} is neither a folder nor a model in the Hugging Face cache; "
+                         f"{how_to_get}") from None
+
+
+def load_pretrained(model_path, model_cls, processor_cls, model_type: str, what: str, how_to_get: str,
+                    device: str = "cpu"):
+    """(model in eval mode on ``device``, processor or None, folder) of a transformers model folder;
+    BenchError names a missing or damaged folder, another kind of model, or weights that leave part
+    of the model unset."""
+    import torch
+
+    folder = model_folder(model_path, what, how_to_get)
+    config = folder / "config.json"
+    if not config.is_file():
+        raise BenchError(f"no {what} in {folder}: {config} does not exist; {how_to_get}")
+    found = read_json(config, BenchError, f"{what} config").get("model_type")
+    if found != model_type:
+        raise BenchError(f"{folder} holds a {found!r} model, not {what} (model_type {model_type!r}); {how_to_get}")
+    try:
+        target = torch.device(device)
+    except RuntimeError:
+        raise BenchError(f"device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
+    if target.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"device {device!r}: CUDA is not available on this computer")
+    with reading(folder, BenchError, f"{what} folder"):
+        model, info = model_cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
+        processor = processor_cls.from_pretrained(folder, local_files_only=True) if processor_cls else None
+    unset = sorted(info["missing_keys"]) + sorted(info["mismatched_keys"])
+    if unset:
+        raise BenchError(f"{what} {folder}: its weights leave {len(unset)} tensors unset (e.g. {unset[0]}); "
+                         f"it is not a {model_cls.__name__} checkpoint; {how_to_get}")
+    return model.to(target).eval().requires_grad_(False), processor, folder
+
+
+def weights_sha256(folder: Path) -> str:
+    """SHA-256 of the weight files ``from_pretrained`` reads (safetensors, else .bin), in name order."""
+    return sha256_files(sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin")))
