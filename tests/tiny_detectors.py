@@ -13,6 +13,20 @@ import torch
 WORDS = ("cat", "dog", "person", "giraffe", "lamp", "traffic", "light", "fish")
 
 
+def save_random(folder: Path, model_cls, config, processor=None, seed: int = 0, adjust=None) -> Path:
+    """A ``model_cls(config)`` with seeded random weights (``adjust(model)`` may change them) and its
+    processor, saved in ``folder``."""
+    torch.manual_seed(seed)
+    model = model_cls(config).eval()
+    if adjust is not None:
+        with torch.no_grad():
+            adjust(model)
+    model.save_pretrained(folder)
+    if processor is not None:
+        processor.save_pretrained(folder)
+    return folder
+
+
 def clip_bpe_files(folder: Path, words=WORDS) -> tuple[Path, Path]:
     """vocab.json and merges.txt of a CLIP byte-level BPE that spells each of ``words`` as one token.
     The start / end tokens come last, as in CLIP's vocabulary (OWLv2 treats a query whose first id is
@@ -49,11 +63,9 @@ def build_tiny_owlv2(folder: Path, seed: int = 0) -> Path:
         vision_config=dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                            image_size=32, patch_size=8),
         projection_dim=16)
-    torch.manual_seed(seed)
-    Owlv2ForObjectDetection(config).eval().save_pretrained(folder)
-    Owlv2Processor(image_processor=Owlv2ImageProcessor(size={"height": 32, "width": 32}),
-                   tokenizer=tokenizer).save_pretrained(folder)
-    return folder
+    images = Owlv2ImageProcessor(size={"height": 32, "width": 32})
+    processor = Owlv2Processor(image_processor=images, tokenizer=tokenizer)
+    return save_random(folder, Owlv2ForObjectDetection, config, processor, seed)
 
 
 def build_tiny_grounding_dino(folder: Path, seed: int = 0) -> Path:
@@ -75,11 +87,9 @@ def build_tiny_grounding_dino(folder: Path, seed: int = 0) -> Path:
                                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
                                  decoder_ffn_dim=32, num_queries=8, encoder_n_points=2, decoder_n_points=2,
                                  max_text_len=32)
-    torch.manual_seed(seed)
-    GroundingDinoForObjectDetection(config).eval().save_pretrained(folder)
-    GroundingDinoProcessor(image_processor=GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96}),
-                           tokenizer=tokenizer).save_pretrained(folder)
-    return folder
+    images = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    return save_random(folder, GroundingDinoForObjectDetection, config,
+                       GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer), seed)
 
 
 def build_tiny_dpt(folder: Path, seed: int = 0, image_size: int = 64) -> Path:
@@ -95,9 +105,6 @@ def build_tiny_dpt(folder: Path, seed: int = 0, image_size: int = 64) -> Path:
                        num_hidden_layers=4, backbone_out_indices=[0, 1, 2, 3], num_attention_heads=2,
                        intermediate_size=32, image_size=image_size, patch_size=16, neck_hidden_sizes=[8, 16, 16, 16],
                        fusion_hidden_size=16, reassemble_factors=[1, 1, 1, 0.5], readout_type="project")
-    torch.manual_seed(seed)
-    model = DPTForDepthEstimation(config).eval()
-    with torch.no_grad():  # a random head ends in ReLU and may give all zeros: lift its last bias off zero
-        model.head.head[-2].bias.fill_(0.1)
-    model.save_pretrained(folder)
-    return folder
+    # a random head ends in ReLU and may give all zeros: lift its last bias off zero
+    return save_random(folder, DPTForDepthEstimation, config, seed=seed,
+                       adjust=lambda model: model.head.head[-2].bias.fill_(0.1))

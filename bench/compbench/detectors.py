@@ -259,7 +259,7 @@ def load_pretrained(model_path, model_cls, processor_cls, model_type: str, what:
     """(model in eval mode on ``device``, processor or None, folder) of a transformers model folder;
     BenchError names a missing or damaged folder, another kind of model, or weights that leave part
     of the model unset."""
-    import torch
+    from bench.compbench.blip_vqa import check_device
 
     folder = model_folder(model_path, what, how_to_get)
     config = folder / "config.json"
@@ -268,12 +268,7 @@ def load_pretrained(model_path, model_cls, processor_cls, model_type: str, what:
     found = read_json(config, BenchError, f"{what} config").get("model_type")
     if found != model_type:
         raise BenchError(f"{folder} holds a {found!r} model, not {what} (model_type {model_type!r}); {how_to_get}")
-    try:
-        target = torch.device(device)
-    except RuntimeError:
-        raise BenchError(f"device {device!r} is not a torch device (cpu, cuda, cuda:1, ...)") from None
-    if target.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"device {device!r}: CUDA is not available on this computer")
+    target = check_device(device)
     with reading(folder, BenchError, f"{what} folder"):
         model, info = model_cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
         processor = processor_cls.from_pretrained(folder, local_files_only=True) if processor_cls else None
