@@ -303,6 +303,10 @@ def test_3d_score_has_no_cut_off():
     assert one.score == pytest.approx(0.2)  # 0.25 · 0.8, kept
     both = score_3d("a cat in front of a dog", ("cat", "dog"), [det("cat", 0.8), det("dog", 0.6)], depth_map)
     assert both.score == pytest.approx(0.35) and both.details["position"] == 0.0  # flat depth: not in front
+    off = score_3d("a cat in front of a dog", ("cat", "dog"), [det("cat", 0.8), det("dog", 0.6, (600, 0, 700, 9))],
+                   depth_map)  # the dog's x range is past the depth map's rows: an empty slice
+    assert off.details["depth_means"][0] == pytest.approx(100 / 255) and off.details["depth_means"][1] is None
+    assert off.details["position"] == 0.0
 
 
 def test_frame_depth_resizes_like_the_detector_input():
@@ -397,6 +401,14 @@ def test_dpt_depth_matches_the_official_steps(tiny_dpt, tmp_path):
     np.testing.assert_array_equal(np.asarray(Image.open(tmp_path / "maps" / images[0].file)), got)  # saved as read
     prov = ours.provenance()
     assert prov["weights_sha256"] and prov["input"].startswith("480x480")
+    (tmp_path / "a file").write_text("")
+    with pytest.raises(BenchError, match=r"the depth map folder .*a file is a file, not a folder"):
+        DptDepth(tiny_dpt, save_dir=tmp_path / "a file")
+    from tiny_detectors import build_tiny_owlv2
+
+    owlv2 = build_tiny_owlv2(tmp_path / "owlv2")
+    with pytest.raises(BenchError, match=r"holds a 'owlv2' model, not DPT depth model"):
+        DptDepth(owlv2)
 
 
 def test_3d_scorer_with_dpt_equals_its_saved_maps(tiny_dpt, tmp_path, parser):

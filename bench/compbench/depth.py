@@ -31,7 +31,7 @@ import torch
 
 from bench.compbench.detectors import frame_transform, image_size, load_pretrained, open_image, weights_sha256
 from bench.compbench.samples import SampleImage
-from bench.errors import BenchError
+from bench.errors import BenchError, check_out_folder
 from pixart.files import atomic_write, package_versions, sha256_files
 
 DEPTH_HUB = "Intel/dpt-hybrid-midas"
@@ -66,7 +66,7 @@ class DptDepth:
         if hasattr(embeddings, "image_size"):  # hybrid: let the 480 px input through, as the official code does
             embeddings.image_size = (DEPTH_SIZE, DEPTH_SIZE)
         self.model_path = str(model_path)
-        self.save_dir = Path(save_dir) if save_dir is not None else None
+        self.save_dir = check_out_folder(save_dir, "the depth map folder") if save_dir is not None else None
 
     def check(self, images: list[SampleImage]) -> None:
         if self.save_dir is not None:

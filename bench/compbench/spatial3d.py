@@ -18,6 +18,7 @@ Depth maps come from a DPT model (``depth.DptDepth``, official: DPT-Hybrid MiDaS
 
 from __future__ import annotations
 
+import math
 import os
 
 from bench.compbench import spatial_rules as rules
@@ -60,7 +61,8 @@ def score_3d(prompt: str, objects: tuple[str | None, str | None], detections: li
     if first and second:
         depth = frame_depth(depth_map)
         position = rules.position_3d(word, first.box, second.box, depth)
-        means = [rules.depth_mean(depth, first.box), rules.depth_mean(depth, second.box)]
+        # an empty slice's NaN mean is written as null (strict JSON)
+        means = [None if math.isnan(m) else m for m in (rules.depth_mean(depth, d.box) for d in (first, second))]
     details = {"objects": list(objects), "relation": word,
                "boxes": [d and list(d.box) for d in (first, second)],
                "confidences": [d and d.score for d in (first, second)],
