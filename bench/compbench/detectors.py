@@ -31,6 +31,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Protocol, Sequence
 
@@ -279,6 +280,8 @@ def load_pretrained(model_path, model_cls, processor_cls, model_type: str, what:
     return model.to(target).eval().requires_grad_(False), processor, folder
 
 
+@cache
 def weights_sha256(folder: Path) -> str:
-    """SHA-256 of the weight files ``from_pretrained`` reads (safetensors, else .bin), in name order."""
+    """SHA-256 of the weight files ``from_pretrained`` reads (safetensors, else .bin), in name order
+    (computed once per folder: provenance is asked for more than once per run)."""
     return sha256_files(sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin")))
