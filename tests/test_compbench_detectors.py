@@ -241,3 +241,5 @@ def test_grounding_dino_labels_by_token_spans_and_boxes_in_the_frame(grounding_d
     np.testing.assert_allclose([d.score for d in found], [d.score for d in expected], rtol=1e-6)
     np.testing.assert_allclose([d.box for d in found], [d.box for d in expected], atol=1e-3)
     assert GroundingDinoDetector(grounding_dino).provenance()["detector"] == "Grounding DINO"
+    square = noisy_samples(tmp_path / "square", ["a dog near a cat"], size=(512, 512))
+    assert all(max(d.box) <= 479 for d in detector.detect(square[0], ["dog", "cat"], threshold=0.0))

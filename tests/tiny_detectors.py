@@ -70,7 +70,8 @@ def build_tiny_owlv2(folder: Path, seed: int = 0) -> Path:
 
 def build_tiny_grounding_dino(folder: Path, seed: int = 0) -> Path:
     """A random ``GroundingDinoForObjectDetection`` (Swin backbone, BERT text encoder, 8 queries) with
-    its processor (inputs 64-96 px: the smallest whose last feature level still has two pixels)."""
+    its processor (inputs 128-192 px: a square input's last feature level then still has 2×2 pixels, which the
+    model's GroupNorm needs)."""
     from transformers import (BertConfig, BertTokenizerFast, GroundingDinoConfig, GroundingDinoForObjectDetection,
                               GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
 
@@ -87,7 +88,7 @@ def build_tiny_grounding_dino(folder: Path, seed: int = 0) -> Path:
                                  encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32,
                                  decoder_ffn_dim=32, num_queries=8, encoder_n_points=2, decoder_n_points=2,
                                  max_text_len=32)
-    images = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    images = GroundingDinoImageProcessor(size={"shortest_edge": 128, "longest_edge": 192})
     return save_random(folder, GroundingDinoForObjectDetection, config,
                        GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer), seed)
 
