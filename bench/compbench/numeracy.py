@@ -8,7 +8,7 @@ plural is the singular (deer, sheep, fish, goldfish, shrimp):
    - a plural (not after a / an / one) → its singular, counted by the number word;
    - a singular after a / an / one → counted 1; a two-token object otherwise → counted 1, as written;
    - a one-token plural after a / an → its singular with no count: the official script skips the
-     count but keeps the object, so later objects read the counts shifted by one (kept here);
+     count but keeps the object, so later objects read the counts shifted by one (kept as official);
 2. detections above the confidence threshold (0.5), de-duplicated: a detection is dropped when an
    earlier kept one has the same label and IoU > 0.9, or covers > 90 % of either box (the +1 pixel
    convention of the official ``calculate_iou``);
@@ -19,8 +19,8 @@ plural is the singular (deer, sheep, fish, goldfish, shrimp):
    many labels equal it as its count (n = the number of targets).
 
 The official script raises on a prompt with no target, on a number word at the end of the prompt,
-and on "two <singular>" with a singular that is not also a plural; here the first scores 0, the
-second is skipped, and the third counts the singular with the number word (each noted in the
+and on "two <singular>" with a singular that is not also a plural; this module scores the first 0,
+skips the second, and counts the singular of the third with the number word (each noted in the
 image's details). No shipped numeracy prompt reaches any of them.
 """
 
@@ -70,12 +70,13 @@ def parse_targets(words: list[str], singulars: list[str], plurals: list[str]) ->
         if pair is not None and (pair in singulars or pair in plurals):
             if pair in plurals and word not in ONE_WORDS:
                 out.objects.append(singulars[plurals.index(pair)])
-                out.counts.append(NUMBER_VALUES[word])  # "a" / "an" never get here
+                out.counts.append(NUMBER_VALUES[word])  # "a" / "an" never get this far
             else:
                 out.objects.append(pair)
                 out.counts.append(1)
         elif i == n - 1:
-            out.notes.append(f"number word {word!r} ends the prompt (the official script raises here); skipped")
+            out.notes.append(f"number word {word!r} ends the prompt (the official script raises at this point); "
+                             "skipped")
         elif words[i + 1] in singulars or words[i + 1] in plurals:
             name = words[i + 1]
             if name in singulars and word in ONE_WORDS:
@@ -87,10 +88,10 @@ def parse_targets(words: list[str], singulars: list[str], plurals: list[str]) ->
                     out.counts.append(NUMBER_VALUES[word])
                 else:  # "a" / "an" have no number value: the official script keeps the object, not a count
                     out.notes.append(f"{word!r} before the plural {name!r}: the object has no count of its own")
-            else:  # a singular that is not a plural, after a number > 1 (the official script raises here)
+            else:  # a singular that is not a plural, after a number > 1 (the official script raises at this point)
                 out.objects.append(name)
                 out.counts.append(NUMBER_VALUES[word])
-                out.notes.append(f"{word!r} before the singular {name!r} (the official script raises here); "
+                out.notes.append(f"{word!r} before the singular {name!r} (the official script raises at this point); "
                                  "counted as written")
     return out
 
@@ -121,7 +122,7 @@ def score_numeracy(targets: Targets, detections: list[Detection]) -> ImageScore:
     if not targets.objects:
         return ImageScore(0.0, {"objects": [], "counts": [], "labels": labels, "per_object": [],
                                 "notes": [*targets.notes, "no object with a number word (the official script "
-                                                          "divides by zero here); scored 0"]})
+                                                          "divides by zero at this point); scored 0"]})
     weight = 1.0 / len(targets.objects)
     total = 0.0
     for i, name in enumerate(targets.objects):
@@ -130,7 +131,7 @@ def score_numeracy(targets: Targets, detections: list[Detection]) -> ImageScore:
             labels = [name if name in label else label for label in labels]
         present = name in labels
         count = labels.count(name)
-        wanted = targets.counts[i] if i < len(targets.counts) else None  # None: the official script fails here
+        wanted = targets.counts[i] if i < len(targets.counts) else None  # None: the official script fails at this point
         gained = (0.5 * weight if present else 0.0) + (0.5 * weight if present and count == wanted else 0.0)
         total += gained
         per_object.append({"object": name, "count": wanted, "detected": count, "score": gained})
