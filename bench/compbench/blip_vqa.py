@@ -8,7 +8,7 @@ the ``model_base_vqa_capfilt_large.pth`` the official script loads):
   ``the left`` or ``the right``; slot i of ``np_num`` (8; 2 before 2023-12) asks ``"<chunk i>?"``, or
   nothing when the prompt has at most i chunks (an empty slot is a factor 1);
 - ``pre_question``: lower case, ``. ! " ( ) * # : ; ~`` deleted, trailing spaces stripped, at most 50
-  words; BERT tokens (``padding="longest"``, at most 35), the first token replaced by ``[ENC]``;
+  words; BERT tokens (at most 35), the first token replaced by ``[ENC]``;
 - image: ``Resize((480, 480), bicubic)`` without a crop, ``ToTensor``, CLIP mean / std, and the vision
   model at 480 px with its position embeddings interpolated (the hub config says 384);
 - per question: vision → text encoder (the question, cross-attending the image) → one decoder step
@@ -19,8 +19,9 @@ the ``model_base_vqa_capfilt_large.pth`` the official script loads):
   values and multiplies them in float64).
 
 Ours computes each image's vision states once for all its questions and batches (image, question)
-pairs; the official loop runs the whole model once per slot. ``score_official_loop`` keeps that loop
-(for parity checks and ``measure_throughput``).
+pairs of one token length (the official code pads each batch to its longest question and masks the
+padding; transformers' BLIP drops that mask, so we never pad); the official loop runs the whole model
+once per slot. ``score_official_loop`` keeps that loop (for parity checks and ``measure_throughput``).
 """
 
 from __future__ import annotations
@@ -37,8 +38,7 @@ import torch
 from bench.compbench.parse import Analysis, Parser
 from bench.compbench.samples import ImageScore, SampleImage
 from bench.errors import BenchError, check_range
-from pixart.errors import read_json, reading
-from pixart.files import package_versions, sha256_files
+from pixart.files import package_versions
 
 HUB_ID = "Salesforce/blip-vqa-capfilt-large"
 HOW_TO_GET = (f"on a machine with internet access run `hf download {HUB_ID} --local-dir blip-vqa-capfilt-large` "
@@ -96,33 +96,6 @@ def combine(factors: list[float | None], rounded: bool = True) -> float:
 # --------------------------------------------------------------------------- model files
 
 
-def resolve_model(model_path: str | os.PathLike) -> Path:
-    """A local BLIP-VQA folder, or a hub id already in the Hugging Face cache (nothing is downloaded)."""
-    path = Path(model_path)
-    if path.exists():
-        if not path.is_dir():
-            raise BenchError(f"BLIP-VQA model {path} is a file; pass the model folder (with config.json); {HOW_TO_GET}")
-        return path
-    name = str(model_path)
-    if name.count("/") == 1 and not name.startswith((".", "/", "~")):
-        from huggingface_hub import snapshot_download
-        from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-
-        try:
-            return Path(snapshot_download(name, local_files_only=True))
-        except (LocalEntryNotFoundError, HFValidationError):
-            from huggingface_hub.constants import HF_HUB_CACHE
-
-            raise BenchError(f"BLIP-VQA model {name!r} is neither a folder nor in the Hugging Face cache "
-                             f"({HF_HUB_CACHE}); nothing is downloaded: {HOW_TO_GET}") from None
-    raise BenchError(f"BLIP-VQA model folder not found: {path}; {HOW_TO_GET}")
-
-
-def weight_files(folder: Path) -> list[Path]:
-    """The weight files ``from_pretrained`` reads: the safetensors files, else the PyTorch ``.bin`` ones."""
-    return sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin"))
-
-
 def _token_id(tokenizer, token: str) -> int | None:
     """The id of ``token`` when the tokenizer has it as one piece (None when it maps to [UNK])."""
     i = tokenizer.convert_tokens_to_ids(token)
@@ -156,35 +129,23 @@ def special_ids(tokenizer, text_config, folder: Path) -> dict:
 
 
 def load_blip_vqa(model_path: str | os.PathLike, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """(model, tokenizer, folder) of a BLIP VQA folder or cached hub id; BenchError names a missing or
-    damaged folder, another kind of model, or weights that leave parts of the model unset."""
+    """(model, tokenizer, folder) of a BLIP VQA folder or cached hub id (``detectors.load_pretrained``:
+    BenchError names a missing or damaged folder, another kind of model, or weights that leave parts of
+    the model unset), in ``dtype``."""
     from transformers import AutoTokenizer, BlipForQuestionAnswering
 
-    folder = resolve_model(model_path)
-    if not (folder / "config.json").is_file():
-        raise BenchError(f"no BLIP-VQA model in {folder}: {folder / 'config.json'} does not exist; {HOW_TO_GET}")
-    config = read_json(folder / "config.json", BenchError, "BLIP-VQA model config")
-    if config.get("model_type") != "blip":
-        raise BenchError(f"{folder} holds a {config.get('model_type')!r} model, not BLIP (model_type 'blip' in "
-                         f"config.json); {HOW_TO_GET}")
-    if not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.txt")):
+    from bench.compbench.detectors import load_pretrained
+
+    model, tokenizer, folder = load_pretrained(model_path, BlipForQuestionAnswering, AutoTokenizer, "blip",
+                                               "BLIP-VQA model", HOW_TO_GET, device)
+    if not any((folder / f).is_file() for f in ("tokenizer.json", "vocab.txt")):  # else transformers makes an empty one
         raise BenchError(f"no tokenizer in BLIP-VQA model folder {folder} (no tokenizer.json or vocab.txt); "
                          f"{HOW_TO_GET}")
-    if not weight_files(folder):
-        raise BenchError(f"no weights in BLIP-VQA model folder {folder} (no *.safetensors or *.bin); {HOW_TO_GET}")
-    with reading(folder, BenchError, "BLIP-VQA model folder"):
-        tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        model, info = BlipForQuestionAnswering.from_pretrained(folder, dtype=dtype, local_files_only=True,
-                                                               output_loading_info=True)
-    unset = sorted(info["missing_keys"]) + sorted(info["mismatched_keys"])
-    if unset:
-        raise BenchError(f"BLIP-VQA model {folder}: its weights leave {len(unset)} tensors of BlipForQuestionAnswering "
-                         f"unset (e.g. {unset[0]}); it is not a BLIP VQA checkpoint (a captioning or retrieval "
-                         f"BLIP?): {HOW_TO_GET}")
-    return model.to(device).eval().requires_grad_(False), tokenizer, folder
+    return model.to(dtype), tokenizer, folder
 
 
 def check_device(device: str) -> torch.device:
+    """``device`` as a torch device; BenchError for a name torch does not know, or CUDA where there is none."""
     try:
         dev = torch.device(device)
     except RuntimeError:
@@ -195,6 +156,7 @@ def check_device(device: str) -> torch.device:
 
 
 def read_image(path: Path):
+    """The image at ``path`` in RGB, as the official dataset reads it; BenchError names a damaged file."""
     from PIL import Image
 
     try:
@@ -242,7 +204,6 @@ class BlipVqaScorer:
                              f" (the official size is {IMAGE_SIZE})")
         self.ids = special_ids(self.tokenizer, self.model.config.text_config, self.folder)
         self._questions: dict[str, list[str]] = {}
-        self._weights_sha256: str | None = None
         from torchvision import transforms
 
         self.transform = transforms.Compose([
@@ -349,13 +310,12 @@ class BlipVqaScorer:
         return [self._image_score(qs, r) for qs, r in zip(slots, raw, strict=True)]
 
     def provenance(self) -> dict:
-        files = weight_files(self.folder)
-        if self._weights_sha256 is None:
-            self._weights_sha256 = sha256_files(files)
+        from bench.compbench.detectors import weights_sha256
+
         vision = self.model.config.vision_config
         return {
             "metric": self.metric, "model": self.model_path, "model_folder": str(self.folder.resolve()),
-            "weight_files": [f.name for f in files], "weights_sha256": self._weights_sha256,
+            "weights_sha256": weights_sha256(self.folder),
             "image_size": self.image_size, "position_embeddings": (
                 f"interpolated (bicubic) from the model's {vision.image_size} px to {self.image_size} px"
                 if self.image_size != vision.image_size else f"as stored ({vision.image_size} px)"),
