@@ -219,7 +219,8 @@ class BlipVqaScorer:
         return self._questions[prompt]
 
     def pixels(self, paths: list[Path]) -> torch.Tensor:
-        """The images at ``paths`` as one batch: 480×480 bicubic, ToTensor, CLIP mean / std."""
+        """The images at ``paths`` as one batch: ``image_size`` square (480 officially), bicubic, ToTensor, CLIP
+        mean / std."""
         workers = max(1, min(4, len(paths), os.cpu_count() or 1))
         with ThreadPoolExecutor(workers) as pool:  # PIL decodes and resizes without the GIL
             images = list(pool.map(lambda p: self.transform(read_image(p)), paths))
