@@ -125,9 +125,8 @@ def fill_folder(out: str | os.PathLike, jobs: list[Job], make_images: Callable[[
     if redo:
         log(f"making again {len(redo)} finished image(s) whose file no longer matches the record: "
             f"{', '.join(redo[:5])}{', ...' if len(redo) > 5 else ''}")
-    for parent in sorted({(out / j.file).parent for j in share}):
+    for parent in sorted({out / PROGRESS} | {(out / j.file).parent for j in share}):
         parent.mkdir(parents=True, exist_ok=True)
-    (out / PROGRESS).mkdir(exist_ok=True)
     journal = out / PROGRESS / f"rank-{rank}-of-{world}.jsonl"
     if not journal.is_file():
         atomic_write(journal, lambda tmp: tmp.write_text(json.dumps({"header": header}) + "\n", encoding="utf-8"))

@@ -6,10 +6,9 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
-import torch
 from bad_input import ApiCase, CliCase, truncate, write
-from PIL import Image
+from bad_input_model import no_cuda
+from bad_input_world import png
 
 from bench.errors import BenchError
 from bench.generate import FolderSource, generate, load_source
@@ -78,17 +77,6 @@ def edit_manifest(change):
     return damage
 
 
-def png(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (16, 16), (90, 90, 90)).save(path)
-    return path
-
-
-def no_cuda():
-    if torch.cuda.is_available():
-        pytest.skip("a CUDA device is available: --device cuda is valid input here")
-
-
 def folder_args(f, i, damage=None, *extra) -> list:
     folder = image_folder(f, i, damage)
     return ["generate", "--ckpt", folder, "--prompts", prompts(f), "--out", folder, "--images-per-prompt", "2", *extra]
@@ -132,14 +120,16 @@ CLI_CASES = [
             r"--height must be a whole number from 1 to 8,192, got 0"),
     CliCase("generate: --width too large", lambda f, i: gen(f, i, "--width", "100000"),
             r"--width must be a whole number from 1 to 8,192"),
-    CliCase("generate: --height the PixArt model cannot make", lambda f, i: gen(f, i, "--height", "18", "--width", "16"),
+    CliCase("generate: --height the PixArt model cannot make", lambda f, i: gen(
+        f, i, "--height", "18", "--width", "16"),
             r"--height 18 --width 16: height and width must be multiples of 4"),
     CliCase("generate: --dtype unknown", lambda f, i: gen(f, i, "--dtype", "fp8"), r"Invalid value for '--dtype'"),
     CliCase("generate: --loader unknown", lambda f, i: gen(f, i, "--loader", "magic"),
             r"--loader must be one of auto, pixart, diffusers, folder, got 'magic'"),
     CliCase("generate: --noise unknown", lambda f, i: gen(f, i, "--noise", "gpu", ckpt=tiny_sd(i)),
             r"--noise must be one of cpu, device, got 'gpu'"),
-    CliCase("generate: --device cuda without CUDA", lambda f, i: no_cuda() or gen(f, i, "--device", "cuda", "--steps", "2"),
+    CliCase("generate: --device cuda without CUDA", lambda f, i: no_cuda() or gen(
+        f, i, "--device", "cuda", "--steps", "2"),
             r"--device cuda: no CUDA device is available"),
     CliCase("generate: --device not a device", lambda f, i: gen(f, i, "--device", "gpu0", ckpt=tiny_sd(i)),
             r"--device 'gpu0' is not a device name"),
@@ -160,8 +150,9 @@ CLI_CASES = [
         gen(f, i) + ["--images-per-prompt", "1"]), r"run holds a run with different images_per_prompt"),
     CliCase("generate: --out holds another model's run", lambda f, i: in_run(f, i) and gen(
         f, i, "--steps", "2", ckpt=tiny_sd(i)), r"run holds a run with different model, settings"),
-    CliCase("generate: --out with a damaged manifest", lambda f, i: in_run(f, i, lambda d: truncate(d / "manifest.json"))
-            and gen(f, i), r"cannot read run manifest .*manifest\.json: invalid JSON"),
+    CliCase("generate: --out with a damaged manifest", lambda f, i: in_run(
+        f, i, lambda d: truncate(d / "manifest.json")) and gen(f, i),
+        r"cannot read run manifest .*manifest\.json: invalid JSON"),
     CliCase("generate: --out with a manifest of something else", lambda f, i: in_run(
         f, i, lambda d: write(d / "manifest.json", '{"images": 3}')) and gen(f, i),
         r"manifest\.json is not a run manifest"),
@@ -203,13 +194,15 @@ CLI_CASES = [
     CliCase("generate: --scheduler unknown", lambda f, i: gen(f, i, "--scheduler", "Magic", ckpt=tiny_sd(i)),
             r"--scheduler 'Magic' is not a diffusers scheduler class"),
     CliCase("generate: --height a diffusers pipeline cannot make", lambda f, i: gen(
-        f, i, "--height", "15", ckpt=tiny_sd(i)), r"--height 15: StableDiffusionPipeline makes sides that are multiples"),
+        f, i, "--height", "15", ckpt=tiny_sd(i)),
+        r"--height 15: StableDiffusionPipeline makes sides that are multiples"),
     # ---- a folder of images made elsewhere ------------------------------------------------------
     CliCase("generate: image folder missing an image", lambda f, i: folder_args(
         f, i, lambda d: (d / "samples" / "a blue dog._000003.png").unlink()),
         r"holds 3 images, and 2 prompts × 2 need 4: missing images: 'a blue dog\.' has 1 of 2"),
     CliCase("generate: image folder with another prompt's images", lambda f, i: folder_args(
-        f, i, lambda d: png(d / "samples" / "a fox_000004.png")), r"images of no such prompt or too many: 'a fox' has 1"),
+        f, i, lambda d: png(d / "samples" / "a fox_000004.png")),
+        r"images of no such prompt or too many: 'a fox' has 1"),
     CliCase("generate: image folder out of prompt order", lambda f, i: folder_args(f, i) [:4] + [
         prompts(f, "a blue dog.\na red cat\n"), "--out", f / "images", "--images-per-prompt", "2"],
         r"a red cat_000000\.png is image 1 in number order, where the scorers expect an image of prompt 1"),
@@ -228,7 +221,8 @@ CLI_CASES = [
         f, i, lambda d: write(d / "manifest.json", json.dumps({"prompts": ["a fox"], "images": []}))),
         r"manifest\.json records a run with different prompts; move it away"),
     CliCase("generate: image folder whose manifest has other images", lambda f, i: folder_args(
-        f, i, lambda d: shutil.copy2(finished_run(i) / "manifest.json", d) and png(d / "samples" / "a red cat_000000.png")),
+        f, i, lambda d: shutil.copy2(finished_run(i) / "manifest.json", d)
+        and png(d / "samples" / "a red cat_000000.png")),
         r"manifest\.json does not match the images in the folder \(samples/a red cat_000000\.png differ"),
 ]
 
@@ -261,7 +255,8 @@ API_CASES = [
     ApiCase("read_prompt_file: missing", lambda f, i: (f / "p.txt",), read_prompt_file, BenchError,
             r"prompt file not found: .*p\.txt"),
     ApiCase("fill_folder: two images with one file", lambda f, i: (f / "run", [Job(0, "a.png", "a", 0),
-            Job(1, "a.png", "b", 1)], None, {}), fill_folder, PipelineError, r"two images of the run would be written to a\.png"),
+            Job(1, "a.png", "b", 1)], None, {}), fill_folder, PipelineError,
+            r"two images of the run would be written to a\.png"),
     ApiCase("fill_folder: an image path that is a folder", lambda f, i: (
         (f / "run" / "a.png").mkdir(parents=True) or f / "run", [Job(0, "a.png", "a", 0)], None, {}), fill_folder,
         PipelineError, r"run/a\.png is a folder, where the run writes an image"),

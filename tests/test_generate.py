@@ -32,7 +32,7 @@ PROMPTS = ["a red cat", "a blue dog.", "a green car"]
 
 def build_tiny_sd(folder: Path) -> Path:
     """A tiny random Stable Diffusion pipeline (16 px images) saved with save_pretrained: a UNet, a VAE,
-    a CLIP text encoder and a CLIP tokenizer made from the vocabulary and merges written here."""
+    a CLIP text encoder and a CLIP tokenizer made from a vocabulary and merges this function writes."""
     from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
 
@@ -182,6 +182,17 @@ def test_two_shards_in_turn_cover_the_run_once(pixart, reference_run, tmp_path):
     assert {k: v for k, v in mtimes(out).items() if k in before} == before  # rank 1 wrote none of rank 0's files
     assert [e["index"] for e in full["images"]] == list(range(6)) and not (out / PROGRESS).exists()
     assert hashes(out) == hashes(reference_run)
+
+
+def test_a_shard_with_nothing_to_make(pixart, tmp_path):
+    """More processes than images: the extra ones make nothing and the run still completes."""
+    idle = Recording(pixart)
+    assert generate(idle, ["a red cat"], tmp_path / "run", images_per_prompt=1, rank=1, world=2,
+                    progress=False)["images"] == []
+    assert idle.asked == []
+    done = generate(pixart, ["a red cat"], tmp_path / "run", images_per_prompt=1, rank=0, world=2, progress=False)
+    assert [e["file"] for e in done["images"]] == ["samples/a red cat_000000.png"]
+    assert not (tmp_path / "run" / PROGRESS).exists()
 
 
 def test_accelerate_launch_two_processes(tiny_pipeline_dir, reference_run, tmp_path):
