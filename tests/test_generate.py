@@ -370,3 +370,47 @@ def test_folder_of_images_missing_some_is_rejected(reference_run, tmp_path):
     with pytest.raises(BenchError, match=r"a folder of images is recorded where it is"):
         generate(FolderSource(folder), PROMPTS, tmp_path / "copy", images_per_prompt=2)
     assert not (folder / MANIFEST).exists()
+
+
+def test_scheduler_swap_is_the_pipelines_own(tiny_sd_dir, tmp_path):
+    from diffusers import EulerDiscreteScheduler, StableDiffusionPipeline
+
+    source = load_source(str(tiny_sd_dir), steps=3, scheduler="EulerDiscreteScheduler")
+    manifest = generate(source, ["a red cat"], tmp_path / "run", images_per_prompt=1, progress=False)
+    assert manifest["settings"]["scheduler"] == "EulerDiscreteScheduler"
+    pipe = StableDiffusionPipeline.from_pretrained(tiny_sd_dir)
+    pipe.scheduler = EulerDiscreteScheduler.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe("a red cat", num_inference_steps=3, generator=torch.Generator().manual_seed(42)).images[0]
+    assert (decoded(tmp_path / "run" / manifest["images"][0]["file"]) == np.asarray(theirs, dtype=np.int16)).all()
+
+
+def test_pixart_images_equal_the_sample_commands(pixart, reference_run, tmp_path):
+    """The two layouts of one store: prompt 0's images are `sample --seed 42`'s images 0 and 1."""
+    from pixart.sample_run import run_sampling
+
+    run_sampling(pixart.pipe, [PROMPTS[0]], tmp_path / "sample", pixart.settings, seed=42, images_per_prompt=2,
+                 progress=False)
+    for k in range(2):
+        assert (tmp_path / "sample" / f"{k:05d}.png").read_bytes() == (
+            reference_run / "samples" / f"a red cat_{k:06d}.png").read_bytes()
+
+
+def test_generate_command(tiny_sd_dir, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red cat\na dog\n")
+    args = ["generate", "--ckpt", str(tiny_sd_dir), "--prompts", str(prompts), "--out", str(tmp_path / "run"),
+            "--images-per-prompt", "2", "--seeds", "3", "--steps", "2", "--batch-size", "3"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert f"all 4 images of 2 prompts in {tmp_path / 'run' / 'samples'}" in result.output
+    manifest = json.loads((tmp_path / "run" / MANIFEST).read_text())
+    assert [(e["file"], e["seed"]) for e in manifest["images"]] == [
+        ("samples/a red cat_000000.png", 3), ("samples/a red cat_000001.png", 4), ("samples/a dog_000002.png", 3),
+        ("samples/a dog_000003.png", 4)]
+    assert manifest["prompt_source"] == {"file": str(prompts)} and manifest["where"]["batch_size"] == 3
+    before = mtimes(tmp_path / "run")
+    assert CliRunner().invoke(app, args[:-2] + ["--batch-size", "1"]).exit_code == 0  # another batch size resumes
+    assert mtimes(tmp_path / "run") == before
+    help_text = CliRunner().invoke(app, ["generate", "--help"], terminal_width=200).output
+    assert "accelerate launch --num_processes 8 -m bench generate" in help_text
