@@ -95,9 +95,9 @@ def test_modules_stay_small():
 
 
 def test_the_design_cards_homes_exist():
-    for home in ("bench/generate.py", "bench/compbench/__init__.py", "bench/fid/__init__.py", "bench/ablate/__init__.py",
-                 "bench/stats.py", "bench/world/oracle/__init__.py", "bench/world/fid/__init__.py",
+    for home in ("bench/generate/__init__.py", "bench/compbench/__init__.py", "bench/fid/__init__.py",
+                 "bench/ablate/__init__.py", "bench/stats.py", "bench/world/oracle/__init__.py", "bench/world/fid/__init__.py",
                  "human_study/__init__.py", "reports/__init__.py", "benchmarks"):
         assert (ROOT / home).exists(), home
-    for home in ("bench/generate.py", "bench/compbench/__init__.py", "human_study/__init__.py"):
+    for home in ("bench/generate/__init__.py", "bench/compbench/__init__.py", "human_study/__init__.py"):
         assert ast.get_docstring(ast.parse((ROOT / home).read_text())), f"{home} says what goes there"
