@@ -100,3 +100,17 @@ def check_room(n_bytes: float, what: str, option: str, *, disk: Path | None = No
     if n_bytes > room:
         raise BenchError(f"{option}: {what} take at least {n_bytes / 1e9:,.1f} GB, and there are "
                          f"{room / 1e9:,.1f} GB {where}; ask for fewer")
+
+
+def check_device(device: str, option: str = "--device"):
+    """``device`` as a ``torch.device``; BenchError naming ``option`` for a name torch does not know, or
+    CUDA where there is none."""
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise BenchError(f"{option} {device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise BenchError(f"{option} {device}: no CUDA device is available (torch {torch.__version__}); use cpu")
+    return parsed

@@ -136,7 +136,7 @@ class PixArtPipeline:
         if torch.device(device).type == "cuda" and not torch.cuda.is_available():
             raise PipelineError(f"--device {device}: no CUDA device is available (torch {torch.__version__}); "
                                 "use --device cpu")
-        root = _resolve(path)
+        root = resolve_pretrained(path)
         if root.is_file() or (root / "config.json").is_file():  # a transformer alone
             transformer_path = root
             if t5 is None or vae is None:
@@ -346,7 +346,7 @@ def check_prompts(prompts: list[str], where: str = "prompt") -> None:
                                 f"(T5 reads only the first tokens, about 500 characters)")
 
 
-def _resolve(path) -> Path:
+def resolve_pretrained(path) -> Path:
     """A local path, or a hub id resolved from the HF cache (offline: never downloads)."""
     p = Path(path)
     if p.exists():

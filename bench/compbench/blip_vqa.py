@@ -36,8 +36,8 @@ import numpy as np
 import torch
 
 from bench.compbench.parse import Analysis, Parser
-from bench.compbench.samples import ImageScore, SampleImage
-from bench.errors import BenchError, check_range
+from bench.compbench.samples import ImageScore, SampleImage, open_image
+from bench.errors import BenchError, check_device, check_range
 from pixart.files import package_versions
 
 HUB_ID = "Salesforce/blip-vqa-capfilt-large"
@@ -129,12 +129,12 @@ def special_ids(tokenizer, text_config, folder: Path) -> dict:
 
 
 def load_blip_vqa(model_path: str | os.PathLike, device: str = "cpu", dtype: torch.dtype = torch.float32):
-    """(model, tokenizer, folder) of a BLIP VQA folder or cached hub id (``detectors.load_pretrained``:
+    """(model, tokenizer, folder) of a BLIP VQA folder or cached hub id (``evaluators.load_pretrained``:
     BenchError names a missing or damaged folder, another kind of model, or weights that leave parts of
     the model unset), in ``dtype``."""
     from transformers import AutoTokenizer, BlipForQuestionAnswering
 
-    from bench.compbench.detectors import load_pretrained
+    from bench.compbench.evaluators import load_pretrained
 
     model, tokenizer, folder = load_pretrained(model_path, BlipForQuestionAnswering, AutoTokenizer, "blip",
                                                "BLIP-VQA model", HOW_TO_GET, device)
@@ -142,28 +142,6 @@ def load_blip_vqa(model_path: str | os.PathLike, device: str = "cpu", dtype: tor
         raise BenchError(f"no tokenizer in BLIP-VQA model folder {folder} (no tokenizer.json or vocab.txt); "
                          f"{HOW_TO_GET}")
     return model.to(dtype), tokenizer, folder
-
-
-def check_device(device: str) -> torch.device:
-    """``device`` as a torch device; BenchError for a name torch does not know, or CUDA where there is none."""
-    try:
-        dev = torch.device(device)
-    except RuntimeError:
-        raise BenchError(f"device {device!r} is not a torch device (e.g. cpu, cuda, cuda:1)") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"device {device!r}: CUDA is not available on this computer; use cpu")
-    return dev
-
-
-def read_image(path: Path):
-    """The image at ``path`` in RGB, as the official dataset reads it; BenchError names a damaged file."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.convert("RGB")
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise BenchError(f"cannot read image {path}: {e}") from None
 
 
 def _chunks(items: list, size: int):
@@ -223,7 +201,7 @@ class BlipVqaScorer:
         mean / std."""
         workers = max(1, min(4, len(paths), os.cpu_count() or 1))
         with ThreadPoolExecutor(workers) as pool:  # PIL decodes and resizes without the GIL
-            images = list(pool.map(lambda p: self.transform(read_image(p)), paths))
+            images = list(pool.map(lambda p: self.transform(open_image(p)), paths))
         return torch.stack(images).to(self.device, self.dtype)
 
     # -- the model, step by step (no public transformers API returns the first decoder step's logits)
@@ -311,7 +289,7 @@ class BlipVqaScorer:
         return [self._image_score(qs, r) for qs, r in zip(slots, raw, strict=True)]
 
     def provenance(self) -> dict:
-        from bench.compbench.detectors import weights_sha256
+        from bench.compbench.evaluators import weights_sha256
 
         vision = self.model.config.vision_config
         return {

@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 
 from bench.compbench.parse import Parser
-from bench.compbench.samples import ImageScore, SampleImage
-from bench.errors import BenchError, check_range
+from bench.compbench.samples import ImageScore, SampleImage, open_image
+from bench.errors import BenchError, check_device, check_range
 from pixart.errors import read_json, reading
 from pixart.files import package_versions, sha256_files
 
@@ -69,35 +69,12 @@ def clip_preprocess(size: int = 224, mean=CLIP_MEAN, std=CLIP_STD):
                       lambda im: im.convert("RGB"), T.ToTensor(), T.Normalize(mean, std)])
 
 
-def open_image(path: Path):
-    """The image at ``path`` as PIL opens it (mode kept, as the official script passes it on), fully
-    read; BenchError names a missing or damaged file."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return im.copy()
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:  # PIL raises SyntaxError for some broken PNGs
-        raise BenchError(f"cannot read image {path}: {e}; regenerate it or move it out of the samples folder") from None
-
-
 def raw_cosine(image_features: torch.Tensor, text_features: torch.Tensor) -> torch.Tensor:
     """Row-wise cosine of L2-normalised features, in the features' own precision (as the official
     script divides and multiplies fp16 features on CUDA)."""
     image_features = image_features / image_features.norm(dim=-1, keepdim=True)
     text_features = text_features / text_features.norm(dim=-1, keepdim=True)
     return torch.bmm(image_features.unsqueeze(1), text_features.unsqueeze(2)).flatten()
-
-
-def _device(device: str) -> torch.device:
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise BenchError(f"device {device!r} is not a device name; use cpu, cuda or cuda:N") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"device {device!r}: CUDA is not available on this computer; use the device cpu")
-    return dev
 
 
 def _first_line(e: Exception) -> str:
@@ -289,7 +266,7 @@ class ClipScorer:
         self.complex = bool(complex)
         self.batch_size = int(batch_size)
         self.parser = parser if parser is not None or not complex else Parser()
-        dev = _device(device)
+        dev = check_device(device, "device")
         kind = resolve_backend(self.model_path, backend)
         self.backend = _OpenAI(self.model_path, dev) if kind == "clip" else _Transformers(self.model_path, dev)
         self.preprocess = clip_preprocess(self.backend.resolution, self.backend.mean, self.backend.std)
@@ -308,7 +285,7 @@ class ClipScorer:
         batches = range(0, len(images), self.batch_size)
         for start in tqdm(batches, desc="CLIPScore", unit="batch", disable=not progress):
             batch = images[start:start + self.batch_size]
-            pixels = torch.stack([self.preprocess(open_image(im.path)) for im in batch])
+            pixels = torch.stack([self.preprocess(open_image(im.path, None)) for im in batch])
             unique = list(dict.fromkeys(texts[im.prompt] for im in batch))
             image_features, text_features = self.backend.encode(pixels, unique)
             rows = torch.tensor([unique.index(texts[im.prompt]) for im in batch], device=text_features.device)

@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.compbench.detectors import frame_transform, image_size, load_pretrained, open_image, weights_sha256
+from bench.compbench.detectors import frame_transform, image_size
+from bench.compbench.evaluators import load_pretrained, weights_sha256
+from bench.compbench.samples import open_image
 from bench.compbench.samples import SampleImage
 from bench.errors import BenchError, check_out_folder
 from pixart.files import atomic_write, package_versions, sha256_files

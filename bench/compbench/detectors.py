@@ -7,7 +7,7 @@ for a square image). Boxes live in that *official frame*, and the distance thres
 frame and in the detector's order (UniDet's: by decreasing score, after per-class NMS and the 0.5
 confidence cut, ``score > 0.5``).
 
-Detectors (``load_detector``):
+Detectors (``bench.compbench.open_vocab.load_detector``):
 
 - ``DetectionsFile`` (``--detections FILE``): detections made elsewhere, e.g. by the official UniDet:
   a JSON object mapping each image's file name in ``samples/`` to a list of
@@ -31,13 +31,12 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Protocol, Sequence
 
-from bench.compbench.samples import SampleImage
+from bench.compbench.samples import SampleImage, open_image
 from bench.errors import BenchError
-from pixart.errors import read_json, reading
+from pixart.errors import read_json
 from pixart.files import sha256_files
 
 FRAME_SHORT = 479  # the official detector transform: Resize(479, max_size=480)
@@ -96,17 +95,6 @@ def frame_transform():
     from torchvision import transforms
 
     return transforms.Resize(FRAME_SHORT, max_size=FRAME_MAX)
-
-
-def open_image(path: Path, mode: str = "RGB"):
-    """The image at ``path`` in ``mode``; BenchError names an unreadable one."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return im.convert(mode)
-    except (OSError, ValueError, Image.DecompressionBombError) as e:
-        raise BenchError(f"cannot read image {path}: {e}") from None
 
 
 def frame_image(path: Path):
@@ -211,77 +199,3 @@ class DetectionsFile:
     def provenance(self) -> dict:
         return {"detector": self.name, "declared_in_file": self.declared, "source": "detections file",
                 "file": str(self.path), "sha256": sha256_files([self.path]), "images": len(self.table)}
-
-
-def load_detector(spec: str | None, *, detections: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
-    """The detector of ``--detector KIND:PATH`` (owlv2, grounding-dino) or ``--detections FILE``."""
-    if spec and detections:
-        raise BenchError("give one of --detector and --detections, not both")
-    if detections:
-        return DetectionsFile(detections)
-    if not spec:
-        raise BenchError("no detector: pass --detections FILE (e.g. the official UniDet's detections) or "
-                         "--detector owlv2:PATH | grounding-dino:PATH")
-    kind, sep, path = spec.partition(":")
-    if kind.lower() == "unidet":
-        raise BenchError("UniDet runs only in the official detectron2 code: run it there and pass its detections "
-                         "with --detections FILE (format: docs/compbench.md)")
-    if not sep or kind not in KINDS or not path:
-        raise BenchError(f"--detector {spec!r}: expected KIND:PATH with KIND one of {', '.join(KINDS)} "
-                         "(e.g. owlv2:google/owlv2-base-patch16-ensemble or grounding-dino:./grounding-dino-base)")
-    from bench.compbench.open_vocab import GroundingDinoDetector, Owlv2Detector
-
-    return (Owlv2Detector if kind == "owlv2" else GroundingDinoDetector)(path, device=device)
-
-
-# --------------------------------------------------------------------------- transformers models
-
-
-def model_folder(model_path: str | os.PathLike, what: str, how_to_get: str) -> Path:
-    """The folder of ``model_path``: a local folder, or a hub id's snapshot already in the Hugging
-    Face cache (nothing is downloaded); BenchError says how to get a missing one."""
-    path = Path(model_path).expanduser()
-    if path.is_dir():
-        return path
-    if path.exists():
-        raise BenchError(f"{what} {path} is a file; pass the model folder (config.json, weights, processor)")
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
-
-    try:
-        return Path(snapshot_download(str(model_path), local_files_only=True))
-    except (HFValidationError, LocalEntryNotFoundError):
-        raise BenchError(f"{what} {model_path} is neither a folder nor a model in the Hugging Face cache; "
-                         f"{how_to_get}") from None
-
-
-def load_pretrained(model_path, model_cls, processor_cls, model_type: str, what: str, how_to_get: str,
-                    device: str = "cpu"):
-    """(model in eval mode on ``device``, processor or None, folder) of a transformers model folder;
-    BenchError names a missing or damaged folder, another kind of model, or weights that leave part
-    of the model unset."""
-    from bench.compbench.blip_vqa import check_device
-
-    folder = model_folder(model_path, what, how_to_get)
-    config = folder / "config.json"
-    if not config.is_file():
-        raise BenchError(f"no {what} in {folder}: {config} does not exist; {how_to_get}")
-    found = read_json(config, BenchError, f"{what} config").get("model_type")
-    if found != model_type:
-        raise BenchError(f"{folder} holds a {found!r} model, not {what} (model_type {model_type!r}); {how_to_get}")
-    target = check_device(device)
-    with reading(folder, BenchError, f"{what} folder"):
-        model, info = model_cls.from_pretrained(folder, local_files_only=True, output_loading_info=True)
-        processor = processor_cls.from_pretrained(folder, local_files_only=True) if processor_cls else None
-    unset = sorted(info["missing_keys"]) + sorted(info["mismatched_keys"])
-    if unset:
-        raise BenchError(f"{what} {folder}: its weights leave {len(unset)} tensors unset (e.g. {unset[0]}); "
-                         f"it is not a {model_cls.__name__} checkpoint; {how_to_get}")
-    return model.to(target).eval().requires_grad_(False), processor, folder
-
-
-@cache
-def weights_sha256(folder: Path) -> str:
-    """SHA-256 of the weight files ``from_pretrained`` reads (safetensors, else .bin), in name order
-    (computed once per folder: provenance is asked for more than once per run)."""
-    return sha256_files(sorted(folder.glob("*.safetensors")) or sorted(folder.glob("*.bin")))

@@ -1,4 +1,5 @@
-"""Open-vocabulary detectors from transformers for the spatial and numeracy metrics.
+"""Open-vocabulary detectors from transformers for the spatial and numeracy metrics, and
+``load_detector``, which turns ``--detector KIND:PATH`` or ``--detections FILE`` into a ``Detector``.
 
 UniDet, the official detector, has no transformers port; these give detections of another kind,
 and the metric they make is labelled with their name (``detectors.metric_name``). Each is asked
@@ -24,13 +25,15 @@ metric.
 
 from __future__ import annotations
 
+import os
 from typing import Sequence
 
 import torch
 
-from bench.compbench.detectors import (NMS_IOU, Detection, frame_image, load_pretrained, nms_per_label,
-                                       weights_sha256)
+from bench.compbench.detectors import KINDS, NMS_IOU, Detection, DetectionsFile, Detector, frame_image, nms_per_label
+from bench.compbench.evaluators import load_pretrained, weights_sha256
 from bench.compbench.samples import SampleImage
+from bench.errors import BenchError
 from pixart.files import package_versions
 
 OWLV2_HUB = "google/owlv2-base-patch16-ensemble"
@@ -134,3 +137,22 @@ class GroundingDinoDetector(_OpenVocabulary):
                              (cy + h / 2) * height], -1)
         keep = scores > threshold
         return self.finish(boxes[keep].cpu(), scores[keep].cpu(), labels[keep].cpu(), queries, width, height)
+
+
+def load_detector(spec: str | None, *, detections: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
+    """The detector of ``--detector KIND:PATH`` (owlv2, grounding-dino) or ``--detections FILE``."""
+    if spec and detections:
+        raise BenchError("give one of --detector and --detections, not both")
+    if detections:
+        return DetectionsFile(detections)
+    if not spec:
+        raise BenchError("no detector: pass --detections FILE (e.g. the official UniDet's detections) or "
+                         "--detector owlv2:PATH | grounding-dino:PATH")
+    kind, sep, path = spec.partition(":")
+    if kind.lower() == "unidet":
+        raise BenchError("UniDet runs only in the official detectron2 code: run it there and pass its detections "
+                         "with --detections FILE (format: docs/compbench.md)")
+    if not sep or kind not in KINDS or not path:
+        raise BenchError(f"--detector {spec!r}: expected KIND:PATH with KIND one of {', '.join(KINDS)} "
+                         "(e.g. owlv2:google/owlv2-base-patch16-ensemble or grounding-dino:./grounding-dino-base)")
+    return (Owlv2Detector if kind == "owlv2" else GroundingDinoDetector)(path, device=device)

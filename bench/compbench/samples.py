@@ -52,6 +52,19 @@ class Scorer(Protocol):
     def provenance(self) -> dict: ...
 
 
+def open_image(path: str | Path, mode: str | None = "RGB"):
+    """The image at ``path``, fully read, converted to ``mode`` (None: as stored, as the CLIP script
+    passes it on); BenchError names a missing or damaged file."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            im.load()
+            return im.convert(mode) if mode else im.copy()
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:  # PIL: SyntaxError for some broken PNGs
+        raise BenchError(f"cannot read image {path}: {e}; regenerate it or move it out of the samples folder") from None
+
+
 def sample_name(prompt: str, index: int) -> str:
     """The official file name of image ``index`` of ``prompt``."""
     if "_" in prompt or "/" in prompt:
@@ -85,13 +98,15 @@ def list_samples(folder: str | Path) -> list[SampleImage]:
 
 
 def write_vqa_result(path: str | Path, images: list[SampleImage], scores: list[ImageScore],
-                     question_id: str = "position") -> Path:
+                     question_id: str = "position", as_text: bool = False) -> Path:
     """The official ``vqa_result.json``: ``question_id`` is the position after sorting ("position",
-    the BLIP and CLIP scripts) or the file name's index ("index", the UniDet scripts); answers are
-    written with 4 decimals as the official scripts write them."""
+    the BLIP and CLIP scripts) or the file name's index ("index", the UniDet scripts); ``as_text``
+    writes each answer as a 4-decimal string as the BLIP script does, else as a number as the
+    others do."""
     if question_id not in ("position", "index"):
         raise ValueError(f"question_id must be 'position' or 'index', got {question_id!r}")
-    rows = [{"question_id": i if question_id == "position" else im.index, "answer": f"{s.score:.4f}"}
+    rows = [{"question_id": i if question_id == "position" else im.index,
+             "answer": f"{s.score:.4f}" if as_text else s.score}
             for i, (im, s) in enumerate(zip(images, scores, strict=True))]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

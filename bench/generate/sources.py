@@ -28,10 +28,11 @@ import warnings
 from pathlib import Path
 
 from bench.errors import BenchError, check_range
+from bench.errors import check_device as bench_check_device
 from bench.generate.plan import local_device
 from pixart.errors import read_json, reading
 from pixart.files import sha256_files
-from pixart.pipeline import MAX_GUIDANCE, MAX_SIDE, PIPELINE_FILE, _resolve
+from pixart.pipeline import MAX_GUIDANCE, MAX_SIDE, PIPELINE_FILE, resolve_pretrained
 
 DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 LOADERS = ("auto", "pixart", "diffusers", "folder")
@@ -169,15 +170,9 @@ def check_settings(steps, cfg, height, width, dtype, noise, loader) -> None:
 
 
 def check_device(device: str) -> str:
-    import torch
-
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise BenchError(f"--device {device!r} is not a device name (cpu, cuda, cuda:1, mps)") from None
-    if parsed.type == "cuda" and not torch.cuda.is_available():
-        raise BenchError(f"--device {device}: no CUDA device is available (torch {torch.__version__}); "
-                         "use --device cpu")
+    """The device this process generates on: a known device (BenchError otherwise), and under a
+    multi-process launch ``cuda`` means the process's own GPU."""
+    bench_check_device(device)
     return local_device(device)
 
 
@@ -191,7 +186,7 @@ def load_source(ckpt: str, *, loader: str = "auto", steps: int | None = None, cf
     import torch
 
     check_settings(steps, cfg, height, width, dtype, noise or "cpu", loader)
-    root = _resolve(ckpt)  # PipelineError: neither a path nor in the cache
+    root = resolve_pretrained(ckpt)  # PipelineError: neither a path nor in the cache
     kind = detect(root) if loader == "auto" else loader
     given = {"--steps": steps, "--cfg": cfg, "--height": height, "--width": width, "--noise": noise,
              "--scheduler": scheduler,
