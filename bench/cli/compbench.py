@@ -1,1 +1,169 @@
-"""``pixart-bench compbench``: T2I-CompBench for any model (being built)."""
+"""``pixart-bench compbench``: T2I-CompBench for any model, with the official scoring rules.
+
+It parses options and prints; the work is ``bench.compbench.run`` (generate or find the images,
+score them, write ``results.json`` / ``per_image.csv`` and the official ``vqa_result.json`` files)
+and, for the shapes world, ``bench.compbench.world``. Everything that can be checked before a model
+loads is: the categories, the evaluators they need, the generation settings, the output folder.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bench.cli.app import DType, Sampler, app, console
+
+COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
+
+  [dim]# the paper's six categories: 10 images per prompt (seeds 42…51), scored with the official rules[/dim]
+  pixart-bench compbench --ckpt PixArt-alpha/PixArt-XL-2-512x512 --out out/pixart-compbench --device cuda --dtype fp16 \\
+      --blip Salesforce/blip-vqa-capfilt-large --clip openai/clip-vit-base-patch32 --detections unidet.json
+
+  [dim]# images made elsewhere, one folder per category in the official layout (DIR/color/samples/...)[/dim]
+  pixart-bench compbench --images out/sd2 --categories color,shape,texture --blip ./blip-vqa-capfilt-large
+
+  [dim]# spatial with an open-vocabulary detector (a different metric: labelled with the detector's name)[/dim]
+  pixart-bench compbench --ckpt out/my-pipeline --categories spatial --detector owlv2:google/owlv2-base-patch16-ensemble
+
+  [dim]# several GPUs share the generation; scoring runs once, in the main process[/dim]
+  accelerate launch --num_processes 8 -m bench compbench --ckpt PixArt-alpha/PixArt-XL-2-512x512 --device cuda ...
+
+  [dim]# the bundled world model: the world's suites, scored by the exact oracle (and by B-VQA beside it)[/dim]
+  pixart-bench compbench --ckpt bench/world/reference --out out/world-compbench --blip ./blip-vqa-capfilt-large
+"""
+
+
+@app.command(epilog=COMPBENCH_EXAMPLES)
+def compbench(
+    ckpt: str = typer.Option(None, "--ckpt", help="The model: a diffusers pipeline folder or hub id in the HF cache, "
+                             "or a PixArt pipeline / checkpoint (as `generate` takes)."),
+    images: Path = typer.Option(None, "--images", help="Score images made elsewhere instead: DIR/<category>/samples/"
+                                "<prompt>_<NNNNNN>.png (or DIR/samples/ for one category)."),
+    out: Path = typer.Option(Path("compbench-out"), "--out", help="Images (per category), results.json, "
+                             "per_image.csv, the official vqa_result.json files."),
+    categories: str = typer.Option(None, "--categories", help="Comma-separated: color, shape, texture, spatial, "
+                                   "non_spatial, complex (default: these six), 3d_spatial, numeracy; with --suite "
+                                   "world: single, color, shape, texture, spatial, complex."),
+    suite: str = typer.Option(None, "--suite", help="compbench (T2I-CompBench's prompts) or world (the shapes "
+                              "world's suites, scored by the oracle). Default: world for the bundled world model."),
+    blip: str = typer.Option(None, "--blip", help="BLIP VQA folder or cached hub id (Salesforce/blip-vqa-capfilt-large)."),
+    clip: str = typer.Option(None, "--clip", help="CLIP ViT-B/32: a transformers folder or cached hub id "
+                             "(openai/clip-vit-base-patch32), or OpenAI's ViT-B-32.pt."),
+    clip_backend: str = typer.Option("auto", "--clip-backend", help="auto, transformers or clip (the `clip` package)."),
+    detections: Path = typer.Option(None, "--detections", help="Detections made by any detector, e.g. the official "
+                                    "UniDet: JSON {image file: [{label, score, box}]} (docs/compbench.md)."),
+    detector: str = typer.Option(None, "--detector", help="owlv2:PATH or grounding-dino:PATH: an open-vocabulary "
+                                 "detector instead of UniDet (a different metric, labelled as such)."),
+    depth: str = typer.Option(None, "--depth", help="3d_spatial: a depth model (Intel/dpt-hybrid-midas)."),
+    depth_dir: Path = typer.Option(None, "--depth-dir", help="3d_spatial: depth maps made elsewhere."),
+    threshold: float = typer.Option(0.5, "--threshold", help="Detector confidence below which detections are ignored."),
+    np_num: int = typer.Option(8, "--np-num", help="B-VQA: noun phrases asked per prompt (8; 2 = the first release)."),
+    color_list: str = typer.Option("2025", "--color-list", help="2025 or 2023 (the color list published numbers used)."),
+    spacy_model: str = typer.Option("en_core_web_sm", "--spacy-model", help="For prompts outside the shipped lists."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda: generation and evaluators."),
+    batch_size: int = typer.Option(32, "--batch-size", help="Evaluator batch size."),
+    limit: int = typer.Option(None, "--limit", help="Only the first N prompts of each category (a quick look; not "
+                              "the protocol, and results.json says so)."),
+    images_per_prompt: int = typer.Option(None, "--images-per-prompt", help="Default 10 (the protocol; 4 for the world)."),
+    seeds: str = typer.Option("official", "--seeds", help="official (42…51) or BASE: image k of a prompt uses BASE + k."),
+    steps: int = typer.Option(None, "--steps"),
+    cfg: float = typer.Option(None, "--cfg"),
+    sampler: Sampler = typer.Option(None, "--sampler", help="PixArt only."),
+    scheduler: str = typer.Option(None, "--scheduler", help="Diffusers pipelines: a scheduler class, e.g. DDIMScheduler."),
+    height: int = typer.Option(None, "--height"),
+    width: int = typer.Option(None, "--width"),
+    dtype: DType = typer.Option(DType.fp32, "--dtype"),
+    generation_batch: int = typer.Option(4, "--generation-batch", help="Images per model call."),
+):
+    """T2I-CompBench for any model: generate (or reuse) images, score them with the official rules, 95% CIs."""
+    from bench.compbench.metrics import Evaluators
+    from bench.compbench.prompts import CATEGORIES, PAPER_CATEGORIES
+    from bench.errors import BenchError, check_out_folder, check_range
+    from bench.generate import parse_seed
+
+    world = _is_world(ckpt, suite)
+    chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    if not world:
+        chosen = chosen or list(PAPER_CATEGORIES)
+        unknown = sorted(set(chosen) - set(CATEGORIES))
+        if unknown:
+            raise typer.BadParameter(f"unknown categories {unknown}; choose from {', '.join(CATEGORIES)}",
+                                     param_hint="--categories")
+    if (ckpt is None) == (images is None):
+        raise BenchError("give --ckpt MODEL to generate the images, or --images DIR to score images made elsewhere")
+    if world and images is not None:
+        raise BenchError("--suite world generates its images: give --ckpt, not --images")
+    seed = parse_seed(seeds) if not world or seeds != "official" else 0
+    n_images = images_per_prompt if images_per_prompt is not None else (4 if world else 10)
+    check_range("--images-per-prompt", n_images, 1, 10_000, whole=True)
+    check_range("--generation-batch", generation_batch, 1, 4096, whole=True)
+    check_range("--batch-size", batch_size, 1, 4096, whole=True)
+    check_range("--np-num", np_num, 1, 64, whole=True)
+    check_range("--threshold", threshold, 0, 1)
+    if limit is not None:
+        check_range("--limit", limit, 1, 10_000, whole=True)
+    check_out_folder(out, "--out")
+    ev = Evaluators(blip=blip, clip=clip, clip_backend=clip_backend, detector=detector,
+                    detections=str(detections) if detections else None, depth=depth,
+                    depth_dir=str(depth_dir) if depth_dir else None, threshold=threshold, np_num=np_num,
+                    spacy_model=spacy_model, device=device, batch_size=batch_size)
+    if not world:
+        ev.check(chosen)
+    source = None
+    if ckpt is not None:
+        source = _load(ckpt, world, device=device, dtype=dtype.value, steps=steps, cfg=cfg, sampler=sampler,
+                       scheduler=scheduler, height=height, width=width)
+    log = (lambda message: typer.echo(message, err=True))
+    if world:
+        from bench.compbench.world import run_world_and_write
+
+        record = run_world_and_write(source, out, ev, categories=chosen, limit=limit, images_per_prompt=n_images,
+                                     seed=seed, generation_batch=generation_batch, model=_model(ckpt, source), log=log)
+        if record is not None:
+            from bench.compbench.world import world_table
+
+            typer.echo(world_table(record["suites"]))
+            console.print(f"results: {out / 'results.json'}; per image: {out / 'per_image.csv'}")
+        return
+    from bench.compbench.results import table
+    from bench.compbench.run import run_compbench
+
+    record = run_compbench(chosen, out, ev, source=source, images=images, color_list=color_list, limit=limit,
+                           images_per_prompt=n_images, seed=seed, generation_batch=generation_batch,
+                           model=_model(ckpt, source) if source is not None else None, log=log)
+    if record is None:  # another process of a multi-process launch: the main one scores and prints
+        return
+    published = ("current", "first-release") if np_num == 2 or color_list == "2023" else ("current",)
+    typer.echo(table(record["categories"], ckpt or str(images), published))
+    if not record["protocol"]["official"]:
+        console.print("[yellow]not the official protocol (--limit, --images-per-prompt, --seeds or --color-list): "
+                      "compare with the published rows only for orientation[/yellow]")
+    console.print(f"results: {out / 'results.json'}; per image: {out / 'per_image.csv'}")
+
+
+def _is_world(ckpt: str | None, suite: str | None) -> bool:
+    from bench.errors import BenchError
+    from bench.world.demo import REFERENCE
+
+    if suite not in (None, "compbench", "world"):
+        raise BenchError(f"--suite must be compbench or world, got {suite!r}")
+    if suite is not None:
+        return suite == "world"
+    return ckpt is not None and Path(ckpt).exists() and Path(ckpt).resolve() == REFERENCE.resolve()
+
+
+def _load(ckpt: str, world: bool, *, sampler, steps, cfg, **options):
+    """The generation source; the world model samples as the demo does unless told otherwise."""
+    from bench.generate import load_source
+
+    if world and sampler is None and steps is None and cfg is None:
+        from bench.world.demo import DEMO_CFG, DEMO_SAMPLER, DEMO_STEPS
+
+        return load_source(ckpt, sampler=DEMO_SAMPLER, steps=DEMO_STEPS, cfg=DEMO_CFG, **options)
+    return load_source(ckpt, sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, **options)
+
+
+def _model(ckpt: str, source) -> dict:
+    return {"ckpt": ckpt, **{k: v for k, v in source.describe().items() if k != "device"}}
+

@@ -10,31 +10,30 @@ asked, and writes ``OUT/results.json`` and ``OUT/per_image.csv``.
 Scores are cached per category (``FOLDER/compbench_scores.json``): a rerun with the same images
 (by SHA-256) and the same evaluators reuses them, so an interrupted run resumes where it stopped.
 
-Metric per category (``METRICS``): color / shape / texture → B-VQA; spatial → UniDet's 2D rules;
-non_spatial → CLIPScore; complex → 3-in-1 of B-VQA, the 2D rules on the complex parser and the
-adjective-free CLIPScore; 3d_spatial → UniDet's 3D rules with a depth model; numeracy → counting.
+Which metric scores which category, with which evaluators: ``bench.compbench.metrics``.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import datetime
+import os
+from dataclasses import asdict
 from pathlib import Path
 
-from bench.compbench.results import per_image_rows, summarise
-from bench.compbench.samples import ImageScore, SampleImage, list_samples, write_vqa_result
+from bench.compbench.metrics import Evaluators, Scorers
+from bench.compbench.prompts import list_file, list_sha256, load_prompts
+from bench.compbench.published import PIXART_ALPHA
+from bench.compbench.results import per_image_rows, summarise, write_per_image_csv
+from bench.compbench.samples import SAMPLES, ImageScore, SampleImage, list_samples, write_vqa_result
 from bench.errors import BenchError
 from pixart.errors import read_json
-from pixart.files import sha256_files, write_json_atomic
+from pixart.files import package_versions, sha256_files, write_json_atomic
+
+RESULTS = "results.json"
+PER_IMAGE = "per_image.csv"
+OFFICIAL_IMAGES_PER_PROMPT = 10
 
 SCORES_FILE = "compbench_scores.json"
-# what each category needs, as the CLI options that provide it
-NEEDS = {"color": ("blip",), "shape": ("blip",), "texture": ("blip",), "spatial": ("detector",),
-         "non_spatial": ("clip",), "complex": ("blip", "detector", "clip"), "3d_spatial": ("detector", "depth"),
-         "numeracy": ("detector",)}
-OPTION = {"blip": "--blip PATH (BLIP VQA: Salesforce/blip-vqa-capfilt-large)",
-          "clip": "--clip PATH (CLIP ViT-B/32: openai/clip-vit-base-patch32, or OpenAI's ViT-B-32.pt)",
-          "detector": "--detections FILE or --detector owlv2:PATH | grounding-dino:PATH",
-          "depth": "--depth PATH (DPT-Hybrid MiDaS: Intel/dpt-hybrid-midas) or --depth-dir DIR"}
 # where the official scripts write each metric's vqa_result.json, how they number the images, and
 # whether they write the answers as 4-decimal text (BLIP) or numbers
 OFFICIAL_OUTPUT = {"B-VQA": ("annotation_blip", "position", True),
@@ -47,102 +46,16 @@ OFFICIAL_OUTPUT = {"B-VQA": ("annotation_blip", "position", True),
 COMPONENT_KIND = {"attribute": "B-VQA", "spatial": "2D", "action": "CLIPScore"}
 
 
-@dataclass
-class Evaluators:
-    """The evaluator models and settings a run uses (CLI options of ``pixart-bench compbench``)."""
-
-    blip: str | None = None
-    clip: str | None = None
-    clip_backend: str = "auto"
-    detector: str | None = None  # "owlv2:PATH" or "grounding-dino:PATH"
-    detections: str | None = None  # a JSON file of detections made by any detector (e.g. UniDet)
-    depth: str | None = None
-    depth_dir: str | None = None  # depth maps made elsewhere, instead of a depth model
-    threshold: float = 0.5  # detector confidence (UniDet's calibration)
-    np_num: int = 8
-    spacy_model: str = "en_core_web_sm"
-    device: str = "cpu"
-    batch_size: int = 32
-
-    def has(self, need: str) -> bool:
-        if need == "detector":
-            return bool(self.detector or self.detections)
-        if need == "depth":
-            return bool(self.depth or self.depth_dir)
-        return bool(getattr(self, need))
-
-    def check(self, categories: list[str]) -> None:
-        """BenchError naming every option the chosen categories need and lack, before any work."""
-        if self.detector and self.detections:
-            raise BenchError("give one of --detector and --detections, not both")
-        missing = {need: [c for c in categories if need in NEEDS[c]] for need in ("blip", "clip", "detector", "depth")}
-        lacking = [f"{OPTION[need]} for {', '.join(cats)}" for need, cats in missing.items() if cats and not self.has(need)]
-        if lacking:
-            raise BenchError("missing evaluators: " + "; ".join(lacking) + ". Weights come from local folders or the "
-                             "Hugging Face cache; choose fewer categories with --categories")
-
-
-def make_scorer(category: str, ev: Evaluators):
-    """The category's official metric as a ``Scorer`` (``bench.compbench.samples``)."""
-    from bench.compbench.parse import Parser
-
-    parser = Parser(ev.spacy_model)
-    if category in ("color", "shape", "texture"):
-        return _blip(ev, parser)
-    if category == "non_spatial":
-        return _clip(ev, parser, complex=False)
-    if category == "spatial":
-        return _spatial(ev, parser, complex=False)
-    if category == "complex":
-        from bench.compbench.three_in_one import ThreeInOne
-
-        return ThreeInOne(_blip(ev, parser), _spatial(ev, parser, complex=True), _clip(ev, parser, complex=True))
-    if category == "3d_spatial":
-        from bench.compbench.spatial3d import Spatial3DScorer
-
-        return Spatial3DScorer(_detector(ev), ev.depth, depth_dir=ev.depth_dir, device=ev.device, parser=parser,
-                               threshold=ev.threshold)
-    if category == "numeracy":
-        from bench.compbench.numeracy import NumeracyScorer
-
-        return NumeracyScorer(_detector(ev), parser=parser, threshold=ev.threshold)
-    raise BenchError(f"unknown category {category!r}")
-
-
-def _blip(ev: Evaluators, parser):
-    from bench.compbench.blip_vqa import BlipVqaScorer
-
-    return BlipVqaScorer(ev.blip, device=ev.device, batch_size=ev.batch_size, np_num=ev.np_num, parser=parser)
-
-
-def _clip(ev: Evaluators, parser, complex: bool):
-    from bench.compbench.clipscore import ClipScorer
-
-    return ClipScorer(ev.clip, backend=ev.clip_backend, complex=complex, device=ev.device,
-                      batch_size=ev.batch_size, parser=parser)
-
-
-def _spatial(ev: Evaluators, parser, complex: bool):
-    from bench.compbench.spatial import Spatial2DScorer
-
-    return Spatial2DScorer(_detector(ev), complex=complex, parser=parser, threshold=ev.threshold)
-
-
-def _detector(ev: Evaluators):
-    from bench.compbench.open_vocab import load_detector
-
-    return load_detector(ev.detector, detections=ev.detections, device=ev.device)
-
-
 def image_hashes(images: list[SampleImage]) -> dict[str, str]:
     return {im.file: sha256_files([im.path]) for im in images}
 
 
-def score_category(folder: str | Path, category: str, scorer, *, progress: bool = True, log=print) -> dict:
-    """Score ``folder/samples/`` with ``scorer``; write the official vqa_result.json files and the cache.
-    Returns ``summarise``'s dict plus "provenance" and "rows" (the per-image rows)."""
+def score_category(folder: str | Path, category: str, scorer, *, images: list[SampleImage] | None = None,
+                   progress: bool = True, log=print) -> dict:
+    """Score ``folder/samples/`` (its ``images``, when already listed) with ``scorer``; write the official
+    vqa_result.json files and the cache. Returns ``summarise``'s dict plus "provenance" and "rows"."""
     folder = Path(folder)
-    images = list_samples(folder)
+    images = images if images is not None else list_samples(folder)
     hashes = image_hashes(images)
     provenance = scorer.provenance()
     cache_file = folder / SCORES_FILE
@@ -177,3 +90,70 @@ def official_kind(metric: str) -> str:
         if metric.startswith(kind):
             return kind
     raise ValueError(f"no official output place for metric {metric!r}")
+
+
+def category_folder(images: Path, category: str, categories: list[str]) -> Path:
+    """The folder of ``category``'s images under ``--images DIR``: ``DIR/<category>/samples/``, or
+    ``DIR/samples/`` itself when one category is scored."""
+    if (images / category / SAMPLES).is_dir():
+        return images / category
+    if len(categories) == 1 and (images / SAMPLES).is_dir():
+        return images
+    raise BenchError(f"--images {images}: no {category}/{SAMPLES}/ folder there (the official layout, one folder "
+                     f"per category: {images}/{category}/{SAMPLES}/<prompt>_<NNNNNN>.png)")
+
+
+def run_compbench(categories: list[str], out: str | Path, ev: Evaluators, *, source=None, images: Path | None = None,
+                  color_list: str = "2025", limit: int | None = None,
+                  images_per_prompt: int = OFFICIAL_IMAGES_PER_PROMPT, seed: int = 42, generation_batch: int = 4,
+                  model: dict | None = None, progress: bool = True, log=print) -> dict | None:
+    """Generate (``source``) or find (``images``) each category's images, score them, and write
+    ``OUT/results.json`` and ``OUT/per_image.csv``; returns the results (None in the processes of a
+    multi-process launch other than the main one, which only share the generation)."""
+    from bench.generate import generate
+
+    ev.check(categories)
+    if (source is None) == (images is None):
+        raise ValueError("give a source to generate from, or a folder of images")
+    out = Path(out)
+    folders, lists = {}, {}
+    for category in categories:
+        lists[category] = {"file": list_file(category, color_list), "sha256": list_sha256(category, color_list)}
+        if images is not None:
+            folders[category] = category_folder(Path(images), category, categories)
+            continue
+        prompts = load_prompts(category, color_list)[:limit]
+        folders[category] = out / category
+        generate(source, prompts, folders[category], images_per_prompt=images_per_prompt, seed=seed,
+                 batch_size=generation_batch, progress=progress, prompt_source={"category": category, **lists[category]},
+                 log=log)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return None
+    listed = {category: list_samples(folders[category]) for category in categories}  # every folder, before models load
+    scorers = Scorers(ev)
+    results, rows = {}, []
+    for category in categories:
+        summary = score_category(folders[category], category, scorers(category), images=listed[category],
+                                 progress=progress, log=log)
+        rows += summary.pop("rows")
+        summary.update(folder=str(folders[category]), prompt_list=lists[category],
+                       complete=summary["prompts"] == len(load_prompts(category, color_list))
+                       and summary["images"] == summary["prompts"] * OFFICIAL_IMAGES_PER_PROMPT)
+        results[category] = summary
+        log(f"{category}: {summary['score']:.4f} [{summary['ci95'][0]:.4f}, {summary['ci95'][1]:.4f}] "
+            f"({summary['images']:,} images, {summary['prompts']} prompts; {summary['metric']})")
+    record = {"format": "pixart-bench compbench", "version": 1,
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "model": model or {"images": str(images)},
+              "protocol": {"images_per_prompt": images_per_prompt, "seed": seed, "color_list": color_list,
+                           "limit": limit, "official": limit is None and images_per_prompt == OFFICIAL_IMAGES_PER_PROMPT
+                           and seed == 42 and color_list == "2025"},
+              "evaluators": asdict(ev), "categories": results, "published": PIXART_ALPHA,
+              "versions": package_versions(("pixart-bench", "torch", "transformers", "diffusers", "spacy",
+                                            "openai-clip"))}
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / RESULTS, record)
+    write_per_image_csv(out / PER_IMAGE, rows)
+    return record
+
+

@@ -1,0 +1,125 @@
+"""T2I-CompBench on the shapes world: the one place where a learned metric meets ground truth.
+
+``pixart-bench compbench --suite world`` (the default for the bundled world model) generates the
+world's prompt suites (``bench/world/suites/``: single, color, shape, texture, spatial, complex)
+through the generation store, in the official layout, and scores every image with the pixel oracle
+(``bench.world.oracle``: T2I-CompBench's per-image definitions with exact facts). When evaluator
+weights are given, the learned metrics score the same images beside it, B-VQA for the attribute
+suites (single, color, shape, texture, complex) and UniDet's 2D rules for spatial, and the results
+say how far they agree with the oracle: the mean of each, and the Pearson correlation over images.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from bench.compbench.metrics import Evaluators, Scorers
+from bench.compbench.results import per_image_rows, summarise
+from bench.compbench.samples import ImageScore, list_samples, open_image
+from bench.errors import BenchError
+from pixart.files import package_versions, write_json_atomic
+
+# the learned metric for each world suite, and the evaluator it needs
+LEARNED = {"single": "blip", "color": "blip", "shape": "blip", "texture": "blip", "complex": "blip",
+           "spatial": "detector"}
+ORACLE = "oracle"
+
+
+def oracle_scores(images, specs: dict[str, dict]) -> list[ImageScore]:
+    from bench.world.oracle import score
+
+    out = []
+    for im in images:
+        if im.prompt not in specs:
+            raise BenchError(f"{im.path}: its prompt {im.prompt!r} is not in the world suite")
+        verdict = score(open_image(im.path), specs[im.prompt])
+        out.append(ImageScore(verdict["score"], {"missing": verdict["details"]["missing"]}))
+    return out
+
+
+def agreement(oracle: list[ImageScore], learned: list[ImageScore]) -> dict:
+    """Mean of each and their Pearson correlation over images (None when either is constant)."""
+    a, b = np.array([s.score for s in oracle]), np.array([s.score for s in learned])
+    r = float(np.corrcoef(a, b)[0, 1]) if a.std() > 0 and b.std() > 0 else None
+    return {"oracle_mean": float(a.mean()), "learned_mean": float(b.mean()), "pearson_r": r}
+
+
+def run_world(source, out: str | Path, ev: Evaluators, *, categories: list[str] | None = None,
+              limit: int | None = None, images_per_prompt: int = 4, seed: int = 0, generation_batch: int = 8,
+              progress: bool = True, log=print) -> tuple[dict, list[dict]]:
+    """Generate and score the world suites; returns ({suite: result}, per-image rows)."""
+    from bench.generate import generate
+    from bench.world.dataset import load_suite
+    from bench.world.demo import SUITES, select_categories
+
+    chosen = select_categories(categories)
+    scorers = Scorers(ev)
+    results, rows = {}, []
+    for suite in chosen:
+        specs = load_suite(SUITES, suite)[:limit]
+        folder = Path(out) / f"world-{suite}"
+        generate(source, [s["prompt"] for s in specs], folder, images_per_prompt=images_per_prompt, seed=seed,
+                 batch_size=generation_batch, progress=progress, log=log,
+                 prompt_source={"suite": f"world {suite}", "file": str(SUITES / f"{suite}_val.json")})
+        images = list_samples(folder)
+        scores = oracle_scores(images, {s["prompt"]: s for s in specs})
+        result = {ORACLE: summarise(suite, ORACLE, images, scores)}
+        rows += per_image_rows(f"world-{suite}", ORACLE, images, scores)
+        need = LEARNED[suite]
+        if ev.has(need):
+            from bench.compbench.run import score_category
+
+            learned = score_category(folder, f"world-{suite}", scorers.blip() if need == "blip" else
+                                     scorers.spatial(complex=False), progress=progress, log=log)
+            learned_rows = learned.pop("rows")
+            rows += learned_rows
+            learned["agreement_with_oracle"] = agreement(scores, [ImageScore(r["score"]) for r in learned_rows])
+            result["learned"] = learned
+        results[suite] = result
+        line = f"world {suite}: oracle {result[ORACLE]['score']:.3f}"
+        if "learned" in result:
+            ag = result["learned"]["agreement_with_oracle"]
+            r = "n/a" if ag["pearson_r"] is None else f"{ag['pearson_r']:.2f}"
+            line += f", {result['learned']['metric']} {result['learned']['score']:.3f} (r = {r})"
+        log(line)
+    return results, rows
+
+
+def world_table(results: dict[str, dict]) -> str:
+    """The world suites' scores in Markdown: the oracle's and, where run, the learned metric's with
+    the correlation between them."""
+    from reports.tables import markdown_table
+
+    def cell(r):
+        return f"{r['score']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+
+    rows = []
+    for suite, r in results.items():
+        learned = r.get("learned")
+        ag = learned["agreement_with_oracle"] if learned else None
+        rows.append([suite, cell(r[ORACLE]), r[ORACLE]["images"], learned["metric"] if learned else "-",
+                     cell(learned) if learned else "-",
+                     "-" if not ag or ag["pearson_r"] is None else f"{ag['pearson_r']:.2f}"])
+    header = ["world suite", "oracle [95% CI]", "images", "learned metric", "learned [95% CI]", "Pearson r"]
+    return "\n".join(markdown_table(header, rows)) + "\n"
+
+
+def run_world_and_write(source, out: str | Path, ev: Evaluators, *, model: dict, **options) -> dict:
+    """``run_world``, then ``OUT/results.json`` (the suites' results, settings, provenance) and
+    ``OUT/per_image.csv``; returns the record."""
+    from bench.compbench.results import write_per_image_csv
+
+    out = Path(out)
+    results, rows = run_world(source, out, ev, **options)
+    record = {"format": "pixart-bench compbench (shapes world)", "version": 1,
+              "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+              "model": model, "protocol": {k: v for k, v in options.items() if k not in ("log", "progress")},
+              "evaluators": asdict(ev), "suites": results,
+              "versions": package_versions(("pixart-bench", "torch", "transformers", "diffusers"))}
+    write_json_atomic(out / "results.json", record)
+    write_per_image_csv(out / "per_image.csv", rows)
+    return record
