@@ -1,8 +1,14 @@
-"""T2I-CompBench for any model: the official per-category metrics on images in the generation store.
+"""T2I-CompBench for any model, with the official scoring rules (docs/compbench.md).
 
-This package is for the prompt lists (package data, with licence and hash), the official folder layout
-(``samples/{prompt}_{index:06d}.png``), and the metrics with the official rules — disentangled
-BLIP-VQA for colour / shape / texture, UniDet 2-D spatial, CLIPScore for non-spatial, 3-in-1 for
-complex — each with parity tests against the official scoring on the same images. The world's
-pixel oracle (``bench.world.oracle``) already scores the same per-image definitions with exact facts.
+- ``prompts``: the validation lists (package data, MIT, checked by SHA-256); ``parse``: spaCy's
+  analyses of prompts (the shipped ones precomputed); ``samples``: the official folder layout,
+  ``samples/<prompt>_<NNNNNN>.png``, the ``Scorer`` interface and the official ``vqa_result.json``.
+- Metrics: ``blip_vqa`` (B-VQA: color, shape, texture), ``spatial`` / ``spatial_rules`` (UniDet's 2D
+  rules), ``clipscore`` (non-spatial), ``three_in_one`` (complex), ``spatial3d`` / ``depth`` and
+  ``numeracy`` (T2I-CompBench++); detectors: ``detectors`` (the detections-file reader, the official
+  frame) and ``open_vocab`` (OWLv2, Grounding DINO); ``evaluators``: loading evaluator models offline.
+- ``metrics``: which metric scores which category, with which evaluators; ``run``: generate or find
+  each category's images, score them, write the results; ``results``: scores, CIs over prompts, the
+  result files and the table; ``published``: the published PixArt-α rows; ``world``: the shapes
+  world's suites, scored by the oracle with the learned metrics beside it.
 """
