@@ -53,3 +53,15 @@ def torch_dtype(dtype: DType):
     import torch
 
     return getattr(torch, DTYPES[dtype.value])
+
+
+# generation settings shared by `generate` and `compbench` (typer reads each option's metadata; the
+# objects can serve several commands)
+STEPS_OPTION = typer.Option(None, "--steps", help="Default: the sampler's (PixArt) or the pipeline's own.")
+CFG_OPTION = typer.Option(None, "--cfg", help="Guidance scale. Default: 4.5 (PixArt) or the pipeline's own.")
+HEIGHT_OPTION = typer.Option(None, "--height", help="Default: the model's own size.")
+WIDTH_OPTION = typer.Option(None, "--width")
+DTYPE_OPTION = typer.Option(DType.fp32, "--dtype")
+SCHEDULER_OPTION = typer.Option(None, "--scheduler", help="Diffusers pipelines: a diffusers scheduler class on the "
+                                "pipeline's scheduler config, e.g. DDIMScheduler (default: the pipeline's own).")
+SAMPLER_OPTION = typer.Option(None, "--sampler", help="PixArt only (default dpm-solver).")

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.app import DType, Sampler, app, console
+from bench.cli.app import (CFG_OPTION, DTYPE_OPTION, HEIGHT_OPTION, SAMPLER_OPTION, SCHEDULER_OPTION, STEPS_OPTION,
+                           WIDTH_OPTION, DType, Sampler, app, console)
 
 COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
 
@@ -45,8 +46,6 @@ def compbench(
     categories: str = typer.Option(None, "--categories", help="Comma-separated: color, shape, texture, spatial, "
                                    "non_spatial, complex (default: these six), 3d_spatial, numeracy; with --suite "
                                    "world: single, color, shape, texture, spatial, complex."),
-    suite: str = typer.Option(None, "--suite", help="compbench (T2I-CompBench's prompts) or world (the shapes "
-                              "world's suites, scored by the oracle). Default: world for the bundled world model."),
     blip: str = typer.Option(None, "--blip", help="BLIP VQA folder or cached hub id (Salesforce/blip-vqa-capfilt-large)."),
     clip: str = typer.Option(None, "--clip", help="CLIP ViT-B/32: a transformers folder or cached hub id "
                              "(openai/clip-vit-base-patch32), or OpenAI's ViT-B-32.pt."),
@@ -55,6 +54,8 @@ def compbench(
                                     "UniDet: JSON {image file: [{label, score, box}]} (docs/compbench.md)."),
     detector: str = typer.Option(None, "--detector", help="owlv2:PATH or grounding-dino:PATH: an open-vocabulary "
                                  "detector instead of UniDet (a different metric, labelled as such)."),
+    suite: str = typer.Option(None, "--suite", help="compbench (T2I-CompBench's prompts) or world (the shapes "
+                              "world's suites, scored by the oracle). Default: world for the bundled world model."),
     depth: str = typer.Option(None, "--depth", help="3d_spatial: a depth model (Intel/dpt-hybrid-midas)."),
     depth_dir: Path = typer.Option(None, "--depth-dir", help="3d_spatial: depth maps made elsewhere."),
     threshold: float = typer.Option(0.5, "--threshold", help="Detector confidence below which detections are ignored."),
@@ -67,13 +68,13 @@ def compbench(
                               "the protocol, and results.json says so)."),
     images_per_prompt: int = typer.Option(None, "--images-per-prompt", help="Default 10 (the protocol; 4 for the world)."),
     seeds: str = typer.Option("official", "--seeds", help="official (42…51) or BASE: image k of a prompt uses BASE + k."),
-    steps: int = typer.Option(None, "--steps"),
-    cfg: float = typer.Option(None, "--cfg"),
-    sampler: Sampler = typer.Option(None, "--sampler", help="PixArt only."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Diffusers pipelines: a scheduler class, e.g. DDIMScheduler."),
-    height: int = typer.Option(None, "--height"),
-    width: int = typer.Option(None, "--width"),
-    dtype: DType = typer.Option(DType.fp32, "--dtype"),
+    steps: int = STEPS_OPTION,
+    cfg: float = CFG_OPTION,
+    sampler: Sampler = SAMPLER_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    height: int = HEIGHT_OPTION,
+    width: int = WIDTH_OPTION,
+    dtype: DType = DTYPE_OPTION,
     generation_batch: int = typer.Option(4, "--generation-batch", help="Images per model call."),
 ):
     """T2I-CompBench for any model: generate (or reuse) images, score them with the official rules, 95% CIs."""

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.app import DType, NullCaption, Sampler, app
+from bench.cli.app import (CFG_OPTION, DTYPE_OPTION, HEIGHT_OPTION, SAMPLER_OPTION, SCHEDULER_OPTION, STEPS_OPTION,
+                           WIDTH_OPTION, DType, NullCaption, Sampler, app)
 
 GENERATE_EXAMPLES = """[bold]Examples[/bold]
 
@@ -48,12 +49,12 @@ def generate(
     images_per_prompt: int = typer.Option(10, "--images-per-prompt"),
     seeds: str = typer.Option("official", "--seeds", help="official (42) or a number BASE: image k of every prompt "
                               "uses seed BASE + k."),
-    steps: int = typer.Option(None, "--steps", help="Default: the sampler's (PixArt) or the pipeline's own."),
-    cfg: float = typer.Option(None, "--cfg", help="Guidance scale. Default: 4.5 (PixArt) or the pipeline's own."),
-    height: int = typer.Option(None, "--height", help="Default: the model's own size."),
-    width: int = typer.Option(None, "--width"),
+    steps: int = STEPS_OPTION,
+    cfg: float = CFG_OPTION,
+    height: int = HEIGHT_OPTION,
+    width: int = WIDTH_OPTION,
     device: str = typer.Option("cpu", "--device", help="cpu or cuda (under accelerate launch: each process's GPU)."),
-    dtype: DType = typer.Option(DType.fp32, "--dtype"),
+    dtype: DType = DTYPE_OPTION,
     batch_size: int = typer.Option(4, "--batch-size", help="Images per model call (each image has its own seeded "
                                    "noise, whatever the batch)."),
     color_list: str = typer.Option("2025", "--color-list", help="--prompts color: the 2025 list, or 2023 (the one "
@@ -62,9 +63,8 @@ def generate(
                                "PixArtAlphaPipeline folders load as PixArt)."),
     noise: str = typer.Option(None, "--noise", help="Diffusers pipelines: cpu (default: the same noise on every "
                               "machine) or device (generators on the GPU, as the official script)."),
-    scheduler: str = typer.Option(None, "--scheduler", help="Diffusers pipelines: a diffusers scheduler class on "
-                                  "the pipeline's scheduler config, e.g. DDIMScheduler (default: the pipeline's own)."),
-    sampler: Sampler = typer.Option(None, "--sampler", help="PixArt only (default dpm-solver)."),
+    scheduler: str = SCHEDULER_OPTION,
+    sampler: Sampler = SAMPLER_OPTION,
     null_caption: NullCaption = typer.Option(None, "--null-caption", help="PixArt only."),
     t5: str = typer.Option(None, "--t5", help="PixArt transformer checkpoints: the T5 encoder folder."),
     vae: str = typer.Option(None, "--vae", help="PixArt transformer checkpoints: the VAE folder."),
