@@ -14,6 +14,10 @@ records into ``OUT/manifest.json``). The manifest records the model (kind, class
 the settings, the seeds, the prompts and their SHA-256, where the prompts and model came from,
 package versions and each image's file, number, prompt, seed, size and SHA-256.
 
+``generate(..., layout="indexed")`` writes ``OUT/samples/<NNNNNN>.png`` instead: image i is prompt i,
+made with seed ``seed + i``, one image per prompt, for prompts that file names cannot hold (COCO
+captions); everything else (checks, resume, shards, manifest) is the same.
+
 Sources (``bench.generate.sources``, ``bench.generate.folder``): our PixArt pipelines and
 checkpoints, any diffusers text-to-image pipeline, and a folder of images made elsewhere, which is
 checked against the prompts and recorded where it is.
@@ -23,14 +27,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.errors import check_out_folder
+from bench.errors import BenchError, check_out_folder
 from bench.generate.folder import FolderSource
 from bench.generate.plan import (
+    INDEXED_LAYOUT,
     LAYOUT,
+    LAYOUTS,
     OFFICIAL_SEED,
     check_counts,
+    check_indexed_prompts,
     check_prompts,
     check_samples_folder,
+    indexed_jobs,
     official_jobs,
     parse_seed,
     process_share,
@@ -47,16 +55,29 @@ __all__ = ["OFFICIAL_SEED", "DiffusersSource", "FolderSource", "PixArtSource", "
 RECORDED_ONLY = ("where", "prompt_source", "prompts_sha256")
 
 
-def generate(source, prompts: list[str], out: str | Path, *, images_per_prompt: int = 10,
+def generate(source, prompts: list[str], out: str | Path, *, images_per_prompt: int | None = None,
              seed: int = OFFICIAL_SEED, batch_size: int = 4, rank: int | None = None, world: int | None = None,
-             progress: bool = True, prompt_source: dict | None = None, log=None) -> dict:
+             progress: bool = True, prompt_source: dict | None = None, log=None, layout: str = "official") -> dict:
     """Make (or, for a ``FolderSource``, check and record) the images of ``prompts`` in ``out``; returns
     the manifest. ``rank`` / ``world`` given: this process makes its share only (shares run one after
     another merge into a complete manifest after the last); not given: the processes of a launch
-    share the work, or one process makes everything. Bad input is a BenchError (or PipelineError)
-    before anything is written."""
-    check_counts(images_per_prompt, seed, batch_size)
-    prompts = check_prompts(prompts)
+    share the work, or one process makes everything. ``layout``: "official" (T2I-CompBench's file
+    names; ``images_per_prompt`` default 10) or "indexed" (``samples/<NNNNNN>.png``, one image per
+    prompt; not for a ``FolderSource``).
+    Bad input is a BenchError (or PipelineError) before anything is written."""
+    if layout not in LAYOUTS:
+        raise BenchError(f"layout must be one of {', '.join(LAYOUTS)}, got {layout!r}")
+    if layout == "indexed":
+        images_per_prompt = 1 if images_per_prompt is None else images_per_prompt
+        if images_per_prompt != 1 or isinstance(source, FolderSource):
+            raise BenchError("the indexed layout makes one image per prompt, with a model (a folder of images made "
+                             "elsewhere is scored as it is: `pixart-bench fid folder`)")
+        check_counts(1, 0, batch_size)
+        prompts = check_indexed_prompts(prompts, seed)
+    else:
+        images_per_prompt = 10 if images_per_prompt is None else images_per_prompt
+        check_counts(images_per_prompt, seed, batch_size)
+        prompts = check_prompts(prompts)
     out = check_out_folder(out, "--out")
     if isinstance(source, FolderSource):
         rank, _, barrier = process_share(rank, world)
@@ -64,13 +85,17 @@ def generate(source, prompts: list[str], out: str | Path, *, images_per_prompt: 
         if barrier is not None:
             barrier()
         return manifest
-    jobs = official_jobs(prompts, images_per_prompt, seed)
+    if layout == "indexed":
+        jobs, rule, text = indexed_jobs(prompts, seed), "image i (prompt i) uses seed base + i", INDEXED_LAYOUT
+    else:
+        jobs, text = official_jobs(prompts, images_per_prompt, seed), LAYOUT
+        rule = "image k of every prompt uses seed base + k"
     rank, world, barrier = process_share(rank, world)
     described = source.describe()
-    header = {"format": "pixart-bench generation", "layout": LAYOUT,
+    header = {"format": "pixart-bench generation", "layout": text,
               "model": {k: v for k, v in described.items() if k not in ("settings", "path", "device")},
               "settings": described.get("settings"),
-              "seeds": {"rule": "image k of every prompt uses seed base + k", "base": seed},
+              "seeds": {"rule": rule, "base": seed},
               "images_per_prompt": images_per_prompt, "prompts_sha256": prompts_sha256(prompts),
               "prompts": prompts, "where": {"path": described.get("path"), "device": described.get("device"),
                                             "batch_size": batch_size},

@@ -6,6 +6,9 @@
 - The official protocol (``official_jobs``): image k of prompt i is written to
   ``samples/<prompt>_<NNNNNN>.png`` with number ``n·i + k`` (n images per prompt) and made with
   seed ``base + k``: 42, 43, ... for every prompt when ``base`` is ``OFFICIAL_SEED``.
+- The indexed layout (``indexed_jobs``), for prompts that file names cannot hold (COCO captions,
+  which contain ``/`` and ``_`` and can be long): image i is ``samples/<NNNNNN>.png`` (i, six digits),
+  made from prompt i with seed ``base + i``, one image per prompt; the prompt is in the manifest.
 - ``process_share`` finds this process's rank among those ``accelerate launch`` (or ``torchrun``)
   started, with their barrier, or runs alone.
 """
@@ -27,6 +30,8 @@ OFFICIAL_SEED = 42  # the official script seeds image k of every prompt with 42 
 MAX_SEED = 2**32 - 1  # seeds that every random number generator (torch, numpy) takes
 NAME_BYTES = 255  # the longest file name most file systems allow
 LAYOUT = f"{SAMPLES}/<prompt>_<NNNNNN>.png; image k of prompt i is number n*i + k"
+INDEXED_LAYOUT = f"{SAMPLES}/<NNNNNN>.png; image i is prompt i"
+LAYOUTS = ("official", "indexed")
 
 
 def resolve_prompts(spec: str, color_list: str = "2025") -> tuple[list[str], dict]:
@@ -83,6 +88,23 @@ def check_prompts(prompts: list[str]) -> list[str]:
     return list(prompts)
 
 
+def check_indexed_prompts(prompts: list[str], seed: int) -> list[str]:
+    """The prompts of an indexed run (any text up to ``MAX_PROMPT_CHARS``: the file names do not hold
+    them), and its seeds ``seed … seed + len - 1`` in range; BenchError otherwise."""
+    if not isinstance(prompts, (list, tuple)) or not prompts:
+        raise BenchError("no prompts to generate")
+    for i, prompt in enumerate(prompts, 1):
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise BenchError(f"prompt {i}: the prompt is empty")
+        if len(prompt) > MAX_PROMPT_CHARS:
+            raise BenchError(f"prompt {i}: the prompt has {len(prompt):,} characters; at most "
+                             f"{MAX_PROMPT_CHARS:,} are accepted")
+    check_range("--seed", seed, 0, MAX_SEED - (len(prompts) - 1), whole=True,
+                why=f"the {len(prompts):,} images use this seed and the next {len(prompts) - 1:,}; seeds go up to "
+                    f"{MAX_SEED:,}")
+    return list(prompts)
+
+
 def prompts_sha256(prompts: list[str]) -> str:
     """SHA-256 of the prompts, one per line (UTF-8, ``\\n`` after each)."""
     return hashlib.sha256("".join(p + "\n" for p in prompts).encode("utf-8")).hexdigest()
@@ -112,6 +134,11 @@ def official_jobs(prompts: list[str], images_per_prompt: int, seed: int = OFFICI
     n = images_per_prompt
     return [Job(n * i + k, f"{SAMPLES}/{sample_name(p, n * i + k)}", p, seed + k, {"prompt_index": i, "image": k})
             for i, p in enumerate(prompts) for k in range(n)]
+
+
+def indexed_jobs(prompts: list[str], seed: int) -> list[Job]:
+    """The indexed layout's images: prompt i → ``samples/<i:06d>.png``, seed ``seed + i``."""
+    return [Job(i, f"{SAMPLES}/{i:06d}.png", p, seed + i, {"prompt_index": i}) for i, p in enumerate(prompts)]
 
 
 def check_samples_folder(out: Path, jobs: list[Job]) -> None:
