@@ -3,11 +3,11 @@
 Commands parse arguments and print; the work is done by library functions (``pixart``, ``bench``)
 that never read argv. Each module registers its commands on ``bench.cli.app.app``:
 ``models`` (params, convert, sample, export-diffusers), ``training`` (train, extract-features,
-caption, vocab), ``generate`` (the generation store), ``compbench`` (T2I-CompBench), ``world`` (demo and the
-``world`` group).
+caption, vocab), ``generate`` (the generation store), ``compbench`` (T2I-CompBench), ``fid`` (the ``fid``
+group), ``world`` (demo and the ``world`` group).
 """
 
-from bench.cli import compbench, generate, models, training, world  # noqa: F401  (registers the commands)
+from bench.cli import compbench, fid, generate, models, training, world  # noqa: F401  (registers the commands)
 from bench.cli.app import app
 
 __all__ = ["app", "main"]
