@@ -2,8 +2,9 @@
 
 bundled reference pipeline → the world's compositional prompt suites through the real sampler and
 the resumable generation store (``pixart.sample_run``) → oracle scores per category with
-bootstrap 95% confidence intervals → world-FID (torch-fidelity with the world feature extractor;
-real images are renderings of scenes that satisfy the same prompts) → parameter table →
+bootstrap 95% confidence intervals → world-FID (``bench.fid.world.score_world``, the scoring of
+``pixart-bench fid world``: torch-fidelity with the world feature extractor; real images are renderings
+of scenes that satisfy the same prompts, kept in ``world-fid/reference/``) → parameter table →
 ``results.json``, from which ``reports.demo`` writes the Markdown report in ``demo-report/``:
 score tables, an image grid (prompt → samples), and the reference model's training loss curves.
 
@@ -40,6 +41,7 @@ SUITES = Path(bench.world.__file__).parent / "suites"
 # the fresh noise corrects the small model's errors instead of carrying them to the end; 20 SDE
 # steps score as well as IDDPM's 100 at a fifth of the cost.
 DEMO_SAMPLER, DEMO_STEPS, DEMO_CFG = "sde-dpm-solver", 20, 2.0
+WORLD_FID = "world-fid"  # OUT/world-fid/: the rendered references (reference/) and fid.json
 
 
 def select_categories(names: list[str] | None) -> list[str]:
@@ -106,7 +108,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     another model or settings are a ``BenchError`` (``PipelineError`` for the sampler's settings and
     the pipeline itself) before anything is sampled or written."""
     from bench.ablate.params import parameter_table
-    from bench.world.fid import world_fid
+    from bench.fid.world import score_world
     from bench.world.oracle import score
     from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
     from pixart.sample_run import run_sampling
@@ -149,7 +151,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
                           first_seed, n_seeds, pipe.checkpoint_hash())
     out.mkdir(parents=True, exist_ok=True)
 
-    results, real, generated = {}, [], []
+    results, generated, specs_used, seeds_used = {}, [], [], []
     for category, specs in specs_of.items():
         folder = out / "images" / category
         manifest = run_sampling(pipe, [s["prompt"] for s in specs], folder, settings, seed=first_seed,
@@ -162,10 +164,11 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
             per_image.append(verdict["score"])
             n_found.append(len(verdict["details"]["detections"]))
             extra += n_found[-1] > len(spec["objects"])
-            generated.append(image)
+            generated.append(folder / entry["file"])
+            specs_used.append(spec)
+            seeds_used.append(entry["seed"])
             truth = render(scene_from_spec(spec, random.Random(entry["seed"])), (image.height, image.width),
                            seed=entry["seed"])
-            real.append(truth)
             ceiling.append(score(vae_round_trip(pipe.vae, truth), spec)["score"])
         mean = float(np.mean(per_image))
         lo, hi = bootstrap_ci(per_image)
@@ -177,8 +180,10 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         log(f"{category:8s} {mean:.3f}  [{lo:.3f}, {hi:.3f}]  ({len(per_image)} images; VAE ceiling "
             f"{results[category]['vae_ceiling']:.3f}; {extra} with extra objects)")
 
-    fid = world_fid(real, generated)["fid"]
-    log(f"world-FID {fid:.2f} ({len(generated)} generated vs {len(real)} rendered images)")
+    # the world-FID of `pixart-bench fid world`: each image against the rendering of its own spec and seed
+    world = score_world(generated, specs_used, seeds_used, out / WORLD_FID)
+    fid = world["fid"]
+    log(f"world-FID {fid:.2f} ({world['n_gen']} generated vs {world['n_ref']} rendered images)")
     n_params = sum(p.numel() for p in pipe.transformer.parameters())
     report = {"quick": quick, "prompts_per_category": n_prompts, "seeds": n_seeds, "first_seed": first_seed,
               "size": base, "sampler": settings.sampler,
