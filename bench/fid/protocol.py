@@ -158,7 +158,7 @@ def run_coco(plan: CocoPlan, source, *, batch_size: int = 4, rank: int | None = 
                                                          "layout": manifest["layout"], "manifest": "manifest.json"}}
     if plan.clip is not None:
         record["clip_score"] = clip_score(plan.clip, generated, prompts, progress)
-    record["versions"] = package_versions(VERSIONS)
+    record["versions"] = {**result.get("versions", {}), **package_versions(VERSIONS)}
     write_json_atomic(plan.out / FID_JSON, record)
     return record
 

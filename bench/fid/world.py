@@ -55,6 +55,6 @@ def score_world(generated: list[Path], specs: list[dict], seeds: list[int], out,
     result = compute_fid(list(generated), references, extractor="world-cnn", weights=weights, resize="none",
                          cache_dir=cache_dir, kid=kid, device=device, batch_size=batch_size)
     record = {**result, **(extra or {}), "reference_folder": REFERENCE_FOLDER, "reference_rule": REFERENCE_RULE,
-              "versions": package_versions(VERSIONS)}
+              "versions": {**result.get("versions", {}), **package_versions(VERSIONS)}}
     write_json_atomic(out / FID_JSON, record)
     return record
