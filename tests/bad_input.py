@@ -130,6 +130,13 @@ class Inputs:
         return self.root / "extractor"
 
     @cached_property
+    def inception(self) -> Path:
+        """A random-weight Inception-v3 of torch-fidelity's architecture, saved as its weights file is."""
+        from fid_weights import random_inception
+
+        return random_inception(self.root / "inception" / "weights-inception-random.pth")
+
+    @cached_property
     def demo_report(self) -> Path:
         """A finished quick demo report (2 "single" prompts) sampled from ``diffusers_pipeline``."""
         from bench.world.demo import run_demo

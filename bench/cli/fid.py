@@ -20,13 +20,6 @@ FidExtractor = Enum("FidExtractor", {n: n for n in ("inception-v3-compat", "clip
 Resize = Enum("Resize", {n: n for n in ("center-crop-256", "none")}, type=str)
 
 
-def default_cache_dir() -> Path:
-    """Beside torch-fidelity's own cache: ``$TORCH_HOME/pixart_bench_fid``."""
-    import torch
-
-    return Path(torch.hub.get_dir()).parent / "pixart_bench_fid"
-
-
 # options the fid commands share (typer reads each option's metadata; the objects can serve several commands)
 EXTRACTOR_OPTION = typer.Option(FidExtractor["inception-v3-compat"], "--extractor",
                                 help="Feature extractor: Inception-v3 (FID), CLIP ViT-B/32 (CLIP-FID) or the world's.")
@@ -103,6 +96,7 @@ def fid_folder(
     """FID-N between two image folders (or a folder and reference statistics), computed with torch-fidelity."""
     from bench.errors import BenchError, check_out_folder
     from bench.fid import compute_fid
+    from bench.fid.statistics import default_cache_dir
 
     check_out_folder(out, "--out")
     if no_cache and cache is not None:

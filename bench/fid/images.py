@@ -225,14 +225,14 @@ def image_set(images, what: str, resize: str = "center-crop-256") -> ImageSet:
             for p in files:
                 if not p.is_file():
                     raise BenchError(f"{what} image {p}: " + ("no such file" if not p.exists() else "not a file"))
-            out = ImageSet(what, f"{len(files)} files", resize, files=files)
+            out = ImageSet(what, "a file list", resize, files=files)
         else:
             tensors = [memory_tensor(im, i, resize) for i, im in enumerate(images)]
             sizes = {tuple(t.shape) for t in tensors}
             if len(sizes) > 1:
                 raise BenchError(f"all images of one set must share a size with --resize none; the {what} images "
                                  f"have {len(sizes)}: {sorted(sizes)[:3]}")
-            out = ImageSet(what, f"{len(tensors)} images in memory", resize, tensors=tensors)
+            out = ImageSet(what, "images in memory", resize, tensors=tensors)
     if len(out) < 2:
         raise BenchError(f"the {what} set ({out.source}) has {len(out)} image{'s' if len(out) != 1 else ''}; "
                          "FID needs at least 2 per set")

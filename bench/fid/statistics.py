@@ -161,6 +161,11 @@ def set_statistics(images: ImageSet, extractor: Extractor, cache_dir=None, kid: 
     return stats, entry, False
 
 
+def default_cache_dir() -> Path:
+    """Beside torch-fidelity's own cache: ``$TORCH_HOME/pixart_bench_fid``."""
+    return Path(torch.hub.get_dir()).parent / "pixart_bench_fid"
+
+
 def is_statistics_file(ref) -> bool:
     return isinstance(ref, (str, Path)) and str(ref).lower().endswith(".npz")
 
