@@ -1,4 +1,5 @@
-"""CLI: world train-extractor and world fid (help, a real tiny run, bad input)."""
+"""CLI: world train-extractor (help, a real tiny run), and world-FID with the extractor it trains through
+`fid folder --extractor world-cnn`."""
 
 import json
 
@@ -10,9 +11,8 @@ runner = CliRunner()
 
 
 def test_help_shows_examples():
-    for command in ("train-extractor", "fid"):
-        result = runner.invoke(app, ["world", command, "--help"])
-        assert result.exit_code == 0 and "Examples" in result.output and f"pixart-bench world {command}" in result.output
+    result = runner.invoke(app, ["world", "train-extractor", "--help"])
+    assert result.exit_code == 0 and "Examples" in result.output and "pixart-bench world train-extractor" in result.output
 
 
 def test_train_extractor_then_fid_with_it(tmp_path):
@@ -27,17 +27,12 @@ def test_train_extractor_then_fid_with_it(tmp_path):
 
     make_dataset(tmp_path / "a", 6, 64, seed=0)
     make_dataset(tmp_path / "b", 6, 64, seed=1)
-    result = runner.invoke(app, ["world", "fid", str(tmp_path / "a"), str(tmp_path / "b"), "--weights", str(weights),
-                                 "--json", str(tmp_path / "fid.json")])
+    result = runner.invoke(app, ["fid", "folder", str(tmp_path / "b"), str(tmp_path / "a"), "--out", str(tmp_path / "fid"),
+                                 "--extractor", "world-cnn", "--resize", "none", "--world-weights", str(weights),
+                                 "--no-cache"])
     assert result.exit_code == 0, result.output
-    figures = json.loads((tmp_path / "fid.json").read_text())
-    assert figures["fid"] > 0 and figures["n_real"] == figures["n_generated"] == 6
+    figures = json.loads((tmp_path / "fid" / "fid.json").read_text())
+    assert figures["fid"] > 0 and figures["n_ref"] == figures["n_gen"] == 6
     from bench.world.fid import weights_digest
 
-    assert figures["weights_sha256"] == weights_digest(weights)  # the extractor asked for was used
-
-
-def test_fid_of_a_folder_without_images_is_a_clear_error(tmp_path):
-    (tmp_path / "empty").mkdir()
-    result = runner.invoke(app, ["world", "fid", str(tmp_path / "empty"), str(tmp_path / "empty")])
-    assert result.exit_code == 2 and "no .png/.jpg/.jpeg images in" in result.output
+    assert figures["extractor"]["weights_sha256"] == weights_digest(weights)  # the extractor asked for was used

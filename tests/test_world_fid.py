@@ -16,6 +16,7 @@ from scipy import linalg
 from threadpoolctl import threadpool_limits
 from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 
+from bench.fid import load_statistics
 from bench.world import fid as wf
 from bench.world.render import render
 from bench.world.scene import Scene
@@ -85,7 +86,7 @@ def direct_fid(images_1, images_2) -> float:
     f1, f2 = features(images_1), features(images_2)
     mu1, mu2 = f1.mean(axis=0), f2.mean(axis=0)
     s1, s2 = np.cov(f1, rowvar=False), np.cov(f2, rowvar=False)
-    with threadpool_limits(limits=1, user_api="blas"):  # see world_fid's blas_threads
+    with threadpool_limits(limits=1, user_api="blas"):  # see bench.fid.metric.blas_limit
         covmean = linalg.sqrtm(s1 @ s2).real
     return float((mu1 - mu2) @ (mu1 - mu2) + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
 
@@ -137,9 +138,11 @@ def test_cache_is_keyed_by_content(tmp_path, real_a, real_b):
     a, b = real_a[:60], real_b[:60]
     kwargs = dict(cache=True, cache_root=tmp_path)
     first = wf.world_fid(a, b, **kwargs)
-    names = sorted(p.name for p in tmp_path.glob("*.pt"))
-    assert len(names) == 4 and all(n.startswith("world-") and "-world-cnn-" in n for n in names), names
-    assert all(f"-w{first['weights_sha256'][:12]}-" in n for n in names)  # retrained weights → new entries
+    entries = sorted(tmp_path.glob("*.npz"))  # bench.fid's cache: one entry per set, named by its key
+    assert len(entries) == 2
+    for entry in entries:  # the key covers the extractor and its weights: retrained weights → new entries
+        provenance = load_statistics(entry, "cache entry").provenance
+        assert provenance["extractor"] == "world-cnn" and provenance["weights_sha256"] == first["weights_sha256"]
     assert wf.world_fid(a, b, **kwargs)["fid"] == first["fid"]
     blurred = blur(b)  # same sizes and count, new content: must not hit b's entry
     cached = wf.world_fid(a, blurred, **kwargs)["fid"]

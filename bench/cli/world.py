@@ -1,5 +1,5 @@
 """The shapes world's commands: ``demo`` and ``world make-dataset | make-suites | train-reference |
-train-extractor | fid``.
+train-extractor`` (world-FID between folders is ``fid folder --extractor world-cnn``).
 
 The work is done by ``bench.world`` (dataset, demo, reference, fid); commands parse and print. The
 library checks its input up front and raises ``bench.errors.BenchError`` (or the pipeline's and
@@ -189,7 +189,7 @@ TRAIN_EXTRACTOR_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-extractor --out out/extractor.safetensors   [dim]# the bundled extractor's recipe (seed 0)[/dim]
   pixart-bench world train-extractor --out out/big.safetensors --n-images 40000 --steps 10000
-  pixart-bench world fid REAL_DIR GEN_DIR --weights out/extractor.safetensors   [dim]# world-FID with it[/dim]
+  pixart-bench fid folder GEN_DIR REAL_DIR --out runs/wfid --extractor world-cnn --resize none --world-weights out/extractor.safetensors   [dim]# world-FID with it[/dim]
 """
 
 
@@ -211,35 +211,3 @@ def world_train_extractor(
     accuracy = config["training"]["heldout_accuracy"]
     console.print("held-out accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
     console.print(f"wrote {out} and {Path(out).with_suffix('.json')} ({config['training']['wall_s']:.0f} s)")
-
-
-WORLD_FID_EXAMPLES = """[bold]Examples[/bold]
-
-  pixart-bench world make-dataset --n 500 --size 128 --out real128     [dim]# rendered reference images[/dim]
-  pixart-bench world fid real128 demo-report/images/single              [dim]# two folders of .png / .jpg[/dim]
-  pixart-bench world fid real128 generated/ --kid --json fid.json      [dim]# also KID (unbiased at small sets)[/dim]
-"""
-
-
-@world_app.command("fid", epilog=WORLD_FID_EXAMPLES)
-def world_fid_cmd(
-    real: Path = typer.Argument(..., help="Folder of reference images (.png/.jpg, one size)."),
-    generated: Path = typer.Argument(..., help="Folder of generated images (.png/.jpg, one size)."),
-    kid: bool = typer.Option(False, "--kid", help="Also the kernel distance (KID), unbiased at any set size."),
-    weights: Path = typer.Option(None, "--weights", help="Another extractor (default: the bundled one)."),
-    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
-    json_out: Path = typer.Option(None, "--json", help="Also write the figures to this JSON file."),
-):
-    """World-FID between two image folders: torch-fidelity with the shapes world's feature extractor."""
-    import json
-
-    from bench.errors import check_out_file
-    from bench.world.fid import world_fid
-    from pixart.files import write_json_atomic
-
-    if json_out is not None:
-        check_out_file(json_out, "--json")
-    result = world_fid(real, generated, kid=kid, weights_path=weights, device=device)
-    console.print(json.dumps(result, indent=1))
-    if json_out is not None:
-        write_json_atomic(json_out, result)

@@ -11,14 +11,14 @@ wall times and held-out accuracy). ``pixart-bench world train-extractor`` rebuil
 - ``network``: ``WorldCNN``, ``preprocess``, loading (``load_world_cnn``, ``DEFAULT_WEIGHTS``);
 - ``extractor``: ``WorldFeatureExtractor``, the torch-fidelity extractor "world-cnn", and
   ``register_world_extractor``;
-- ``metric``: ``world_fid(real, generated)`` over folders or in-memory image sets, and what
-  its values look like;
+- ``metric``: ``world_fid(real, generated)`` over folders or in-memory image sets (a thin call of
+  ``bench.fid.compute_fid``), and what its values look like;
 - ``train``: ``train_feature_extractor`` and ``attribute_accuracy``.
 """
 
 from bench.world.fid.extractor import EXTRACTOR_NAME, WorldFeatureExtractor, register_world_extractor
 from bench.world.fid.labels import HEADS, MULTI_LABEL, NUM_LOGITS, SINGLE_LABEL, scene_targets
-from bench.world.fid.metric import UInt8ImageDataset, world_fid
+from bench.world.fid.metric import world_fid
 from bench.world.fid.network import (
     ARCH,
     DEFAULT_WEIGHTS,
@@ -47,7 +47,6 @@ __all__ = [
     "NUM_LOGITS",
     "REFERENCE_DIR",
     "SINGLE_LABEL",
-    "UInt8ImageDataset",
     "WorldCNN",
     "WorldFeatureExtractor",
     "attribute_accuracy",
