@@ -6,6 +6,7 @@ captions file, tiny images, the tiny random PixArt pipeline and a random-weight 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -202,3 +203,152 @@ def test_indexed_layout_bad_input(pixart, tmp_path):
     with pytest.raises(BenchError, match=r"layout must be one of official, indexed"):
         generate(pixart, ["a cat"], tmp_path / "run", layout="by-name")
     assert not (tmp_path / "run").exists()
+
+
+# -- the protocol end to end -------------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """numpy's BLAS on one thread: on a busy 2-core CPU, a 2048×2048 ``eigvals`` took ~30 s with two
+    spin-waiting OpenBLAS threads and ~3 s with one. Speed only: the figures are the same."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def inception(tmp_path_factory):
+    """A random-weight Inception-v3 of torch-fidelity's architecture, saved as its weights file is."""
+    from fid_weights import random_inception
+
+    return random_inception(tmp_path_factory.mktemp("inception") / "weights-inception-random.pth")
+
+
+def coco_args(coco, inception, out, cache, ckpt, *extra) -> list[str]:
+    return ["fid", "coco", "--captions", coco[0], "--images", coco[1], "--n", "6", "--seed", "0", "--ckpt", ckpt,
+            "--out", out, "--inception-weights", inception, "--cache", cache, "--device", "cpu", "--steps", "2",
+            *extra]
+
+
+def invoke(args):
+    from typer.testing import CliRunner
+
+    from bench.cli import app
+
+    result = CliRunner().invoke(app, [str(a) for a in args])
+    assert result.exit_code == 0, f"{result.output}\n{result.exception!r}"
+    return result.output
+
+
+def test_fid_coco_end_to_end_and_a_second_model_reuses_the_reference(coco, inception, tiny_pipeline_dir, tmp_path):
+    import hashlib
+
+    from conftest import build_tiny_pipeline
+
+    from bench.fid.images import content_digest, file_sha256
+
+    out, cache = tmp_path / "pixart", tmp_path / "cache"
+    printed = invoke(coco_args(coco, inception, out, cache, tiny_pipeline_dir))
+    record = json.loads((out / "fid.json").read_text())
+    assert re.search(r"FID \d+\.\d{4} \(6 generated vs 6 reference images", printed)
+    assert record["n_gen"] == record["n_ref"] == 6 and np.isfinite(record["fid"]) and record["fid"] > 0
+    rows = read_caption_list(out / CAPTION_LIST)
+    assert rows == sample_captions(read_coco_captions(coco[0]), 6, seed=0)
+    assert record["caption_list_sha256"] == hashlib.sha256((out / CAPTION_LIST).read_bytes()).hexdigest()
+    assert (record["n"], record["seed"], record["caption_policy"], record["reference_policy"]) == (6, 0, "random",
+                                                                                                  "sampled")
+    assert record["coco"]["images"] == 8 and record["coco"]["sha256"] == hashlib.sha256(coco[0].read_bytes()).hexdigest()
+    assert record["model"]["kind"] == "pixart" and record["generation"]["settings"]["steps"] == 2
+    assert record["extractor"]["name"] == "inception-v3-compat" and record["settings"]["resize"] == "center-crop-256"
+    assert record["extractor"]["weights_sha256"] == hashlib.sha256(inception.read_bytes()).hexdigest()
+    assert record["reference"]["cached"] is False and record["versions"]["torch-fidelity"].startswith("0.4")
+    manifest = json.loads((out / MANIFEST).read_text())
+    assert [(e["file"], e["prompt"], e["seed"]) for e in manifest["images"]] == [
+        (f"samples/{r['index']:06d}.png", r["caption"], r["index"]) for r in rows]
+    # the reference is the drawn COCO images, each once; the generated side is this run's images
+    drawn = [coco[1] / name for name in dict.fromkeys(r["file_name"] for r in rows)]
+    assert record["reference"]["content_sha256"] == content_digest([(p.name, file_sha256(p)) for p in drawn])
+    assert record["generated"]["content_sha256"] == content_digest(
+        [(Path(e["file"]).name, e["sha256"]) for e in manifest["images"]])
+
+    before = snapshot(out / "samples")
+    invoke(coco_args(coco, inception, out, cache, tiny_pipeline_dir))  # a rerun makes nothing, reuses everything
+    again = json.loads((out / "fid.json").read_text())
+    assert snapshot(out / "samples") == before and again["fid"] == record["fid"] and again["reference"]["cached"]
+
+    build_tiny_pipeline(seed=1).save_pretrained(tmp_path / "other-model")
+    invoke(coco_args(coco, inception, tmp_path / "other", cache, tmp_path / "other-model"))
+    other = json.loads((tmp_path / "other" / "fid.json").read_text())
+    assert other["reference"]["cached"] is True and other["reference"]["id"] == record["reference"]["id"]
+    assert other["generated"]["cached"] is False and other["fid"] != record["fid"]
+    assert other["model"]["transformer_sha256"] != record["model"]["transformer_sha256"]
+
+
+def test_caption_policy_all_and_the_full_reference(coco, inception, pixart, tmp_path):
+    from bench.fid.protocol import FidSettings, prepare_coco, run_coco
+
+    plan = prepare_coco(tmp_path / "run", captions=coco[0], images=coco[1], n=3, seed=1, caption_policy="all",
+                        reference="all", fid=FidSettings(weights=inception, resize="center-crop-256"))
+    record = run_coco(plan, pixart, progress=False)
+    assert (record["n_gen"], record["n_ref"], record["captions"]) == (9, 8, 9)  # 3 images × 3 captions; all 8 images
+    assert record["reference"]["cached"] is False and record["settings"]["cache_dir"] is None
+
+
+def test_shares_in_turn_and_only_the_main_process_computes_fid(coco, inception, pixart, tmp_path):
+    from bench.fid.protocol import FidSettings, prepare_coco, run_coco
+
+    plan = prepare_coco(tmp_path / "run", captions=coco[0], images=coco[1], n=4, seed=0,
+                        fid=FidSettings(weights=inception))
+    assert run_coco(plan, pixart, rank=1, world=2, progress=False) is None
+    assert not (tmp_path / "run" / "fid.json").exists()
+    record = run_coco(plan, pixart, rank=0, world=2, progress=False)
+    assert record["n_gen"] == 4 and (tmp_path / "run" / "fid.json").is_file()
+
+
+def test_clip_score_of_each_image_with_its_caption(coco, inception, pixart, tmp_path):
+    from test_compbench_clip import build_tiny_clip
+
+    from bench.compbench.clipscore import ClipScorer
+    from bench.compbench.samples import SampleImage
+    from bench.fid.protocol import FidSettings, prepare_coco, run_coco
+
+    clip = build_tiny_clip(tmp_path / "clip")
+    plan = prepare_coco(tmp_path / "run", captions=coco[0], images=coco[1], n=3, seed=0,
+                        fid=FidSettings(weights=inception), clip_model=str(clip["hf"]))
+    record = run_coco(plan, pixart, progress=False)
+    rows = read_caption_list(tmp_path / "run" / CAPTION_LIST)
+    scorer = ClipScorer(str(clip["hf"]))
+    expected = [s.score for s in scorer.score([SampleImage(tmp_path / "run" / "samples" / f"{i:06d}.png",
+                                                           r["caption"], i) for i, r in enumerate(rows)], False)]
+    assert record["clip_score"]["mean"] == pytest.approx(float(np.mean(expected)), abs=1e-6)
+    assert record["clip_score"]["n"] == 3 and record["clip_score"]["scorer"]["metric"] == "CLIPScore"
+
+
+def test_fid_world_on_the_bundled_model(tmp_path):
+    import random
+
+    from bench.world.dataset import load_suite, scene_from_spec
+    from bench.world.demo import SUITES
+    from bench.world.render import render
+
+    out = tmp_path / "world"
+    printed = invoke(["fid", "world", "--out", out, "--categories", "single", "--prompts", "2", "--steps", "2",
+                      "--no-cache", "--device", "cpu"])
+    record = json.loads((out / "fid.json").read_text())
+    assert "FID" in printed and record["n_gen"] == record["n_ref"] == 2 and np.isfinite(record["fid"])
+    assert record["extractor"]["name"] == "world-cnn" and record["settings"]["resize"] == "none"
+    assert record["generation"]["settings"]["sampler"] == "sde-dpm-solver" and record["categories"] == ["single"]
+    specs = load_suite(SUITES, "single")[:2]
+    manifest = json.loads((out / MANIFEST).read_text())
+    for i, (spec, entry) in enumerate(zip(specs, manifest["images"])):
+        assert (entry["prompt"], entry["seed"]) == (spec["prompt"], i)
+        truth = render(scene_from_spec(spec, random.Random(i)), (entry["height"], entry["width"]), seed=i)
+        assert np.array_equal(np.asarray(Image.open(out / "reference" / f"{i:06d}.png")), np.asarray(truth))
+
+
+@pytest.mark.parametrize("command", ["coco", "world"])
+def test_help_has_examples(command):
+    output = invoke(["fid", command, "--help"])
+    assert "Examples" in output and f"pixart-bench fid {command}" in output

@@ -1,6 +1,7 @@
 """The ``fid`` command group (torch-fidelity FID): ``fid folder GEN REF`` between two image folders, or a
-folder and reference statistics. The work is done by ``bench.fid`` (``compute_fid``); commands parse,
-write ``DIR/fid.json`` and print.
+folder and reference statistics; ``fid coco`` (zero-shot COCO FID-30K end to end) and ``fid world`` (the
+same on the shapes world). The work is done by ``bench.fid`` (``compute_fid``) and ``bench.fid.protocol``;
+commands parse, write ``DIR/fid.json`` and print.
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ from pathlib import Path
 
 import typer
 
-from bench.cli.app import app, console
+from bench.cli.app import (CFG_OPTION, DTYPE_OPTION, HEIGHT_OPTION, SAMPLER_OPTION, SCHEDULER_OPTION, STEPS_OPTION,
+                           WIDTH_OPTION, DType, Sampler, app, console)
 
 fid_app = typer.Typer(help="FID with torch-fidelity: two image folders, or a folder against reference statistics.",
                       no_args_is_help=True, rich_markup_mode="rich")
@@ -106,3 +108,165 @@ def fid_folder(
                          resize=resize.value, cache_dir=None if no_cache else (cache or default_cache_dir()), kid=kid,
                          device=pick_device(device), batch_size=batch_size, save_stats=save_stats)
     write_result(out, result)
+
+
+CaptionPolicy = Enum("CaptionPolicy", {n: n for n in ("random", "first", "all")}, type=str)
+ReferencePolicy = Enum("ReferencePolicy", {n: n for n in ("sampled", "all")}, type=str)
+# generation options the protocols pass on to the generation store (see `pixart-bench generate`)
+T5_OPTION = typer.Option(None, "--t5", help="PixArt .pth checkpoints: the T5 encoder folder.")
+VAE_OPTION = typer.Option(None, "--vae", help="PixArt .pth checkpoints: the VAE folder.")
+CONFIG_OPTION = typer.Option(None, "--config", help="PixArt .pth checkpoints: preset or config.json.")
+GEN_BATCH_OPTION = typer.Option(4, "--batch-size", help="Images per model call (each has its own seeded noise).")
+FID_BATCH_OPTION = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call.")
+
+
+def fid_settings(extractor: str, weights, resize: str, kid: bool, cache, no_cache: bool, device: str | None,
+                 batch_size: int):
+    """The protocols' ``FidSettings`` from the shared options (cache: ``--cache``, the default one, or none)."""
+    from bench.errors import BenchError
+    from bench.fid.protocol import FidSettings
+    from bench.fid.statistics import default_cache_dir
+
+    if no_cache and cache is not None:
+        raise BenchError("--cache and --no-cache contradict each other; give one")
+    return FidSettings(extractor=extractor, weights=weights, resize=resize, kid=kid,
+                       cache_dir=None if no_cache else (cache or default_cache_dir()), device=pick_device(device),
+                       batch_size=batch_size)
+
+
+COCO_EXAMPLES = """[bold]Examples[/bold]
+
+  [dim]# zero-shot FID-30K on MS-COCO 2014 val (docs/fid.md: downloads, choices, why it is not the paper's 7.32)[/dim]
+  pixart-bench fid coco --captions annotations/captions_val2014.json --images val2014 --n 30000 --seed 0 \\
+      --ckpt PixArt-alpha/PixArt-XL-2-512x512 --out runs/coco-pixart512 --device cuda --dtype fp16 \\
+      --inception-weights weights-inception-2015-12-05-6726825d.pth
+
+  [dim]# 8 GPUs share the generation; the main process computes FID; re-running resumes[/dim]
+  accelerate launch --num_processes 8 -m bench fid coco --captions annotations/captions_val2014.json \\
+      --images val2014 --ckpt PixArt-alpha/PixArt-XL-2-512x512 --out runs/coco-pixart512 --device cuda --dtype fp16
+
+  [dim]# the paper's FID checkpoint (.pth) with local T5 and VAE; the reference statistics come from the cache[/dim]
+  pixart-bench fid coco --captions annotations/captions_val2014.json --images val2014 \\
+      --ckpt PixArt-XL-2-256x256-MSCOCO-FID732.pth --t5 t5-v1_1-xxl --vae sd-vae-ft-ema --config XL-2-256 \\
+      --out runs/coco-fid732 --device cuda --dtype fp16
+
+  [dim]# Imagen's reference (the full validation set), KID and the CLIP score too[/dim]
+  pixart-bench fid coco --captions annotations/captions_val2014.json --images val2014 --ckpt out/my-pipeline \\
+      --out runs/coco-mine --reference all --kid --clip-score openai/clip-vit-base-patch32 --device cuda
+"""
+
+
+@fid_app.command("coco", epilog=COCO_EXAMPLES)
+def fid_coco(
+    captions: Path = typer.Option(..., "--captions", help="A COCO captions file (annotations/captions_val2014.json)."),
+    images: Path = typer.Option(..., "--images", help="The folder of the images it names (val2014/)."),
+    ckpt: str = typer.Option(..., "--ckpt", help="The model, as `generate` takes it: a diffusers pipeline folder or "
+                             "hub id in the HF cache, a PixArt pipeline or checkpoint."),
+    out: Path = typer.Option(..., "--out", help="Run folder: captions.jsonl, samples/<NNNNNN>.png, manifest.json, "
+                             "fid.json."),
+    n: int = typer.Option(30000, "--n", help="Images drawn (FID-N). With --caption-policy all, every caption of "
+                          "these N images is generated."),
+    seed: int = typer.Option(0, "--seed", help="Draws the images and captions; image i is generated with SEED + i."),
+    caption_policy: CaptionPolicy = typer.Option(CaptionPolicy.random, "--caption-policy", help="random: one of "
+                                                 "each image's captions, drawn with the seed; first: its first; all."),
+    reference: ReferencePolicy = typer.Option(ReferencePolicy.sampled, "--reference", help="sampled: the N drawn "
+                                              "images; all: every image of the captions file."),
+    resize: Resize = RESIZE_OPTION,
+    extractor: FidExtractor = EXTRACTOR_OPTION,
+    inception_weights: Path = INCEPTION_WEIGHTS_OPTION,
+    clip_weights: Path = CLIP_WEIGHTS_OPTION,
+    world_weights: Path = WORLD_WEIGHTS_OPTION,
+    kid: bool = KID_OPTION,
+    clip_score: str = typer.Option(None, "--clip-score", help="Also the CLIP score of each image with its caption: "
+                                   "a CLIP model (transformers folder or hub id in the HF cache, or an OpenAI .pt)."),
+    cache: Path = CACHE_OPTION,
+    no_cache: bool = NO_CACHE_OPTION,
+    steps: int = STEPS_OPTION,
+    cfg: float = CFG_OPTION,
+    sampler: Sampler = SAMPLER_OPTION,
+    scheduler: str = SCHEDULER_OPTION,
+    height: int = HEIGHT_OPTION,
+    width: int = WIDTH_OPTION,
+    dtype: DType = DTYPE_OPTION,
+    t5: str = T5_OPTION,
+    vae: str = VAE_OPTION,
+    config: str = CONFIG_OPTION,
+    device: str = DEVICE_OPTION,
+    batch_size: int = GEN_BATCH_OPTION,
+    fid_batch_size: int = FID_BATCH_OPTION,
+):
+    """Zero-shot COCO FID-N: draw N captions, generate an image for each, FID against the COCO images (torch-fidelity)."""
+    from bench.fid.protocol import prepare_coco, run_coco
+    from bench.generate import load_source
+
+    settings = fid_settings(extractor.value, weights_for(extractor, inception_weights, clip_weights, world_weights),
+                            resize.value, kid, cache, no_cache, device, fid_batch_size)
+    plan = prepare_coco(out, captions=captions, images=images, n=n, seed=seed, caption_policy=caption_policy.value,
+                        reference=reference.value, fid=settings, clip_model=clip_score)
+    source = load_source(ckpt, steps=steps, cfg=cfg, height=height, width=width, device=settings.device,
+                         dtype=dtype.value, scheduler=scheduler, sampler=sampler.value if sampler else None, t5=t5,
+                         vae=vae, config=config)
+    record = run_coco(plan, source, batch_size=batch_size, log=lambda message: typer.echo(message, err=True))
+    if record is not None:
+        report(out, record)
+
+
+def report(out: Path, record: dict) -> None:
+    """Print the figures of a protocol's ``fid.json`` (already written)."""
+    write_result(out, record)
+    if "clip_score" in record:
+        console.print(f"CLIP score {record['clip_score']['mean']:.4f} (mean cosine of each image with its caption)")
+
+
+WORLD_EXAMPLES = """[bold]Examples[/bold]
+
+  pixart-bench fid world --out runs/world-fid                      [dim]# the bundled world model, every suite prompt[/dim]
+  pixart-bench fid world --out runs/w --prompts 8 --images-per-prompt 4 --kid
+  pixart-bench fid world --ckpt out/my-world-model --out runs/w-mine --categories single,color
+"""
+
+
+@fid_app.command("world", epilog=WORLD_EXAMPLES)
+def fid_world(
+    out: Path = typer.Option(..., "--out", help="Run folder: samples/, reference/ (renderings), manifest.json, fid.json."),
+    ckpt: str = typer.Option(None, "--ckpt", help="Default: the bundled world model."),
+    categories: str = typer.Option(None, "--categories", help="Comma-separated suites (default: all six)."),
+    prompts: int = typer.Option(None, "--prompts", help="The first N prompts of each suite (default: all)."),
+    images_per_prompt: int = typer.Option(1, "--images-per-prompt"),
+    seed: int = typer.Option(0, "--seed", help="Image i is generated, and its reference drawn, with SEED + i."),
+    steps: int = typer.Option(None, "--steps", help="Default: the demo's (20 with its sampler)."),
+    cfg: float = typer.Option(None, "--cfg", help="Default: the demo's (2)."),
+    sampler: Sampler = typer.Option(None, "--sampler", help="PixArt only (default: the demo's, sde-dpm-solver)."),
+    height: int = HEIGHT_OPTION,
+    width: int = WIDTH_OPTION,
+    world_weights: Path = WORLD_WEIGHTS_OPTION,
+    kid: bool = KID_OPTION,
+    cache: Path = CACHE_OPTION,
+    no_cache: bool = NO_CACHE_OPTION,
+    device: str = DEVICE_OPTION,
+    batch_size: int = typer.Option(8, "--batch-size", help="Images per model call."),
+    fid_batch_size: int = FID_BATCH_OPTION,
+):
+    """World-FID: the world's suites generated with any model, against renderings of the same prompts (world-cnn)."""
+    from bench.fid.protocol import prepare_world, run_world
+    from bench.generate import load_source
+    from bench.generate.sources import detect
+    from bench.world.demo import DEMO_CFG, DEMO_SAMPLER, DEMO_STEPS, REFERENCE
+    from pixart.pipeline import resolve_pretrained
+
+    settings = fid_settings("world-cnn", world_weights, "none", kid, cache, no_cache, device, fid_batch_size)
+    chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    plan = prepare_world(out, categories=chosen, prompts_per_category=prompts, images_per_prompt=images_per_prompt,
+                         seed=seed, fid=settings)
+    ckpt = ckpt or str(REFERENCE)
+    if detect(resolve_pretrained(ckpt)) == "pixart":  # the demo's sampler unless told otherwise
+        sampler_name = sampler.value if sampler else DEMO_SAMPLER
+        steps = steps if steps is not None else (DEMO_STEPS if sampler is None else None)
+        cfg = DEMO_CFG if cfg is None else cfg
+    else:
+        sampler_name = sampler.value if sampler else None
+    source = load_source(ckpt, steps=steps, cfg=cfg, height=height, width=width, device=settings.device,
+                         sampler=sampler_name)
+    record = run_world(plan, source, batch_size=batch_size, log=lambda message: typer.echo(message, err=True))
+    if record is not None:
+        report(out, record)

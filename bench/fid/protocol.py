@@ -8,9 +8,10 @@ COCO (``prepare_coco`` then ``run_coco``)::
 
 1. ``prepare_coco`` checks everything that can fail before a model is loaded: the captions file, the
    draw of ``n`` images and their captions (``bench.fid.coco``), the reference images under
-   ``images`` (a missing one is named), the resize policy, the feature extractor and its weights
-   (loaded once, so a wrong file is named now and not after 30,000 images), the CLIP model for
-   ``clip_model``, and that ``out`` holds no other run's caption list.
+   ``images`` (a missing one is named; each file's header is read, so one that is not an image or has
+   transparency is named too), the resize policy, the feature extractor and its weights (loaded
+   once, so a wrong file is named now and not after 30,000 images), the CLIP model for
+   ``clip_model``, and that ``out`` holds no other run's caption list or images.
 2. ``run_coco`` writes the list (``out/captions.jsonl``), generates image i from caption i with seed
    ``seed + i`` through the generation store (``bench.generate.generate(..., layout="indexed")``:
    ``out/samples/<NNNNNN>.png``, resumable, shared between the processes of ``accelerate launch``),
@@ -104,21 +105,36 @@ def prepare_coco(out, *, captions, images, n: int = 30000, seed: int = 0, captio
     out = check_out_folder(out, "--out")
     check_policy("--caption-policy", caption_policy, CAPTION_POLICIES)
     check_policy("--reference", reference, REFERENCE_POLICIES)
+    from bench.fid.images import image_set
+
     fid = fid or FidSettings()
     coco = read_coco_captions(captions)
     rows = sample_captions(coco, n, seed, caption_policy)
     references = reference_files(coco, rows, images, reference)
-    existing = out / CAPTION_LIST
-    if existing.exists() and (not existing.is_file() or existing.read_bytes() != caption_list_text(rows).encode()):
-        raise BenchError(f"{existing} holds another caption list (another --captions, --n, --seed or "
-                         "--caption-policy made it); use another --out folder")
+    check_run_folder(out, rows)
     fid.check()
+    image_set(references, "reference", fid.resize)  # every reference image's header: mode, size with "none"
     clip = None
     if clip_model is not None:
         from bench.compbench.clipscore import ClipScorer
 
         clip = ClipScorer(clip_model, device=fid.device)
     return CocoPlan(out, coco, rows, references, int(n), int(seed), caption_policy, reference, Path(images), fid, clip)
+
+
+def check_run_folder(out: Path, rows: list[dict]) -> None:
+    """BenchError when ``out`` holds another caption list, or generation records with none (a run of
+    another command): the run would write its list or images among them."""
+    from pixart.sample_run import MANIFEST, PROGRESS
+
+    existing = out / CAPTION_LIST
+    if existing.exists():
+        if not existing.is_file() or existing.read_bytes() != caption_list_text(rows).encode():
+            raise BenchError(f"{existing} holds another caption list (another --captions, --n, --seed or "
+                             "--caption-policy made it); use another --out folder")
+    elif (out / MANIFEST).exists() or (out / PROGRESS).exists():
+        raise BenchError(f"--out {out} holds a generation run with no {CAPTION_LIST} (made by another command); "
+                         "use another --out folder")
 
 
 def main_process(rank: int | None, world: int | None) -> bool:
