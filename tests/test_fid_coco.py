@@ -140,7 +140,8 @@ def test_reference_files_sampled_or_all_and_a_missing_one_is_named(coco, tmp_pat
     partial = tmp_path / "val2014"
     shutil.copytree(images, partial)
     (partial / rows[1]["file_name"]).unlink()
-    with pytest.raises(BenchError, match=rf"1 of the 3 reference images are missing \({partial / rows[1]['file_name']}"):
+    missing = re.escape(str(partial / rows[1]["file_name"]))
+    with pytest.raises(BenchError, match=rf"1 of the 3 reference images are missing \({missing}"):
         reference_files(read, rows, partial)
 
 
@@ -259,7 +260,8 @@ def test_fid_coco_end_to_end_and_a_second_model_reuses_the_reference(coco, incep
     assert record["caption_list_sha256"] == hashlib.sha256((out / CAPTION_LIST).read_bytes()).hexdigest()
     assert (record["n"], record["seed"], record["caption_policy"], record["reference_policy"]) == (6, 0, "random",
                                                                                                   "sampled")
-    assert record["coco"]["images"] == 8 and record["coco"]["sha256"] == hashlib.sha256(coco[0].read_bytes()).hexdigest()
+    assert record["coco"]["images"] == 8
+    assert record["coco"]["sha256"] == hashlib.sha256(coco[0].read_bytes()).hexdigest()
     assert record["model"]["kind"] == "pixart" and record["generation"]["settings"]["steps"] == 2
     assert record["extractor"]["name"] == "inception-v3-compat" and record["settings"]["resize"] == "center-crop-256"
     assert record["extractor"]["weights_sha256"] == hashlib.sha256(inception.read_bytes()).hexdigest()
@@ -352,3 +354,24 @@ def test_fid_world_on_the_bundled_model(tmp_path):
 def test_help_has_examples(command):
     output = invoke(["fid", command, "--help"])
     assert "Examples" in output and f"pixart-bench fid {command}" in output
+
+
+def test_accelerate_launch_shares_the_generation_and_the_main_process_scores(coco, inception, tiny_pipeline_dir,
+                                                                              tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    accelerate = Path(sys.executable).with_name("accelerate")
+    cmd = [str(accelerate), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "bench",
+           *map(str, coco_args(coco, inception, tmp_path / "run", tmp_path / "cache", tiny_pipeline_dir)),
+           "--n", "4", "--batch-size", "1"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=Path(__file__).resolve().parents[1],
+                          env={**os.environ, "OPENBLAS_NUM_THREADS": "1"})  # see one_blas_thread
+    output = proc.stdout + proc.stderr
+    assert proc.returncode == 0, output[-3000:]
+    assert sorted(re.findall(r"rank (\d) of 2: made (\d+) image", output)) == [("0", "2"), ("1", "2")]
+    assert len(re.findall(r"FID \d+\.\d{4} \(4 generated vs 4 reference images", output)) == 1  # the main process
+    record = json.loads((tmp_path / "run" / "fid.json").read_text())
+    assert record["n_gen"] == 4 and len(json.loads((tmp_path / "run" / MANIFEST).read_text())["images"]) == 4

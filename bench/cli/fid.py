@@ -69,7 +69,7 @@ FOLDER_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench fid folder out/gen data/ref --out runs/fid   [dim]# FID-N, both folders centre-cropped to 256 px[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/fid --inception-weights weights-inception-2015-12-05-6726825d.pth
-  pixart-bench fid folder out/gen data/ref --out runs/fid --save-stats ref.npz   [dim]# keep the reference statistics[/dim]
+  pixart-bench fid folder out/gen data/ref --out runs/fid --save-stats ref.npz   [dim]# keep the reference's statistics[/dim]
   pixart-bench fid folder out/gen2 ref.npz --out runs/fid2   [dim]# a second model: only its own images are read[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/fid --resize none --kid   [dim]# images as they are; KID too[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/clip --extractor clip-vit-b-32 --clip-weights ViT-B-32.pt
@@ -80,7 +80,8 @@ FOLDER_EXAMPLES = """[bold]Examples[/bold]
 @fid_app.command("folder", epilog=FOLDER_EXAMPLES)
 def fid_folder(
     gen: Path = typer.Argument(..., help="Folder of generated images (.png .jpg .jpeg .webp .bmp, not subfolders)."),
-    ref: Path = typer.Argument(..., help="Folder of reference images, or an .npz of statistics written by this command."),
+    ref: Path = typer.Argument(..., help="Folder of reference images, or an .npz of statistics written here "
+                               "(--save-stats, or the cache)."),
     out: Path = typer.Option(..., "--out", help="Folder for fid.json."),
     extractor: FidExtractor = EXTRACTOR_OPTION,
     inception_weights: Path = INCEPTION_WEIGHTS_OPTION,
@@ -195,7 +196,7 @@ def fid_coco(
     batch_size: int = GEN_BATCH_OPTION,
     fid_batch_size: int = FID_BATCH_OPTION,
 ):
-    """Zero-shot COCO FID-N: draw N captions, generate an image for each, FID against the COCO images (torch-fidelity)."""
+    """Zero-shot COCO FID-N: draw N captions, generate an image for each, FID against COCO (torch-fidelity)."""
     from bench.fid.protocol import prepare_coco, run_coco
     from bench.generate import load_source
 
@@ -220,7 +221,7 @@ def report(out: Path, record: dict) -> None:
 
 WORLD_EXAMPLES = """[bold]Examples[/bold]
 
-  pixart-bench fid world --out runs/world-fid                      [dim]# the bundled world model, every suite prompt[/dim]
+  pixart-bench fid world --out runs/world-fid   [dim]# the bundled world model, every suite prompt[/dim]
   pixart-bench fid world --out runs/w --prompts 8 --images-per-prompt 4 --kid
   pixart-bench fid world --ckpt out/my-world-model --out runs/w-mine --categories single,color
 """
@@ -228,7 +229,8 @@ WORLD_EXAMPLES = """[bold]Examples[/bold]
 
 @fid_app.command("world", epilog=WORLD_EXAMPLES)
 def fid_world(
-    out: Path = typer.Option(..., "--out", help="Run folder: samples/, reference/ (renderings), manifest.json, fid.json."),
+    out: Path = typer.Option(..., "--out", help="Run folder: samples/, reference/ (renderings), manifest.json, "
+                             "fid.json."),
     ckpt: str = typer.Option(None, "--ckpt", help="Default: the bundled world model."),
     categories: str = typer.Option(None, "--categories", help="Comma-separated suites (default: all six)."),
     prompts: int = typer.Option(None, "--prompts", help="The first N prompts of each suite (default: all)."),
