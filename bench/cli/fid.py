@@ -88,13 +88,13 @@ def fid_folder(
     clip_weights: Path = CLIP_WEIGHTS_OPTION,
     world_weights: Path = WORLD_WEIGHTS_OPTION,
     resize: Resize = RESIZE_OPTION,
+    save_stats: Path = typer.Option(None, "--save-stats", help="Also write the reference statistics here (.npz), "
+                                    "to pass as REF later."),
     kid: bool = KID_OPTION,
     cache: Path = CACHE_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     device: str = DEVICE_OPTION,
     batch_size: int = BATCH_OPTION,
-    save_stats: Path = typer.Option(None, "--save-stats", help="Also write the reference statistics here (.npz), "
-                                    "to pass as REF later."),
 ):
     """FID-N between two image folders (or a folder and reference statistics), computed with torch-fidelity."""
     from bench.errors import BenchError, check_out_folder
@@ -113,12 +113,6 @@ def fid_folder(
 
 CaptionPolicy = Enum("CaptionPolicy", {n: n for n in ("random", "first", "all")}, type=str)
 ReferencePolicy = Enum("ReferencePolicy", {n: n for n in ("sampled", "all")}, type=str)
-# generation options the protocols pass on to the generation store (see `pixart-bench generate`)
-T5_OPTION = typer.Option(None, "--t5", help="PixArt .pth checkpoints: the T5 encoder folder.")
-VAE_OPTION = typer.Option(None, "--vae", help="PixArt .pth checkpoints: the VAE folder.")
-CONFIG_OPTION = typer.Option(None, "--config", help="PixArt .pth checkpoints: preset or config.json.")
-GEN_BATCH_OPTION = typer.Option(4, "--batch-size", help="Images per model call (each has its own seeded noise).")
-FID_BATCH_OPTION = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call.")
 
 
 def fid_settings(extractor: str, weights, resize: str, kid: bool, cache, no_cache: bool, device: str | None,
@@ -172,29 +166,21 @@ def fid_coco(
                                                  "each image's captions, drawn with the seed; first: its first; all."),
     reference: ReferencePolicy = typer.Option(ReferencePolicy.sampled, "--reference", help="sampled: the N drawn "
                                               "images; all: every image of the captions file."),
-    resize: Resize = RESIZE_OPTION,
-    extractor: FidExtractor = EXTRACTOR_OPTION,
-    inception_weights: Path = INCEPTION_WEIGHTS_OPTION,
-    clip_weights: Path = CLIP_WEIGHTS_OPTION,
-    world_weights: Path = WORLD_WEIGHTS_OPTION,
-    kid: bool = KID_OPTION,
+    # the FID options of `fid folder`
+    extractor: FidExtractor = EXTRACTOR_OPTION, resize: Resize = RESIZE_OPTION, kid: bool = KID_OPTION,
+    inception_weights: Path = INCEPTION_WEIGHTS_OPTION, clip_weights: Path = CLIP_WEIGHTS_OPTION,
+    world_weights: Path = WORLD_WEIGHTS_OPTION, cache: Path = CACHE_OPTION, no_cache: bool = NO_CACHE_OPTION,
+    fid_batch_size: int = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call."),
     clip_score: str = typer.Option(None, "--clip-score", help="Also the CLIP score of each image with its caption: "
                                    "a CLIP model (transformers folder or hub id in the HF cache, or an OpenAI .pt)."),
-    cache: Path = CACHE_OPTION,
-    no_cache: bool = NO_CACHE_OPTION,
-    steps: int = STEPS_OPTION,
-    cfg: float = CFG_OPTION,
-    sampler: Sampler = SAMPLER_OPTION,
-    scheduler: str = SCHEDULER_OPTION,
-    height: int = HEIGHT_OPTION,
-    width: int = WIDTH_OPTION,
-    dtype: DType = DTYPE_OPTION,
-    t5: str = T5_OPTION,
-    vae: str = VAE_OPTION,
-    config: str = CONFIG_OPTION,
-    device: str = DEVICE_OPTION,
-    batch_size: int = GEN_BATCH_OPTION,
-    fid_batch_size: int = FID_BATCH_OPTION,
+    # the generation options of `generate`
+    steps: int = STEPS_OPTION, cfg: float = CFG_OPTION, sampler: Sampler = SAMPLER_OPTION,
+    scheduler: str = SCHEDULER_OPTION, height: int = HEIGHT_OPTION, width: int = WIDTH_OPTION,
+    dtype: DType = DTYPE_OPTION, device: str = DEVICE_OPTION,
+    batch_size: int = typer.Option(4, "--batch-size", help="Images per model call (each has its own seeded noise)."),
+    t5: str = typer.Option(None, "--t5", help="PixArt .pth checkpoints: the T5 encoder folder."),
+    vae: str = typer.Option(None, "--vae", help="PixArt .pth checkpoints: the VAE folder."),
+    config: str = typer.Option(None, "--config", help="PixArt .pth checkpoints: preset or config.json."),
 ):
     """Zero-shot COCO FID-N: draw N captions, generate an image for each, FID against COCO (torch-fidelity)."""
     from bench.fid.protocol import prepare_coco, run_coco
@@ -239,15 +225,11 @@ def fid_world(
     steps: int = typer.Option(None, "--steps", help="Default: the demo's (20 with its sampler)."),
     cfg: float = typer.Option(None, "--cfg", help="Default: the demo's (2)."),
     sampler: Sampler = typer.Option(None, "--sampler", help="PixArt only (default: the demo's, sde-dpm-solver)."),
-    height: int = HEIGHT_OPTION,
-    width: int = WIDTH_OPTION,
-    world_weights: Path = WORLD_WEIGHTS_OPTION,
-    kid: bool = KID_OPTION,
-    cache: Path = CACHE_OPTION,
-    no_cache: bool = NO_CACHE_OPTION,
-    device: str = DEVICE_OPTION,
+    height: int = HEIGHT_OPTION, width: int = WIDTH_OPTION, device: str = DEVICE_OPTION,
     batch_size: int = typer.Option(8, "--batch-size", help="Images per model call."),
-    fid_batch_size: int = FID_BATCH_OPTION,
+    world_weights: Path = WORLD_WEIGHTS_OPTION, kid: bool = KID_OPTION,
+    cache: Path = CACHE_OPTION, no_cache: bool = NO_CACHE_OPTION,
+    fid_batch_size: int = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call."),
 ):
     """World-FID: the world's suites generated with any model, against renderings of the same prompts (world-cnn)."""
     from bench.fid.protocol import prepare_world, run_world
