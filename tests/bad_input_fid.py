@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from unittest import mock
 
@@ -74,6 +75,41 @@ OPTIONS = r"""
 --no-cache             | --cache and --no-cache contradict each other
 """
 
+WEIGHT_FILES = {  # what a weights option is given in a case: a file made in the case's folder
+    "missing": lambda f, i: f / "weights.pt",
+    "a-folder": lambda f, i: folder(f / "w"),
+    "truncated": lambda f, i: truncate(i.copy("inception", f), 0.3),
+    "another-network": lambda f, i: _other_state(f / "other.pth"),
+    "junk": lambda f, i: write(f / "junk.pt", b"PK junk"),
+}
+WEIGHTS = r"""
+inception-v3-compat --inception-weights missing         | --inception-weights .*weights.pt: no such file; give .*download \
+                                                          https://github.com/toshas/torch-fidelity/releases/.*6726825d.pth
+inception-v3-compat --inception-weights a-folder        | --inception-weights .*w: a folder, not a file
+inception-v3-compat --inception-weights truncated       | cannot load Inception-v3 weights .* from .*weights-inception-\
+                                                          random.pth: .*give the right file with --inception-weights
+inception-v3-compat --inception-weights another-network | cannot load Inception-v3 weights .* from .*other.pth: \
+                                                          Error\(s\) in loading state_dict
+clip-vit-b-32 --clip-weights missing                    | --clip-weights .*weights.pt: no such file; give the CLIP \
+                                                          ViT-B/32 weights .*openaipublic
+clip-vit-b-32 --clip-weights junk                       | cannot load CLIP ViT-B/32 weights .* from .*junk.pt
+world-cnn --world-weights missing                       | --world-weights .*weights.pt: no such file
+world-cnn --world-weights junk                          | cannot read feature-extractor weights .*junk.pt
+"""
+
+
+def weights_cases(table: str) -> list:
+    """One case per entry of ``table`` (``EXTRACTOR OPTION FILE | MATCH``, a trailing backslash continues the
+    match on the next line): ``fid folder --extractor EXTRACTOR OPTION <WEIGHT_FILES[FILE]>`` fails with MATCH."""
+    cases = []
+    for entry in filter(str.strip, re.sub(r"\\\n\s*", "", table).splitlines()):
+        words, match = (part.strip() for part in entry.split(" | "))
+        extractor, option, made = words.split()
+        cases.append(CliCase(f"fid folder: {option} {made}", lambda f, i, e=extractor, o=option, m=made: bare(
+            f, "--extractor", e, o, WEIGHT_FILES[m](f, i)), match))
+    return cases
+
+
 RGBA = Image.new("RGBA", (32, 32), (1, 2, 3, 128))
 LA = Image.new("LA", (32, 32), (9, 200))
 P_TRANSPARENT = Image.new("P", (32, 32), 3)
@@ -95,12 +131,13 @@ CLI_CASES = [
     CliCase("fid folder: GEN has 1 image", lambda f, i: run(f, i, gen=folder(f / "one", n=1)),
             r"the generated set \(.*one\) has 1 image; FID needs at least 2 per set"),
     CliCase("fid folder: an unreadable image",
-            lambda f, i: run(f, i, ref=folder(f / "r", extra={}) and write(f / "r" / "004.png", b"\x89PNG not really").parent),
+            lambda f, i: run(f, i, ref=folder(f / "r") and write(f / "r" / "004.png", b"\x89PNG not really").parent),
             r"cannot read image .*004.png: .*remove or replace it"),
     CliCase("fid folder: a truncated image",
             lambda f, i: run(f, i, gen=folder(f / "g", size=(64, 48)) and truncate(f / "g" / "001.png", 0.6).parent),
             r"cannot read image .*001.png: .*truncated"),
-    CliCase("fid folder: an RGBA image among RGB", lambda f, i: run(f, i, gen=folder(f / "g", extra={"rgba.png": RGBA})),
+    CliCase("fid folder: an RGBA image among RGB",
+            lambda f, i: run(f, i, gen=folder(f / "g", extra={"rgba.png": RGBA})),
             r"image .*rgba.png has transparency \(mode RGBA\)"),
     CliCase("fid folder: an LA image", lambda f, i: run(f, i, ref=folder(f / "r", extra={"la.png": LA})),
             r"image .*la.png has transparency \(mode LA\)"),
@@ -110,33 +147,10 @@ CLI_CASES = [
     CliCase("fid folder: a 16-bit image", lambda f, i: run(f, i, gen=folder(f / "g", extra={"deep.png": Image.new(
         "I;16", (32, 32), 300)})), r"image .*deep.png has mode I(;16)? \(16-bit or float pixels\)"),
     CliCase("fid folder: mixed sizes with --resize none",
-            lambda f, i: run(f, i, "--resize", "none", gen=folder(f / "g", extra={"big.png": Image.new("RGB", (64, 48))})),
+            lambda f, i: run(f, i, "--resize", "none",
+                             gen=folder(f / "g", extra={"big.png": Image.new("RGB", (64, 48))})),
             r"share a size with --resize none: .*000.png is 32x32, .*big.png is 64x48"),
-    # ---- weights ------------------------------------------------------------------------------------
-    CliCase("fid folder: --inception-weights missing", lambda f, i: bare(f, "--inception-weights", f / "w.pth"),
-            r"--inception-weights .*w.pth: no such file; give the Inception-v3 weights .*download https://github.com/"
-            r"toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d.pth"),
-    CliCase("fid folder: --inception-weights a folder", lambda f, i: bare(f, "--inception-weights", folder(f / "w")),
-            r"--inception-weights .*w: a folder, not a file"),
-    CliCase("fid folder: --inception-weights truncated",
-            lambda f, i: bare(f, "--inception-weights", truncate(i.copy("inception", f), 0.3)),
-            r"cannot load Inception-v3 weights .* from .*weights-inception-random.pth: .*give the right file with "
-            r"--inception-weights"),
-    CliCase("fid folder: --inception-weights of another network",
-            lambda f, i: bare(f, "--inception-weights", _other_state(f / "other.pth")),
-            r"cannot load Inception-v3 weights .* from .*other.pth: Error\(s\) in loading state_dict"),
-    CliCase("fid folder: --clip-weights missing",
-            lambda f, i: bare(f, "--extractor", "clip-vit-b-32", "--clip-weights", f / "ViT-B-32.pt"),
-            r"--clip-weights .*ViT-B-32.pt: no such file; give the CLIP ViT-B/32 weights .*openaipublic"),
-    CliCase("fid folder: --clip-weights not TorchScript",
-            lambda f, i: bare(f, "--extractor", "clip-vit-b-32", "--clip-weights", write(f / "c.pt", b"PK junk")),
-            r"cannot load CLIP ViT-B/32 weights .* from .*c.pt"),
-    CliCase("fid folder: --world-weights missing",
-            lambda f, i: bare(f, "--extractor", "world-cnn", "--world-weights", f / "fe.safetensors"),
-            r"--world-weights .*fe.safetensors: no such file"),
-    CliCase("fid folder: --world-weights without its .json",
-            lambda f, i: bare(f, "--extractor", "world-cnn", "--world-weights", write(f / "fe.safetensors", b"x")),
-            r"feature-extractor .*fe\.(safetensors|json)"),
+    *weights_cases(WEIGHTS),
     # ---- REF statistics --------------------------------------------------------------------------
     CliCase("fid folder: REF .npz missing", lambda f, i: run(f, i, ref=f / "ref.npz"), r"REF .*ref.npz: no such file"),
     CliCase("fid folder: REF .npz truncated", lambda f, i: run(f, i, ref=truncate(stats_file(f / "ref.npz", i))),
@@ -200,14 +214,14 @@ def _no_cached(call):
 
 
 API_CASES = [
-    ApiCase("resolve_weights: Inception not in torch-fidelity's cache", lambda f, i: (f / "torch-home", "inception-v3-compat"),
-            _no_cached(resolve_weights), BenchError,
+    ApiCase("resolve_weights: Inception not in torch-fidelity's cache",
+            lambda f, i: (f / "torch-home", "inception-v3-compat"), _no_cached(resolve_weights), BenchError,
             r"Inception-v3 weights .* not found: --inception-weights was not given and torch-fidelity's cache has no "
             r".*torch-home.hub.checkpoints.weights-inception-2015-12-05-6726825d.pth; on a connected machine download "
             r"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/weights-inception-2015-12-05-6726825d"),
     ApiCase("resolve_weights: CLIP not in torch-fidelity's cache", lambda f, i: (f / "torch-home", "clip-vit-b-32"),
             _no_cached(resolve_weights), BenchError,
-            r"CLIP ViT-B/32 weights .* not found: .*checkpoints.clip-vit-b-32-40d365715913c9da98579312b702a82c18be219c"),
+            r"CLIP ViT-B/32 weights .* not found: .*checkpoints.clip-vit-b-32-40d365715913c9da98579312b702a82c"),
     ApiCase("compute_fid: unknown extractor", lambda f, i: (folder(f / "g"), folder(f / "r")),
             lambda g, r: compute_fid(g, r, extractor="dinov2-vit-s-14"), BenchError,
             r"--extractor must be one of inception-v3-compat, clip-vit-b-32, world-cnn, got 'dinov2-vit-s-14'"),

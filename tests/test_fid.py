@@ -43,13 +43,18 @@ def blobs(folder, n: int, seed: int, gain: float = 1.0, size=(32, 32), mode: str
 
 
 @pytest.fixture(scope="module")
-def weights(tmp_path_factory):
-    return random_inception(tmp_path_factory.mktemp("inception") / "weights-inception-random.pth")
+def root(tmp_path_factory):
+    return tmp_path_factory.mktemp("fid")
 
 
 @pytest.fixture(scope="module")
-def sets(tmp_path_factory):
-    root = tmp_path_factory.mktemp("sets")
+def weights(root):
+    return random_inception(root / "weights-inception-random.pth")
+
+
+@pytest.fixture(scope="module")
+def sets(root):
+    """(generated, reference): two folders of N images from different distributions."""
     return blobs(root / "gen", N, seed=1, gain=0.7), blobs(root / "ref", N, seed=2)
 
 
@@ -144,7 +149,8 @@ def test_cache_is_keyed_by_content_resize_extractor_and_weights(tmp_path, sets, 
     Image.open(changed / "003.png").rotate(90).save(changed / "003.png")  # one image differs
     other_weights = random_inception(tmp_path / "other.pth", seed=1)
     misses = {"one changed image": stats_of(changed), "another resize": stats_of(ref, resize="center-crop-256"),
-              "another extractor": stats_of(ref, extractor="world-cnn", weights=None), "other weights": stats_of(ref, weights=other_weights)}
+              "another extractor": stats_of(ref, extractor="world-cnn", weights=None),
+              "other weights": stats_of(ref, weights=other_weights)}
     for why, (_, other_path, computed) in misses.items():
         assert computed and other_path != path, why
     assert len({p for _, p, _ in misses.values()}) == len(misses)
@@ -167,8 +173,9 @@ def test_clip_fid_through_torch_fidelity(tmp_path, sets, weights):
     gen, ref = sets
     clip = random_clip(tmp_path / "clip.pt")
     ours = compute_fid(gen, ref, extractor="clip-vit-b-32", weights=clip, resize="none", cache_dir=tmp_path / "c")
-    theirs = torch_fidelity.calculate_metrics(input1=str(gen), input2=str(ref), fid=True, feature_extractor="clip-vit-b-32",
-                                              feature_extractor_weights_path=str(clip), cuda=False, verbose=False)
+    theirs = torch_fidelity.calculate_metrics(input1=str(gen), input2=str(ref), fid=True,
+                                              feature_extractor="clip-vit-b-32", feature_extractor_weights_path=str(clip),
+                                              cuda=False, verbose=False)
     assert ours["fid"] == pytest.approx(theirs[torch_fidelity.KEY_METRIC_FID], rel=1e-6)
     assert ours["extractor"]["feature_dim"] == 32 and ours["extractor"]["layer"] == "clip"
     with pytest.raises(BenchError, match="holds clip-vit-b-32 features .* scored with inception-v3-compat"):
@@ -225,3 +232,14 @@ def test_fid_folder_names_the_missing_inception_weights(tmp_path, sets, monkeypa
 def test_fid_folder_help_has_examples():
     result = runner.invoke(app, ["fid", "folder", "--help"])
     assert result.exit_code == 0 and "Examples" in result.output and "pixart-bench fid folder" in result.output
+
+
+def test_throughput_benchmark_runs(tmp_path, capsys):
+    from conftest import load_script
+
+    report = load_script("fid_throughput").main(["--random", "--images", "2", "--device", "cpu",
+                                                 "--json", str(tmp_path / "t.json")])
+    assert json.loads((tmp_path / "t.json").read_text()) == report
+    steps = [r["what"] for r in report["rows"]]
+    assert steps[-2:] == ["second model, cached reference", "second model, REF .npz"] and len(steps) == 6
+    assert all(r["seconds"] > 0 for r in report["rows"]) and "| cold run: both sides | 4 |" in capsys.readouterr().out

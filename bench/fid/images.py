@@ -155,11 +155,11 @@ class TensorsDataset(Dataset):
 def memory_tensor(image, i: int, resize: str) -> torch.Tensor:
     """An in-memory image (PIL, H×W×3 uint8 array, uint8 [3, H, W] tensor) → prepared tensor."""
     if isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3:
-        image = Image.fromarray(image, "RGB")
+        image = Image.fromarray(np.ascontiguousarray(image))  # H×W×3 uint8: RGB
     elif torch.is_tensor(image) and image.dtype == torch.uint8 and image.dim() == 3 and image.shape[0] == 3:
         if resize == "none":
             return image.contiguous()
-        image = Image.fromarray(image.permute(1, 2, 0).numpy(), "RGB")
+        image = Image.fromarray(image.permute(1, 2, 0).contiguous().numpy())
     if not isinstance(image, Image.Image):
         raise BenchError(f"image #{i}: expected a PIL image, an H×W×3 uint8 array or a uint8 [3, H, W] tensor, "
                          f"got {type(image).__name__}")
