@@ -189,7 +189,8 @@ TRAIN_EXTRACTOR_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench world train-extractor --out out/extractor.safetensors   [dim]# the bundled extractor's recipe (seed 0)[/dim]
   pixart-bench world train-extractor --out out/big.safetensors --n-images 40000 --steps 10000
-  pixart-bench fid folder GEN_DIR REAL_DIR --out runs/wfid --extractor world-cnn --resize none --world-weights out/extractor.safetensors   [dim]# world-FID with it[/dim]
+  pixart-bench fid folder GEN REAL --out runs/wfid --extractor world-cnn --resize none \\
+      --world-weights out/extractor.safetensors   [dim]# world-FID with it[/dim]
 """
 
 
