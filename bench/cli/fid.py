@@ -97,18 +97,15 @@ def fid_folder(
     batch_size: int = BATCH_OPTION,
 ):
     """FID-N between two image folders (or a folder and reference statistics), computed with torch-fidelity."""
-    from bench.errors import BenchError, check_out_folder
+    from dataclasses import asdict
+
+    from bench.errors import check_out_folder
     from bench.fid import compute_fid
-    from bench.fid.statistics import default_cache_dir
 
     check_out_folder(out, "--out")
-    if no_cache and cache is not None:
-        raise BenchError("--cache and --no-cache contradict each other; give one")
-    result = compute_fid(gen, ref, extractor=extractor.value,
-                         weights=weights_for(extractor, inception_weights, clip_weights, world_weights),
-                         resize=resize.value, cache_dir=None if no_cache else (cache or default_cache_dir()), kid=kid,
-                         device=pick_device(device), batch_size=batch_size, save_stats=save_stats)
-    write_result(out, result)
+    settings = fid_settings(extractor.value, weights_for(extractor, inception_weights, clip_weights, world_weights),
+                            resize.value, kid, cache, no_cache, device, batch_size)
+    write_result(out, compute_fid(gen, ref, **asdict(settings), save_stats=save_stats))
 
 
 CaptionPolicy = Enum("CaptionPolicy", {n: n for n in ("random", "first", "all")}, type=str)
