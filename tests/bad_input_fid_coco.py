@@ -107,6 +107,7 @@ WORLD_OPTIONS = r"""
 --images-per-prompt 0         | --images-per-prompt must be a whole number from 1 to 1,000, got 0
 --seed -2                     | --seed must be a whole number from 0 to 4,294,967,295, got -2
 --prompts 1 --categories single | world-FID needs at least 2 images, and this run makes 1
+--prompts 49                  | --prompts 49: the single suite has 48 prompts; ask for at most that many
 --fid-batch-size 0            | --fid-batch-size must be a whole number from 1 to 4,096, got 0
 """
 

@@ -3,7 +3,7 @@
 COCO (``prepare_coco`` then ``run_coco``)::
 
     plan = prepare_coco("out/fid-pixart", captions="captions_val2014.json", images="val2014", n=30000, seed=0)
-    source = load_source("PixArt-alpha/PixArt-XL-2-256x256", device="cuda", dtype="fp16")
+    source = load_source("PixArt-alpha/PixArt-XL-2-512x512", device="cuda", dtype="fp16")
     record = run_coco(plan, source)          # out/fid-pixart/fid.json; record["fid"]
 
 1. ``prepare_coco`` checks everything that can fail before a model is loaded: the captions file, the
@@ -217,8 +217,12 @@ def prepare_world(out, *, categories: list[str] | None = None, prompts_per_categ
         check_range("--prompts", prompts_per_category, 1, whole=True)
     check_range("--images-per-prompt", images_per_prompt, 1, 1000, whole=True)
     check_range("--seed", seed, 0, 2**32 - 1, whole=True)
-    specs = [spec for c in chosen for spec in load_suite(SUITES, c)[:prompts_per_category]
-             for _ in range(images_per_prompt)]
+    suites = {c: load_suite(SUITES, c) for c in chosen}
+    fewest = min(suites, key=lambda c: len(suites[c]))
+    if prompts_per_category is not None and prompts_per_category > len(suites[fewest]):
+        raise BenchError(f"--prompts {prompts_per_category}: the {fewest} suite has {len(suites[fewest])} prompts; "
+                         "ask for at most that many")
+    specs = [spec for c in chosen for spec in suites[c][:prompts_per_category] for _ in range(images_per_prompt)]
     if len(specs) < 2:
         raise BenchError("world-FID needs at least 2 images, and this run makes 1: ask for more --prompts, "
                          "--images-per-prompt or --categories")
