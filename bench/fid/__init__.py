@@ -1,5 +1,5 @@
 """FID on torch-fidelity: between two image sets, or a set and cached reference statistics; the core of
-``pixart-bench fid folder`` (and of the COCO-30K and world protocols built on it).
+``pixart-bench fid folder``, and the COCO-30K and world protocols built on it.
 
 The API::
 
@@ -21,7 +21,9 @@ Modules:
   torch-fidelity's registry, their weights found offline (``resolve_weights``), ``Extractor``;
 - ``statistics``: features → mu/sigma/n, the ``.npz`` format with provenance, the content-keyed
   cache, ``reference_statistics``;
-- ``metric``: ``compute_fid``.
+- ``metric``: ``compute_fid``;
+- ``coco``: the COCO captions drawn and the real images they are compared with; ``protocol``: the
+  ``fid coco`` and ``fid world`` protocols end to end; ``world``: world-FID against renderings.
 """
 
 from bench.fid.extractors import EXTRACTORS, Extractor, resolve_weights
