@@ -83,11 +83,13 @@ WEIGHT_FILES = {  # what a weights option is given in a case: a file made in the
     "junk": lambda f, i: write(f / "junk.pt", b"PK junk"),
 }
 WEIGHTS = r"""
-inception-v3-compat --inception-weights missing         | --inception-weights .*weights.pt: no such file; give .*download \
-                                                          https://github.com/toshas/torch-fidelity/releases/.*6726825d.pth
+inception-v3-compat --inception-weights missing         | --inception-weights .*weights.pt: no such file; give \
+                                                          .*download https://github.com/toshas/torch-fidelity/\
+                                                          releases/.*6726825d.pth
 inception-v3-compat --inception-weights a-folder        | --inception-weights .*w: a folder, not a file
-inception-v3-compat --inception-weights truncated       | cannot load Inception-v3 weights .* from .*weights-inception-\
-                                                          random.pth: .*give the right file with --inception-weights
+inception-v3-compat --inception-weights truncated       | cannot load Inception-v3 weights .* from \
+                                                          .*weights-inception-random.pth: .*give the right file \
+                                                          with --inception-weights
 inception-v3-compat --inception-weights another-network | cannot load Inception-v3 weights .* from .*other.pth: \
                                                           Error\(s\) in loading state_dict
 clip-vit-b-32 --clip-weights missing                    | --clip-weights .*weights.pt: no such file; give the CLIP \

@@ -173,9 +173,9 @@ def test_clip_fid_through_torch_fidelity(tmp_path, sets, weights):
     gen, ref = sets
     clip = random_clip(tmp_path / "clip.pt")
     ours = compute_fid(gen, ref, extractor="clip-vit-b-32", weights=clip, resize="none", cache_dir=tmp_path / "c")
-    theirs = torch_fidelity.calculate_metrics(input1=str(gen), input2=str(ref), fid=True,
-                                              feature_extractor="clip-vit-b-32", feature_extractor_weights_path=str(clip),
-                                              cuda=False, verbose=False)
+    theirs = torch_fidelity.calculate_metrics(input1=str(gen), input2=str(ref), fid=True, cuda=False, verbose=False,
+                                              feature_extractor="clip-vit-b-32",
+                                              feature_extractor_weights_path=str(clip))
     assert ours["fid"] == pytest.approx(theirs[torch_fidelity.KEY_METRIC_FID], rel=1e-6)
     assert ours["extractor"]["feature_dim"] == 32 and ours["extractor"]["layer"] == "clip"
     with pytest.raises(BenchError, match="holds clip-vit-b-32 features .* scored with inception-v3-compat"):

@@ -69,7 +69,7 @@ FOLDER_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench fid folder out/gen data/ref --out runs/fid   [dim]# FID-N, both folders centre-cropped to 256 px[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/fid --inception-weights weights-inception-2015-12-05-6726825d.pth
-  pixart-bench fid folder out/gen data/ref --out runs/fid --save-stats ref.npz   [dim]# keep the reference's statistics[/dim]
+  pixart-bench fid folder out/gen data/ref --out runs/fid --save-stats ref.npz   [dim]# keep the reference's stats[/dim]
   pixart-bench fid folder out/gen2 ref.npz --out runs/fid2   [dim]# a second model: only its own images are read[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/fid --resize none --kid   [dim]# images as they are; KID too[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/clip --extractor clip-vit-b-32 --clip-weights ViT-B-32.pt
