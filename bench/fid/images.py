@@ -135,6 +135,8 @@ class FilesDataset(Dataset):
         try:
             with Image.open(path) as im:
                 return prepare(im, self.resize)
+        except BenchError:
+            raise
         except DAMAGED as e:
             raise unreadable(path, e) from None
 
@@ -196,11 +198,12 @@ def check_files(files: Sequence[Path], resize: str) -> None:
     first = None
     for path in files:
         try:
-            with Image.open(path) as im:
-                check_mode(im, path)
-                size = im.size
+            with Image.open(path) as im:  # the header only; mode, info and size stay readable after closing
+                pass
         except DAMAGED as e:
             raise unreadable(path, e) from None
+        check_mode(im, path)  # outside the catch: its BenchError is a ValueError too
+        size = im.size
         if resize == "none":
             if first is None:
                 first = (path, size)
