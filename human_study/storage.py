@@ -161,6 +161,20 @@ class StudyStore:
     def close(self) -> None:
         self.engine.dispose()
 
+    def secret(self, key: str) -> str:
+        """A random secret of this study kept in ``meta`` (e.g. the crowd entry key), made on first use."""
+        with self.engine.connect() as c:
+            found = c.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+        if found is not None:
+            return found
+        try:
+            with self.engine.begin() as c:
+                c.execute(insert(meta).values(key=key, value=new_token()))
+        except IntegrityError:  # made by another process at the same moment
+            pass
+        with self.engine.connect() as c:
+            return c.execute(select(meta.c.value).where(meta.c.key == key)).scalar()
+
     # --- raters -------------------------------------------------------------------------------------------
     def add_invites(self, n: int) -> list[str]:
         """``n`` new raters with fresh tokens; returns the tokens (shown once, stored only as hashes)."""
