@@ -90,7 +90,7 @@ def user_study_figure(result: dict):
     except (KeyError, TypeError) as e:
         raise StudyError(f"user_study_figure needs the dict aggregate() returns; it lacks {e}") from None
     value = lambda x: np.nan if x is None else x  # None: undefined, drawn as nothing
-    fig = Figure(figsize=(2.0 + 0.55 * len(models) * len(criteria), 4.2), layout="constrained")
+    fig = Figure(figsize=(max(5.5, 2.5 + 0.55 * len(models) * len(criteria)), 4.2), layout="constrained")
     ax = fig.add_subplot()
     width = 0.8 / len(models)
     top = 0.0
@@ -108,7 +108,7 @@ def user_study_figure(result: dict):
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.set_ylim(0, min(1.0, top * 1.15) if top > 0 else 1.0)
     ax.set_ylabel("Rankings placing the model first")
-    ax.set_title(f"User study: first-place share per model ({level:.0%} bootstrap intervals)")
+    ax.set_title(f"First-place share per model\n({level:.0%} bootstrap intervals over raters and prompts)", fontsize=10)
     ax.legend(title="Model", fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return fig
 

@@ -183,7 +183,7 @@ def results_command(
     files = write_results(result, out)
     typer.echo(f"{len(files)} files → {out}")
     for criterion in ("quality", "alignment"):
-        shares = result.get(criterion, {}).get("first_place_share", {})
+        shares = result["criteria"].get(criterion, {}).get("first_place_share", {})
         if shares:
             typer.echo(f"{criterion:9s} first place: " + ", ".join(
                 f"{m} {v['estimate']:.1%}" for m, v in shares.items()))
