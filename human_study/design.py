@@ -18,8 +18,9 @@ keeps the counts balanced. Within an item the models' screen order is a seeded r
 needs storing ahead of time.
 
 **Attention checks.** At ``attention_rate`` (share of a rater's items, rounded, at least one when the
-rate is positive) a rater's sequence gets check items at random positions: a prompt with the K models'
-images where one image (the *decoy*) is the same model's image of another prompt. A rater passes a
+rate is positive) a rater's sequence gets check items at random positions: a prompt the rater does not
+otherwise rate (when the study has one), with the K models' images where one image (the *decoy*) is the
+same model's image of another prompt. A rater passes a
 check when the decoy gets the worst alignment rank. Raters who fail ``exclude_after`` checks or more
 are excluded in the aggregation by default (and counted).
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,7 +136,9 @@ class Study:
         for position in range(len(kinds)):
             screen = [int(m) for m in rng.permutation(k)]
             if position in check_at:
-                prompt = int(rng.integers(n_prompts))
+                # a prompt the rater does not rate otherwise, when there is one; the decoy is another prompt's
+                pool = [p for p in range(n_prompts) if p not in prompts] or list(range(n_prompts))
+                prompt = int(pool[rng.integers(len(pool))])
                 other = int((prompt + 1 + rng.integers(n_prompts - 1)) % n_prompts)
                 decoy = int(rng.integers(k))
                 images = [self.images[other if i == decoy else prompt][m] for i, m in enumerate(screen)]
@@ -169,7 +173,11 @@ def model_images(folder: Path, prompts: list[str], image_index: int = 0) -> dict
     if manifest.is_file():
         for entry in read_json(manifest, StudyError, "generation manifest").get("images", []):
             if isinstance(entry, dict) and "prompt" in entry and "file" in entry:
-                found.setdefault(entry["prompt"], []).append((int(entry.get("image") or 0), folder / entry["file"]))
+                try:
+                    k = int(entry.get("image") or 0)
+                except (TypeError, ValueError):
+                    raise StudyError(f"{manifest}: image {entry['file']!r} has a non-integer \"image\" number") from None
+                found.setdefault(entry["prompt"], []).append((k, folder / entry["file"]))
     elif (folder / SAMPLES).is_dir():
         for im in list_samples(folder):
             found.setdefault(im.prompt, []).append((im.index, im.path))
@@ -221,16 +229,22 @@ def create_study(prompts: list[str], models: dict[str, Path], out: Path, *, sett
         listed = "; ".join(f"{name}: {prompts[i]!r}" for name, i in missing[:10])
         raise StudyError(f"{len(missing)} prompt image(s) missing, every prompt needs an image from every model: "
                          f"{listed}{' ...' if len(missing) > 10 else ''}")
+    made = out if not out.exists() else out / IMAGES if not (out / IMAGES).exists() else None
     (out / IMAGES).mkdir(parents=True, exist_ok=True)
     ids, sizes, sources = [], set(), {}
-    for i in range(len(prompts)):
-        row = []
-        for name in models:
-            image_id = secrets.token_hex(8)
-            sizes.add(_copy_clean(found[name][i], out / IMAGES / f"{image_id}.png"))
-            sources[image_id] = str(found[name][i])
-            row.append(image_id)
-        ids.append(row)
+    try:
+        for i in range(len(prompts)):
+            row = []
+            for name in models:
+                image_id = secrets.token_hex(8)
+                sizes.add(_copy_clean(found[name][i], out / IMAGES / f"{image_id}.png"))
+                sources[image_id] = str(found[name][i])
+                row.append(image_id)
+            ids.append(row)
+    except BaseException:
+        if made is not None:  # only what this call made: nothing of the user's is removed
+            shutil.rmtree(made, ignore_errors=True)
+        raise
     study_id = secrets.token_hex(6)
     db_url = db_url or f"sqlite:///{(out / DB_FILE).resolve()}"
     record = {"format": FORMAT, "study_id": study_id, "models": list(models),
