@@ -146,6 +146,8 @@ def serve_command(
                                     f"random one, printed; or set {ADMIN_ENV})."),
     concurrency: int = typer.Option(16, "--concurrency", help="Answers handled at once."),
     root_path: str = typer.Option(None, "--root-path", help="The URL prefix behind a reverse proxy, e.g. /study."),
+    url: str = typer.Option(None, "--url", help="The address raters open, for the printed links (behind a proxy: "
+                            "e.g. https://study.example.org/study/)."),
 ):
     """Serve the study to raters (Gradio). Stop with Ctrl-C; a restart resumes every rater."""
     from human_study.app import launch
@@ -155,7 +157,8 @@ def serve_command(
     study, store = _load(study_folder, db)
     token = admin_token or new_token()
     service = RatingService(study, store, token)
-    base = f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}{root_path or ''}/"
+    base = url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}{root_path or ''}/"
+    base = base if base.endswith("/") else base + "/"
     typer.echo(f"admin dashboard: {base}?admin={token}")
     typer.echo(f"rater links: pixart-bench study invite {study_folder} --n N --url {base}")
     launch(study, service, host=host, port=port, concurrency=concurrency, root_path=root_path, block=True)
