@@ -128,7 +128,7 @@ def build_app(service: RatingService) -> gr.Blocks:
 
         demo.load(enter_from_url, None, outputs, api_visibility="private")
         enter_button.click(enter_from_query, entry_query, outputs, api_name="enter")
-        submit.click(on_submit, [state, *all_radios], outputs, api_name="submit")
+        submit.click(on_submit, [state, *all_radios], outputs, api_name="submit", show_progress="hidden")
         refresh.click(on_refresh, state, dashboard, api_visibility="private")
         export.click(on_export, state, export_file, api_visibility="private")
     return demo
