@@ -22,6 +22,7 @@ as ``token=T``) and ``/submit`` (the K quality ranks, then the K alignment ranks
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -36,6 +37,12 @@ from human_study.service import LETTERS, Entry, RatingService  # noqa: E402
 from human_study.storage import dumps  # noqa: E402
 
 CSS = ".study-prompt {font-size: 1.3em; font-weight: 600}"
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~])")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` shown as written: Markdown's special characters escaped."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
 def build_app(service: RatingService) -> gr.Blocks:
@@ -50,7 +57,8 @@ def build_app(service: RatingService) -> gr.Blocks:
             progress = gr.Markdown("")
             prompt = gr.Markdown("", elem_classes=["study-prompt"])
             with gr.Row():
-                images = [gr.Image(None, type="filepath", format="png", interactive=False, buttons=[],
+                # one display height for every image, whatever its file's size
+                images = [gr.Image(None, type="filepath", format="png", interactive=False, buttons=[], height=384,
                                    label=f"Image {LETTERS[i]}", show_label=True) for i in range(k)]
             radios = {}
             for criterion in CRITERIA:
@@ -91,7 +99,7 @@ def build_app(service: RatingService) -> gr.Blocks:
             view = entry.item
             return {**hidden, state: {"rater": entry.rater_id, "position": view.position}, message: "",
                     item_box: gr.Column(visible=True), progress: f"Item {view.answered + 1} of {view.total}",
-                    prompt: f"“{view.prompt}”",
+                    prompt: f"### “{markdown_text(view.prompt)}”",
                     **{im: str(study.image_path(i)) for im, i in zip(images, view.images)},
                     **{r: gr.Radio(value=None) for r in all_radios}}
 
