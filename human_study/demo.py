@@ -14,6 +14,7 @@ from pathlib import Path
 
 from bench.world.dataset import CATEGORIES, load_suite, scene_from_spec
 from human_study.design import STUDY_FILE, Settings, create_study, load_study
+from human_study.errors import StudyError
 from human_study.invites import invite_link
 from human_study.storage import StudyStore, new_token
 
@@ -21,9 +22,18 @@ MODELS = ("world-model", "renderer")
 
 
 def demo_prompts(per_category: int) -> list[dict]:
+    """The first ``per_category`` prompts of each world suite (a prompt two suites share, once); StudyError
+    when ``per_category`` is below 1 or above what the smallest suite holds."""
     from bench.world.demo import SUITES
 
-    specs = [s for c in CATEGORIES for s in load_suite(SUITES, c)[:per_category]]
+    if isinstance(per_category, bool) or not isinstance(per_category, int) or per_category < 1:
+        raise StudyError(f"--prompts must be a whole number at least 1, got {per_category!r}")
+    suites = {c: load_suite(SUITES, c) for c in CATEGORIES}
+    fewest = min(suites, key=lambda c: len(suites[c]))
+    if per_category > len(suites[fewest]):
+        raise StudyError(f"--prompts {per_category}: the {fewest} suite has {len(suites[fewest])} prompts; ask for "
+                         "at most that many")
+    specs = [s for c in CATEGORIES for s in suites[c][:per_category]]
     seen, unique = set(), []
     for s in specs:
         if s["prompt"] not in seen:
@@ -65,11 +75,15 @@ def make_images(specs: list[dict], out: Path) -> dict[str, Path]:
 def make_demo_study(out: str | Path, *, prompts_per_category: int = 2, port: int = 7860, host: str = "127.0.0.1"):
     """(study, rater link, admin link, admin token) of the demo study in ``out``."""
     out = Path(out)
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise StudyError(f"--out {out} is a file, not a folder" if blocker == out else
+                         f"--out {out}: {blocker} is a file, so no folder can be made there")
+    specs = demo_prompts(prompts_per_category)  # checks --prompts, also when the study is reused
     folder = out / "study"
     if (folder / STUDY_FILE).is_file():
         study = load_study(folder)
     else:
-        specs = demo_prompts(prompts_per_category)
         models = make_images(specs, out / "images")
         settings = Settings(items_per_rater=len(specs), raters_per_prompt=1, attention_rate=0.1,
                             title="pixart-bench demo study: world model vs renderer")

@@ -31,6 +31,7 @@ import math
 import re
 import secrets
 import shutil
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -38,7 +39,7 @@ import numpy as np
 
 from human_study.errors import StudyError
 from human_study.storage import Assignment, shown_url
-from pixart.errors import read_json
+from pixart.errors import InputError, read_json
 from pixart.files import package_versions, sha256_files, write_json_atomic
 
 STUDY_FILE = "study.json"
@@ -166,8 +167,10 @@ def model_images(folder: Path, prompts: list[str], image_index: int = 0) -> dict
     ``image_index``-th of each prompt by number). Prompts without one are left out."""
     from bench.compbench.samples import SAMPLES, list_samples
 
-    if not folder.is_dir():
+    if not folder.exists():
         raise StudyError(f"image folder {folder} does not exist")
+    if not folder.is_dir():
+        raise StudyError(f"{folder} is a file, not an image folder")
     manifest = folder / "manifest.json"
     found: dict[str, list[tuple[int, Path]]] = {}
     if manifest.is_file():
@@ -214,16 +217,33 @@ def create_study(prompts: list[str], models: dict[str, Path], out: Path, *, sett
     """Check the images, copy them under opaque names and write ``study.json``; creates the database."""
     from human_study.storage import StudyStore
 
+    from human_study.storage import check_database
+
     settings = settings or Settings()
     if not prompts:
         raise StudyError("no prompts: give --prompts FILE with one prompt per line")
-    if len(set(prompts)) != len(prompts):
-        raise StudyError("the prompt list repeats a prompt; each prompt is one study item")
+    repeated = [p for p, n in Counter(prompts).items() if n > 1]
+    if repeated:
+        more = f" (and {len(repeated) - 1} more)" if len(repeated) > 1 else ""
+        raise StudyError(f"the prompt list repeats a prompt, {repeated[0]!r}{more}; each prompt is one study item")
     settings.check(len(prompts), len(models))
+    if isinstance(image_index, bool) or not isinstance(image_index, int) or image_index < 0:
+        raise StudyError(f"--image-index must be a whole number at least 0, got {image_index!r}")
     out = Path(out)
     if (out / STUDY_FILE).exists():
         raise StudyError(f"{out} already holds a study ({STUDY_FILE}); choose another --out")
-    found = {name: model_images(Path(folder), prompts, image_index) for name, folder in models.items()}
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise StudyError(f"--out {out} is a file, not a folder" if blocker == out else
+                         f"--out {out}: {blocker} is a file, so no folder can be made there")
+    if db_url is not None:
+        check_database(db_url)  # before any image is copied
+    found = {}
+    for name, folder in models.items():
+        try:
+            found[name] = model_images(Path(folder), prompts, image_index)
+        except InputError as e:  # say which model's folder it is
+            raise StudyError(f"--model {name}: {e}") from None
     missing = [(name, i) for name in models for i in range(len(prompts)) if i not in found[name]]
     if missing:
         listed = "; ".join(f"{name}: {prompts[i]!r}" for name, i in missing[:10])
@@ -276,9 +296,9 @@ def load_study(folder: str | Path) -> Study:
         raw = dict(d["settings"])
         raw["entry_params"] = tuple(raw.get("entry_params", ()))
         settings = Settings(**raw)
-        study = Study(folder, d["study_id"], list(d["models"]), list(d["prompts"]), d["images"], settings,
-                      d["db_url"], d.get("prompt_source", {}))
-    except (KeyError, TypeError) as e:
+        study = Study(folder, str(d["study_id"]), list(d["models"]), list(d["prompts"]),
+                      [list(row) for row in d["images"]], settings, str(d["db_url"]), d.get("prompt_source", {}))
+    except (KeyError, TypeError, ValueError) as e:
         raise StudyError(f"{path} is damaged or from another version: {e}") from None
     if len(study.images) != len(study.prompts) or any(len(r) != len(study.models) for r in study.images):
         raise StudyError(f"{path}: the image table does not match the prompts and models")

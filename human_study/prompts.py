@@ -42,9 +42,9 @@ def default_prompts(n: int = 300, seed: int = 0) -> tuple[list[str], dict]:
     """``n`` distinct prompts drawn with ``seed`` from the paper categories' validation lists, and a
     ``source`` dict saying which lists gave how many."""
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise StudyError(f"--n-prompts must be a positive whole number, got {n!r}")
+        raise StudyError(f"--n must be a whole number at least 1, got {n!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise StudyError(f"--prompt-seed must be a non-negative whole number, got {seed!r}")
+        raise StudyError(f"--seed must be a whole number at least 0, got {seed!r}")
     want = shares(n)
     chosen: list[str] = []
     taken: set[str] = set()
@@ -77,6 +77,8 @@ def write_prompts(prompts: list[str], path: str | Path) -> Path:
     if bad:
         raise StudyError(f"{len(bad)} prompt(s) cannot be written one per line, e.g. {bad[0]!r}")
     path = Path(path)
+    if path.is_dir():
+        raise StudyError(f"cannot write the prompt list {path}: it is a folder; give a file path")
     if not path.parent.is_dir():
         raise StudyError(f"cannot write the prompt list {path}: the folder {path.parent} does not exist")
     return write_text_atomic(path, "".join(p + "\n" for p in prompts))

@@ -50,10 +50,15 @@ class Entry:
     message: str = ""
 
 
+def check_admin_token(token: str) -> None:
+    if len(token) < 8:
+        raise StudyError(f"--admin-token must be at least 8 characters (it guards the unblinded export), got "
+                         f"{len(token)}")
+
+
 class RatingService:
     def __init__(self, study: Study, store: StudyStore, admin_token: str):
-        if len(admin_token) < 8:
-            raise StudyError("the admin token must be at least 8 characters")
+        check_admin_token(admin_token)
         self.study, self.store, self.admin_token = study, store, admin_token
 
     # --- entry -------------------------------------------------------------------------------------------

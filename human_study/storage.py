@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from sqlalchemy import (JSON, Boolean, Column, DateTime, ForeignKey, Integer, MetaData, String, Table, Text,
                         create_engine, event, func, insert, select, update)
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, IntegrityError, NoSuchModuleError
 
 from human_study.errors import StudyError
 
@@ -96,23 +96,51 @@ def make_engine(url: str) -> Engine:
     except ArgumentError as e:
         raise StudyError(f"--db {url}: not a database URL ({e}); use sqlite:///PATH or "
                          "postgresql+psycopg://USER:PASSWORD@HOST/DB") from None
-    if parsed.get_backend_name() == "sqlite":
-        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(connection, _record):
-            cursor = connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=FULL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.close()
-
-        return engine
     try:
-        return create_engine(parsed, pool_size=10, max_overflow=40, pool_pre_ping=True)
+        if parsed.get_backend_name() != "sqlite":
+            return create_engine(parsed, pool_size=10, max_overflow=40, pool_pre_ping=True)
+        engine = create_engine(parsed, connect_args={"check_same_thread": False, "timeout": 30})
+    except NoSuchModuleError:  # a dialect or driver name SQLAlchemy does not know
+        raise StudyError(f"--db {shown_url(url)}: SQLAlchemy has no database dialect {parsed.drivername!r}; use "
+                         "sqlite:///PATH or postgresql+psycopg://USER:PASSWORD@HOST/DB") from None
     except ImportError as e:
         raise StudyError(f"--db {shown_url(url)}: the database driver is not installed ({e}); for PostgreSQL "
                          "install psycopg: pip install 'psycopg[binary]'") from None
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(connection, _record):
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    return engine
+
+
+def check_database(url: str) -> None:
+    """StudyError, before anything is made, for a database a new study cannot use: a URL that does not parse
+    or lacks its driver, SQLite in memory (the answers would vanish with the server) or in a folder that does
+    not exist, or a server that does not answer. Connects to a server, never writes."""
+    from pathlib import Path
+
+    engine = make_engine(url)
+    try:
+        if engine.url.get_backend_name() == "sqlite":
+            database = engine.url.database
+            if not database or database == ":memory:" or engine.url.query.get("mode") == "memory":
+                raise StudyError(f"--db {shown_url(url)}: an in-memory database keeps no answers; give "
+                                 "sqlite:///PATH")
+            if not Path(database).parent.is_dir():
+                raise StudyError(f"--db {shown_url(url)}: the folder {Path(database).parent} does not exist")
+            return
+        try:
+            with engine.connect():
+                pass
+        except DatabaseError as e:
+            raise StudyError(f"--db {shown_url(url)}: cannot open the study database: {e.orig}") from None
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)
@@ -152,7 +180,7 @@ class StudyStore:
         except IntegrityError:  # another process created it at the same moment
             with self.engine.begin() as c:
                 found = c.execute(select(meta.c.value).where(meta.c.key == "study_id")).scalar()
-        except OperationalError as e:
+        except DatabaseError as e:  # cannot connect, or a file that is not a database
             raise StudyError(f"cannot open the study database {shown_url(url)}: {e.orig}") from None
         if found != study_id:
             raise StudyError(f"the database {shown_url(url)} holds study {found}, not {study_id}: give each study "

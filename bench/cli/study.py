@@ -41,6 +41,34 @@ STUDY_EXAMPLES = """[bold]Examples[/bold]
 """
 
 
+def _check_port(host: str, port: int) -> None:
+    """StudyError unless ``host:port`` can be listened on now: the port is a number of 1 to 65535 and no other
+    server holds it. Checked before anything is printed or launched, so a busy port never starts a half
+    server (the web server binds the same way, with SO_REUSEADDR)."""
+    import errno
+    import socket
+
+    from bench.errors import check_range
+    from human_study.errors import StudyError
+
+    check_range("--port", port, 1, 65535, whole=True)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as e:
+        raise StudyError(f"--host {host}: not an address of this machine ({e.strerror})") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise StudyError(f"--port {port}: {host}:{port} is already in use (another server?); choose another "
+                                 "--port") from None
+            raise StudyError(f"--host {host}: cannot listen on {host}:{port} ({e.strerror}); give an address of this "
+                             "machine, e.g. 127.0.0.1 or 0.0.0.0") from None
+
+
 def _load(folder: Path, db: str | None):
     from human_study.design import load_study
     from human_study.storage import StudyStore
@@ -57,11 +85,14 @@ def prompts_command(
     seed: int = typer.Option(0, "--seed"),
 ):
     """Write the default study prompts: N drawn reproducibly from the shipped T2I-CompBench lists."""
+    from bench.errors import check_out_file
     from human_study.prompts import default_prompts, write_prompts
 
+    check_out_file(out, "--out")
     prompts, source = default_prompts(n, seed)
     write_prompts(prompts, out)
-    typer.echo(f"{len(prompts)} prompts → {out} ({', '.join(f'{c}: {k}' for c, k in source['counts'].items())})")
+    shares = ", ".join(f"{entry['category']}: {entry['count']}" for entry in source["lists"])
+    typer.echo(f"{len(prompts)} prompts → {out} ({shares})")
 
 
 @study_app.command("create", epilog=STUDY_EXAMPLES)
@@ -93,9 +124,12 @@ def create_command(
     from bench.generate.plan import read_prompt_file
     from human_study.prompts import default_prompts
 
-    models = dict(parse_model(spec) for spec in model)
-    if len(models) != len(model):
-        raise StudyError("--model: two models have the same NAME")
+    models = {}
+    for spec in model:
+        name, folder = parse_model(spec)
+        if name in models:
+            raise StudyError(f"--model {name} is given twice; each model needs its own NAME")
+        models[name] = folder
     if prompts is None:
         prompt_list, source = default_prompts()
     else:
@@ -124,16 +158,20 @@ def invite_command(
 ):
     """Print invite links, one per line, each with its own random token (stored only as a hash)."""
     from human_study.errors import StudyError
-    from human_study.invites import crowd_link, invite_link
+    from human_study.invites import check_url, crowd_link, invite_link
 
-    study, store = _load(study_folder, db)
-    if crowd:
-        typer.echo(crowd_link(url, store.secret("entry_key"), study.settings.entry_params))
-        return
-    if not 1 <= n <= 100_000:
+    check_url(url)  # before the database: a bad --url must add no rater
+    if not crowd and not 1 <= n <= 100_000:
         raise StudyError(f"--n must be between 1 and 100000, got {n}")
-    for token in store.add_invites(n):
-        typer.echo(invite_link(url, token))
+    study, store = _load(study_folder, db)
+    try:
+        if crowd:
+            typer.echo(crowd_link(url, store.secret("entry_key"), study.settings.entry_params))
+            return
+        for token in store.add_invites(n):
+            typer.echo(invite_link(url, token))
+    finally:
+        store.close()
 
 
 @study_app.command("serve", epilog=STUDY_EXAMPLES)
@@ -150,11 +188,21 @@ def serve_command(
                             "e.g. https://study.example.org/study/)."),
 ):
     """Serve the study to raters (Gradio). Stop with Ctrl-C; a restart resumes every rater."""
-    from human_study.app import launch
-    from human_study.service import RatingService
+    from bench.errors import check_range
+    from human_study.errors import StudyError
+    from human_study.service import RatingService, check_admin_token
     from human_study.storage import new_token
 
+    # every option is checked, and the port tried, before anything is printed or the server starts
+    check_range("--concurrency", concurrency, 1, whole=True)
+    if admin_token is not None:
+        check_admin_token(admin_token)
+    if root_path and not root_path.startswith("/"):
+        raise StudyError(f"--root-path {root_path}: give the URL prefix from its leading /, e.g. /study")
     study, store = _load(study_folder, db)
+    _check_port(host, port)
+    from human_study.app import launch
+
     token = admin_token or new_token()
     service = RatingService(study, store, token)
     base = url or f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}{root_path or ''}/"
@@ -174,11 +222,26 @@ def results_command(
     include_excluded: bool = typer.Option(False, "--include-excluded", help="Keep raters who failed checks."),
 ):
     """Aggregate the answers: first-place shares, mean ranks, Plackett–Luce strengths, agreement."""
+    from bench.errors import check_out_folder, check_range
     from human_study.aggregate import aggregate, write_results
     from human_study.answers import tables
+    from human_study.errors import StudyError
 
+    check_out_folder(out, "--out")  # before the bootstrap, which can take a while
+    check_range("--n-boot", n_boot, 1, whole=True)
+    check_range("--seed", seed, 0, whole=True)
     study, store = _load(study_folder, db)
-    judgements, raters = tables(study, store.rows())
+    try:
+        judgements, raters = tables(study, store.rows())
+    finally:
+        store.close()
+    if judgements.empty:
+        raise StudyError(f"{study_folder}: no answers yet ({len(raters)} raters started); results need answered "
+                         "items: share links from pixart-bench study invite")
+    answered = raters[raters["rater"].isin(set(judgements["rater"]))]
+    if not include_excluded and answered["excluded"].all():
+        raise StudyError(f"every rater who answered ({len(answered)}) failed attention checks (--exclude-after "
+                         f"{study.settings.exclude_after}) and is excluded; --include-excluded keeps them")
     result = aggregate(judgements, raters, study.models, n_boot=n_boot, seed=seed,
                        include_excluded=include_excluded)
     result["study"] = {"study_id": study.study_id, "folder": str(study_folder), "prompts": len(study.prompts),
@@ -201,6 +264,9 @@ def demo_command(
 ):
     """A small study of the bundled world model against the world's renderer, to click through locally."""
     from human_study.demo import make_demo_study
+
+    if serve:  # a busy or impossible port is refused before any image is made
+        _check_port("127.0.0.1", port)
 
     study, rater_url, admin_url, admin_token = make_demo_study(out, prompts_per_category=prompts, port=port)
     typer.echo(f"rater link:  {rater_url}")
