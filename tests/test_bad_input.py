@@ -8,11 +8,14 @@ from bad_input_fid import API_CASES as FID_API, CLI_CASES as FID_CLI
 from bad_input_fid_coco import API_CASES as FID_COCO_API, CLI_CASES as FID_COCO_CLI
 from bad_input_generate import API_CASES as GENERATE_API, CLI_CASES as GENERATE_CLI
 from bad_input_model import API_CASES as MODEL_API, CLI_CASES as MODEL_CLI
+from bad_input_study import API_CASES as STUDY_API, CLI_CASES as STUDY_CLI
 from bad_input_training import API_CASES as TRAINING_API, CLI_CASES as TRAINING_CLI
 from bad_input_world import API_CASES as WORLD_API, CLI_CASES as WORLD_CLI
 
-CLI_CASES = MODEL_CLI + TRAINING_CLI + WORLD_CLI + GENERATE_CLI + COMPBENCH_CLI + FID_CLI + FID_COCO_CLI
-API_CASES = MODEL_API + TRAINING_API + WORLD_API + GENERATE_API + COMPBENCH_API + FID_API + FID_COCO_API
+CLI_CASES = (MODEL_CLI + TRAINING_CLI + WORLD_CLI + GENERATE_CLI + COMPBENCH_CLI + FID_CLI + FID_COCO_CLI
+             + STUDY_CLI)
+API_CASES = (MODEL_API + TRAINING_API + WORLD_API + GENERATE_API + COMPBENCH_API + FID_API + FID_COCO_API
+             + STUDY_API)
 
 
 @pytest.fixture(scope="session")
@@ -20,8 +23,18 @@ def inputs(tmp_path_factory):
     return Inputs(tmp_path_factory.mktemp("good-inputs"))
 
 
+@pytest.fixture
+def no_server(request, monkeypatch):
+    """A study case that reaches the server's launch fails there instead of serving (and blocking the run)."""
+    if request.node.callspec.params["case"].id.startswith(("study serve", "study demo")):
+        def launch(*args, **kwargs):
+            raise AssertionError("a bad-input case launched the study server")
+
+        monkeypatch.setattr("human_study.app.launch", launch)
+
+
 @pytest.mark.parametrize("case", params(CLI_CASES))
-def test_command(case: CliCase, inputs, tmp_path):
+def test_command(case: CliCase, inputs, tmp_path, no_server):
     run_cli_case(case, tmp_path, inputs)
 
 
