@@ -179,7 +179,8 @@ def model_images(folder: Path, prompts: list[str], image_index: int = 0) -> dict
                 try:
                     k = int(entry.get("image") or 0)
                 except (TypeError, ValueError):
-                    raise StudyError(f"{manifest}: image {entry['file']!r} has a non-integer \"image\" number") from None
+                    raise StudyError(f"{manifest}: image {entry['file']!r} has a non-integer \"image\" "
+                                     "number") from None
                 found.setdefault(entry["prompt"], []).append((k, folder / entry["file"]))
     elif (folder / SAMPLES).is_dir():
         for im in list_samples(folder):
@@ -215,9 +216,7 @@ def _copy_clean(source: Path, target: Path) -> tuple[int, int]:
 def create_study(prompts: list[str], models: dict[str, Path], out: Path, *, settings: Settings | None = None,
                  db_url: str | None = None, image_index: int = 0, prompt_source: dict | None = None) -> Study:
     """Check the images, copy them under opaque names and write ``study.json``; creates the database."""
-    from human_study.storage import StudyStore
-
-    from human_study.storage import check_database
+    from human_study.storage import StudyStore, check_database
 
     settings = settings or Settings()
     if not prompts:

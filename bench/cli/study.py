@@ -119,9 +119,9 @@ def create_command(
     title: str = typer.Option("Image ranking study", "--title"),
 ):
     """Create a study: check every model has an image of every prompt, copy them blind, write the plan."""
+    from bench.generate.plan import read_prompt_file
     from human_study.design import Settings, create_study, parse_model
     from human_study.errors import StudyError
-    from bench.generate.plan import read_prompt_file
     from human_study.prompts import default_prompts
 
     models = {}
