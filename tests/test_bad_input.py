@@ -3,6 +3,7 @@ loader (harness: tests/bad_input.py; case tables: tests/bad_input_*.py, one per 
 
 import pytest
 from bad_input import ApiCase, CliCase, Inputs, ids_are_unique, params, run_api_case, run_cli_case
+from bad_input_ablate import API_CASES as ABLATE_API, CLI_CASES as ABLATE_CLI
 from bad_input_compbench import API_CASES as COMPBENCH_API, CLI_CASES as COMPBENCH_CLI
 from bad_input_fid import API_CASES as FID_API, CLI_CASES as FID_CLI
 from bad_input_fid_coco import API_CASES as FID_COCO_API, CLI_CASES as FID_COCO_CLI
@@ -13,9 +14,9 @@ from bad_input_training import API_CASES as TRAINING_API, CLI_CASES as TRAINING_
 from bad_input_world import API_CASES as WORLD_API, CLI_CASES as WORLD_CLI
 
 CLI_CASES = (MODEL_CLI + TRAINING_CLI + WORLD_CLI + GENERATE_CLI + COMPBENCH_CLI + FID_CLI + FID_COCO_CLI
-             + STUDY_CLI)
+             + STUDY_CLI + ABLATE_CLI)
 API_CASES = (MODEL_API + TRAINING_API + WORLD_API + GENERATE_API + COMPBENCH_API + FID_API + FID_COCO_API
-             + STUDY_API)
+             + STUDY_API + ABLATE_API)
 
 
 @pytest.fixture(scope="session")

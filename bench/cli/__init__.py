@@ -4,10 +4,10 @@ Commands parse arguments and print; the work is done by library functions (``pix
 that never read argv. Each module registers its commands on ``bench.cli.app.app``:
 ``models`` (params, convert, sample, export-diffusers), ``training`` (train, extract-features,
 caption, vocab), ``generate`` (the generation store), ``compbench`` (T2I-CompBench), ``fid`` (the ``fid``
-group), ``study`` (the human study), ``world`` (demo and the ``world`` group).
+group), ``study`` (the human study), ``world`` (demo and the ``world`` group), ``ablate`` (the ``ablate`` group).
 """
 
-from bench.cli import compbench, fid, generate, models, study, training, world  # noqa: F401  (registers the commands)
+from bench.cli import ablate, compbench, fid, generate, models, study, training, world  # noqa: F401  (registers the commands)
 from bench.cli.app import app
 
 __all__ = ["app", "main"]
