@@ -98,7 +98,7 @@ class Server:
         self.log_path = log or study_folder.parent / f"serve-{self.port}.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90) -> "Server":
+    def start(self, timeout: float = 90) -> Server:
         env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False", "PYTHONUNBUFFERED": "1"}
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=env,
@@ -131,7 +131,7 @@ class Server:
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def __enter__(self) -> "Server":
+    def __enter__(self):
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -176,12 +176,19 @@ def _value(v):
     return v
 
 
+def prompt_text(markdown: str) -> str:
+    """The prompt as written, from the page's Markdown (a heading, in quotes, special characters
+    backslash-escaped)."""
+    text = markdown.strip().lstrip("#").strip().strip("\u201c\u201d")
+    return re.sub(r"\\(.)", r"\1", text)
+
+
 def parse_view(result, k: int) -> View:
     result = [_value(v) for v in result]
     if len(result) != 3 + 3 * k + 2:
         raise AssertionError(f"unexpected output count {len(result)} for {k} models: {result!r}")
     images = [im for im in result[3:3 + k] if im]
-    prompt = (result[2] or "").strip("\u201c\u201d")
+    prompt = prompt_text(result[2] or "")
     return View(result[0] or "", result[1] or "", prompt, images, result[-2] or "", result[-1] or "")
 
 
@@ -254,6 +261,9 @@ class SimRater:
         self.view = self._call(*values, api_name="/submit")
         self.latencies.append(time.perf_counter() - start)
         self.acked.append((tuple(view.image_ids), ranks))
+        # an accepted answer moves this rater on: to the next item or to the code (never back, never stuck)
+        if self.view.code is None and self.view.item != (view.item[0] + 1, view.item[1]):
+            raise AssertionError(f"{self.query}: after item {view.item} the page shows {self.view.item}")
         return self.view
 
     def run(self, max_answers: int | None = None) -> str | None:
