@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -49,7 +50,9 @@ def build_app(service: RatingService) -> gr.Blocks:
     study = service.study
     k = len(study.models)
     ranks = [str(r) for r in range(1, k + 1)]
-    with gr.Blocks(title=study.settings.title, analytics_enabled=False) as demo:
+    exports: list[Path] = []
+    # every hour, Gradio deletes the files it cached (served images, exports) that are over two hours old
+    with gr.Blocks(title=study.settings.title, analytics_enabled=False, delete_cache=(3600, 7200)) as demo:
         state = gr.State(None)  # {"rater": id, "position": p} or {"admin": True}
         message = gr.Markdown("Loading…")
         with gr.Column(visible=False) as item_box:
@@ -130,7 +133,12 @@ def build_app(service: RatingService) -> gr.Blocks:
         def on_export(current):
             if not (current and current.get("admin")):
                 raise gr.Error("admin only")
-            path = Path(tempfile.mkdtemp(prefix="study-export-")) / f"study-{study.study_id}-export.json"
+            # one export at a time on disk, under a fresh random folder; Gradio serves its own copy, which
+            # its cache clean-up (delete_cache below) removes within two hours
+            for old in exports:
+                shutil.rmtree(old, ignore_errors=True)
+            exports[:] = [Path(tempfile.mkdtemp(prefix="study-export-"))]
+            path = exports[0] / f"study-{study.study_id}-export.json"
             path.write_text(dumps(service.export()))
             return str(path)
 
