@@ -204,7 +204,7 @@ def test_cli_writes_cost_json_and_csv(tmp_path):
     assert "kept from" in again
     before = (out / "cost.json").read_bytes()
     with pytest.raises(BenchError, match="holds a run with other settings \\(batch_size\\)"):
-        run_cost(["tiny"], CostSettings(batch_size=3, text_tokens=8, real_tokens=4), out, progress=False)
+        run_cost(["tiny"], CostSettings(batch_size=3, steps=1, text_tokens=8, real_tokens=4), out, progress=False)
     assert (out / "cost.json").read_bytes() == before
 
 
