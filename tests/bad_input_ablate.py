@@ -14,7 +14,10 @@ from bad_input_world import option_cases
 from bench.ablate.cost import CostSettings, parse_config, run_cost
 from bench.ablate.fid import model_names, prepare_ablate_fid, read_prompts
 from bench.ablate.memory import MemorySetting, predict_peak
+from bench.ablate.train import run_train_ablation
+from bench.ablate.train_budget import BUDGETS, make_budget, parse_claims
 from bench.errors import BenchError
+from bench.world.demo import REFERENCE
 from pixart.model import PixArtConfig
 
 
@@ -131,4 +134,64 @@ API_CASES = [
     ApiCase("prepare_ablate_fid: no model", lambda f, i: (f / "out", write(f / "p.txt", "a\n"), folder(f / "r")),
             lambda out, prompts, ref: prepare_ablate_fid(out, prompts=prompts, ref=ref, n=2, models=[]),
             BenchError, r"give at least one --ckpt"),
+]
+
+
+# ---- ablate train (bench.ablate.train) ----------------------------------------------------------------------
+
+
+def train(f, i, *extra, out=None) -> list:
+    """``ablate train`` at the quick budget with ``extra`` (the default components: the bundled reference)."""
+    return ["ablate", "train", "--out", out or f / "out", "--budget", "quick", *extra]
+
+
+TRAIN_OPTIONS = r"""
+--budget huge       | --budget must be one of quick, small, gpu, got 'huge'
+--claims 4          | --claims must be a comma-separated list of 1, 2, 3 \(e.g. 1,3\), got '4'
+--claims 1,two      | --claims must be a comma-separated list .* got '1,two'
+--claims ,          | --claims must be a comma-separated list .* got ','
+--seeds 0           | --seeds must be a whole number from 1 to 1,000, got 0
+--seeds two         | Invalid value for '--seeds'
+--steps 3           | --steps 3 must be a multiple of 2, the evaluations per arm of budget quick
+--steps 1           | --steps must be a whole number from 2 to 10,000,000 \(each arm is evaluated 2 times
+--threads 0         | --threads must be a whole number from 1 to 1,024, got 0
+--workers 0         | --workers must be a whole number from 1 to 256, got 0
+"""
+
+
+def other_ablation(f, i) -> list:
+    """An ``--out`` holding a quick ablation run with --steps 8 (its settings.json), asked for the default steps."""
+    from bench.ablate.train_budget import check_request, make_budget
+    from bench.world.demo import REFERENCE
+
+    write(f / "out" / "settings.json", json.dumps(check_request(f / "out", make_budget("quick", steps=8), REFERENCE,
+                                                                None)))
+    write(f / "out" / "runs" / "base" / "seed-0" / "done.json", "{}")
+    return train(f, i)
+
+
+CLI_CASES += [
+    *option_cases("ablate train", train, TRAIN_OPTIONS),
+    CliCase("ablate train: --components missing", lambda f, i: train(f, i, "--components", f / "nowhere"),
+            r"--components .*nowhere: no such folder"),
+    CliCase("ablate train: --components without T5 and VAE",
+            lambda f, i: train(f, i, "--components", folder(f / "images")),
+            r"--components .*images: no tokenizer/, text_encoder/, vae/ there"),
+    CliCase("ablate train: --out is a file", lambda f, i: train(f, i, out=write(f / "a.json", "{}")),
+            r"--out .*a.json is a file, not a folder"),
+    CliCase("ablate train: --out holds an ablation with other settings", other_ablation,
+            r"--out .*out holds a training ablation with other settings \(steps\); resume it with its own"),
+    CliCase("ablate train: --out holds a damaged settings.json",
+            lambda f, i: write(f / "out" / "settings.json", '{"budget": ') and train(f, i),
+            r"ablation settings .*settings.json.*invalid JSON"),
+]
+
+API_CASES += [
+    ApiCase("make_budget: unknown budget", lambda f, i: ("medium",), make_budget, BenchError,
+            r"--budget must be one of quick, small, gpu, got 'medium'"),
+    ApiCase("parse_claims: claim 0", lambda f, i: ("0",), parse_claims, BenchError,
+            r"--claims must be a comma-separated list of 1, 2, 3"),
+    ApiCase("run_train_ablation: no claims", lambda f, i: (f / "out", BUDGETS["quick"], []),
+            lambda out, budget, claims: run_train_ablation(out, budget, claims, components=REFERENCE, progress=False),
+            BenchError, r"--claims: choose at least one claim"),
 ]

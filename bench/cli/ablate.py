@@ -171,3 +171,4 @@ def fid(
     console.print(f"wrote {out / 'ablate_fid.json'} and {out / 'ablate_fid.csv'}", soft_wrap=True)
 
 
+from bench.cli import ablate_train  # noqa: E402, F401  (registers `ablate train` on ablate_app)
