@@ -218,6 +218,7 @@ def inception(tmp_path_factory):
     return random_inception(tmp_path_factory.mktemp("inception") / "weights-inception-random.pth")
 
 
+@pytest.mark.slow  # about 25 s: two pipelines' images, three FIDs (each a 2048-d eigendecomposition)
 def test_ablate_fid_on_two_tiny_pipelines_equals_fid_folder(tmp_path, inception, tiny_pipeline_dir):
     from conftest import build_tiny_pipeline
     from PIL import Image
@@ -253,3 +254,9 @@ def test_ablate_fid_on_two_tiny_pipelines_equals_fid_folder(tmp_path, inception,
     with open(out / "ablate_fid.csv") as fh:
         assert [r["model"] for r in csv.DictReader(fh)] == ["a", "b"]
     assert "FID-4" in printed
+
+
+@pytest.mark.parametrize("command", ["cost", "fid"])
+def test_help_has_examples(command):
+    output = invoke(["ablate", command, "--help"])
+    assert "Examples" in output and f"pixart-bench ablate {command}" in output

@@ -86,7 +86,7 @@ def prepare_ablate_fid(out, *, prompts, ref, n: int = 5000, models: list[tuple[s
     """Check an FID-N ablation (see the module's docstring) and compute (or find cached) the reference's
     statistics; nothing is generated or written in ``out``."""
     from bench.fid import reference_statistics
-    from bench.fid.protocol import FidSettings
+    from bench.fid.protocol import FidSettings, main_process
     from bench.generate.plan import check_indexed_prompts
     from bench.generate.sources import detect
     from pixart.pipeline import resolve_pretrained
@@ -103,6 +103,8 @@ def prepare_ablate_fid(out, *, prompts, ref, n: int = 5000, models: list[tuple[s
                              "folder`")
     fid = fid or FidSettings()
     fid.check()
+    if not main_process(None, None):  # under accelerate launch only the main process scores
+        return AblateFidPlan(out, chosen, source, list(models), str(ref), {}, int(seed), fid)
     stats, entry = reference_statistics(ref, extractor=fid.extractor, weights=fid.weights, resize=fid.resize,
                                         cache_dir=fid.cache_dir, kid=fid.kid, device=fid.device,
                                         batch_size=fid.batch_size)

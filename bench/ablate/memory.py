@@ -222,3 +222,21 @@ def implied_by_paper(block_parameters: int = 833_809_568, single_parameters: int
     k = (PAPER_GB["block"] - PAPER_GB["single"]) * 1e9 / (block_parameters - single_parameters)
     return {"bytes_per_param": k, "rest_gb": PAPER_GB["single"] - single_parameters * k / 1e9,
             "block_parameters": block_parameters}
+
+
+def gap_markdown() -> str:
+    """The hypotheses table as Markdown (``python -m bench.ablate.memory`` prints it for docs/ablations.md)."""
+    implied = implied_by_paper()
+    header = ("| hypothesis | adaLN-single GB (GiB) | per-block 826M GB (GiB) | per-block 833M GB | gap | "
+              "B per extra param |")
+    lines = [header, "|---|---|---|---|---|---|"]
+    for r in gap_table():
+        lines.append(f"| {r['hypothesis']}: {r['assumes']} | {r['single_gb']:.1f} ({r['single_gib']:.1f}) | "
+                     f"{r['block_gb']:.1f} ({r['block_gib']:.1f}) | {r['block_833_gb']:.1f} | "
+                     f"−{r['gap_833']:.0%} | {r['bytes_per_extra_param']:.0f} |")
+    lines.append(f"| the paper | 23 | | 29 | −21% | {implied['bytes_per_param']:.0f} (implied) |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(gap_markdown())
