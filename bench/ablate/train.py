@@ -71,7 +71,7 @@ def prepare(out: Path, b: TrainAblationBudget, components: Path, sparse: bool, l
     from bench.world.reference import ReferenceBudget, extract_features
 
     data = out / "data64"
-    make_dataset(data, b.n_train + b.n_val, 64, seed=0)
+    make_dataset(data, b.n_train + b.n_val, 64, seed=0, workers=b.workers)  # the same files with any workers
     ensure_components(out, ReferenceBudget(), log, source=components)
     manifests = {}
     for name, items in _manifest_rows(data, b).items():

@@ -42,7 +42,7 @@ class TrainAblationBudget:
     lr: float = 3e-4  # the recipe's
     warmup_steps: int = 50
     mixed_precision: str = "no"
-    workers: int = 1  # oracle scoring processes
+    workers: int = 1  # processes that render the dataset and score images with the oracle
 
     def eval_steps(self) -> list[int]:
         return [self.steps * k // self.evals for k in range(1, self.evals + 1)]

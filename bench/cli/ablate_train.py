@@ -41,8 +41,8 @@ def ablate_train(
     components: Path = typer.Option(None, "--components", help="Pipeline folder whose tokenizer, T5 and VAE are "
                                     "used (default: the bundled reference model)."),
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (on a busy CPU, 1 is often faster)."),
-    workers: int = typer.Option(None, "--workers", help="Processes that score images with the oracle "
-                                "(default: the budget's)."),
+    workers: int = typer.Option(None, "--workers", help="Processes that render the dataset and score images with "
+                                "the oracle (default: the budget's)."),
 ):
     """Train every arm of the chosen claims for several seeds at equal budgets on the world (64 px), evaluate
     them at a few checkpoints, and write each claim's difference between arms, its CI and a verdict."""
