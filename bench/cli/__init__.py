@@ -7,7 +7,8 @@ caption, vocab), ``generate`` (the generation store), ``compbench`` (T2I-CompBen
 group), ``study`` (the human study), ``world`` (demo and the ``world`` group), ``ablate`` (the ``ablate`` group).
 """
 
-from bench.cli import ablate, compbench, fid, generate, models, study, training, world  # noqa: F401  (registers the commands)
+from bench.cli import (ablate, ablate_train, compbench, fid, generate, models, study,  # noqa: F401  (registers the commands)
+                       training, world)
 from bench.cli.app import app
 
 __all__ = ["app", "main"]

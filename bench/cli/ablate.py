@@ -169,6 +169,3 @@ def fid(
         table.add_row(row["model"], f"{row['fid']:.4f}", f"{row['n']:,}", row["reference_id"][:16])
     console.print(table)
     console.print(f"wrote {out / 'ablate_fid.json'} and {out / 'ablate_fid.csv'}", soft_wrap=True)
-
-
-from bench.cli import ablate_train  # noqa: E402, F401  (registers `ablate train` on ablate_app)
