@@ -92,6 +92,19 @@ def test_superiority_needs_the_ci_on_one_side_of_zero():
     assert metric_verdict("superiority", "val_mse", [0.50, 0.51, 0.49], [0.55, 0.56, 0.57])["verdict"] == HELD
 
 
+def test_few_seeds_need_the_t_interval_too():
+    # three differences of one sign but very different sizes: the bootstrap CI is [min, max], above 0;
+    # the t-interval (t = 4.30 at 2 degrees of freedom) reaches below 0, so nothing is decided
+    spread = metric_verdict("superiority", "oracle", [0.101, 0.15, 0.102], [0.1, 0.1, 0.1])
+    assert spread["ci95"][0] > 0 and spread["t_ci95"][0] < 0 and spread["verdict"] == INCONCLUSIVE
+    assert spread["decision_ci95"] == [spread["t_ci95"][0], spread["t_ci95"][1]]
+    tight = metric_verdict("superiority", "oracle", [0.110, 0.112, 0.111], [0.1, 0.1, 0.1])
+    assert tight["t_ci95"][0] > 0 and tight["verdict"] == HELD
+    # two seeds: t at 1 degree of freedom is 12.7, so only a difference far beyond its spread decides
+    assert metric_verdict("superiority", "oracle", [0.2, 0.3], [0.1, 0.1])["verdict"] == INCONCLUSIVE
+    assert metric_verdict("superiority", "oracle", [0.30, 0.31], [0.1, 0.1])["verdict"] == HELD
+
+
 def test_non_inferiority_is_judged_against_the_margin():
     # val_mse: margin 2% of b's mean (0.01 here); a worse by ~0.004 everywhere is still within it
     within = metric_verdict("non-inferiority", "val_mse", [0.504, 0.505, 0.503], [0.500, 0.501, 0.499])

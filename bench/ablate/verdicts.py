@@ -6,10 +6,14 @@ seed, at the last evaluation (``at="final"``) or as the mean over the evaluation
 the area under the curve: a model that gets there faster has the larger mean), and pairs the two
 arms by seed: seed s of both arms shares its data order, noise and (where the arms have the same
 shapes) initial weights. ``bench.stats.paired_bootstrap`` over the seeds gives the mean
-difference (a − b) and its 95% CI.
+difference (a − b) and its 95% CI; beside it stands the Student-t 95% interval of the per-seed
+differences (``t_ci95``). With a handful of seeds the percentile bootstrap is too narrow (3 seeds
+that share a sign give a CI from the smallest to the largest difference, whatever their spread),
+so a verdict needs the union of the two intervals (``decision_ci95``) on one side of its bound.
 
 **The verdict rule.** Per decisive metric, with the difference oriented so that positive favours
-the arm the paper prefers (a − b for higher-is-better metrics, b − a for losses and FID):
+the arm the paper prefers (a − b for higher-is-better metrics, b − a for losses and FID), and CI
+meaning the decision interval above:
 
 - superiority: *held* when the CI's lower end is above 0; *did not hold* when its upper end is
   below 0; otherwise *inconclusive*;
@@ -21,9 +25,8 @@ the arm the paper prefers (a − b for higher-is-better metrics, b − a for los
 
 A comparison *held* when at least one decisive metric held and none did not hold; it *did not
 hold* when at least one did not hold and none held; otherwise (none decided, or they disagree) it
-is *inconclusive at this scale*. With few seeds the bootstrap CI is about the range of the
-per-seed differences (3 seeds: the CI excludes 0 only when all three differences share a sign),
-so the rule is conservative; more seeds narrow it.
+is *inconclusive at this scale*. With 2 seeds the t-interval is 12.7 standard errors wide on each
+side, so 2 seeds decide only differences far larger than their spread; more seeds narrow it.
 """
 
 from __future__ import annotations
@@ -59,18 +62,29 @@ def margin_of(metric: str, b_mean: float) -> float:
     return value * abs(b_mean) if kind == "rel" else value
 
 
+def t_interval(d: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """The Student-t interval of the mean of the per-seed differences ``d`` (n ≥ 2)."""
+    from scipy import stats
+
+    half = stats.t.ppf((1 + level) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d))
+    return float(d.mean() - half), float(d.mean() + half)
+
+
 def metric_verdict(kind: str, metric: str, a: list[float], b: list[float]) -> dict:
-    """The difference a − b across paired seeds, its CI and (``kind`` given) the verdict of the rule."""
+    """The difference a − b across paired seeds, its CIs and (``kind`` given) the verdict of the rule."""
     out = {"a_mean": float(np.mean(a)) if a else None, "b_mean": float(np.mean(b)) if b else None, "n_seeds": len(a)}
     if len(a) < 2:
         return {**out, "difference": None, "ci95": None, "p_value": None,
                 "verdict": INCONCLUSIVE, "why": f"{len(a)} paired seed(s): a CI needs at least 2"}
     paired = paired_bootstrap(a, b)
-    out.update(difference=paired.difference, ci95=list(paired.ci), p_value=paired.p_value)
+    t_lo, t_hi = t_interval(np.asarray(a) - np.asarray(b))
+    decision = (min(paired.ci[0], t_lo), max(paired.ci[1], t_hi))
+    out.update(difference=paired.difference, ci95=list(paired.ci), p_value=paired.p_value, t_ci95=[t_lo, t_hi],
+               decision_ci95=list(decision))
     if kind is None:
         return out
     sign = 1.0 if metric in HIGHER_IS_BETTER else -1.0
-    lo, hi = sorted((sign * paired.ci[0], sign * paired.ci[1]))
+    lo, hi = sorted((sign * decision[0], sign * decision[1]))
     if len(set(a) | set(b)) == 1:
         return {**out, "verdict": INCONCLUSIVE, "why": f"no spread: every value of both arms is {a[0]:g}"}
     delta = margin_of(metric, out["b_mean"]) if kind == "non-inferiority" else 0.0

@@ -59,17 +59,22 @@ def ablate_train(
 
 
 def print_claims(result: dict) -> None:
-    table = Table(title="Training ablations on the world: difference a − b across seeds [95% CI]")
-    for column in ("claim", "comparison", "metric", "a", "b", "a − b [95% CI]", "verdict"):
+    table = Table(title="Training ablations on the world: decisive metrics, difference a − b across seeds")
+    for column in ("claim", "comparison", "metric", "a", "b", "a − b", "bootstrap 95% CI", "t 95% CI", "verdict"):
         table.add_column(column)
-    for number, claim in result["claims"].items():
+
+    def interval(ci):
+        return "-" if ci is None else f"[{ci[0]:+.3g}, {ci[1]:+.3g}]"
+
+    def number(x, fmt):
+        return "-" if x is None else format(x, fmt)
+
+    for n, claim in result["claims"].items():
         for comp in claim["comparisons"]:
             for metric, m in comp["metrics"].items():
-                if not m.get("decisive"):
-                    continue
-                ci = m.get("ci95")
-                diff = "-" if m.get("difference") is None else f"{m['difference']:+.4g} [{ci[0]:+.3g}, {ci[1]:+.3g}]"
-                table.add_row(number, comp["name"], metric, f"{m['a_mean']:.4g}" if m["a_mean"] is not None else "-",
-                              f"{m['b_mean']:.4g}" if m["b_mean"] is not None else "-", diff, m["verdict"])
-            table.add_row(number, comp["name"], "[bold]verdict[/bold]", "", "", "", f"[bold]{comp['verdict']}[/bold]")
+                if m.get("decisive"):
+                    table.add_row(n, comp["name"], metric, number(m["a_mean"], ".4g"), number(m["b_mean"], ".4g"),
+                                  number(m.get("difference"), "+.4g"), interval(m.get("ci95")),
+                                  interval(m.get("t_ci95")), m["verdict"])
+            table.add_row(n, comp["name"], "[bold]verdict[/bold]", *[""] * 5, f"[bold]{comp['verdict']}[/bold]")
     console.print(table)
