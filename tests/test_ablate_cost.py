@@ -260,3 +260,17 @@ def test_ablate_fid_on_two_tiny_pipelines_equals_fid_folder(tmp_path, inception,
 def test_help_has_examples(command):
     output = invoke(["ablate", command, "--help"])
     assert "Examples" in output and f"pixart-bench ablate {command}" in output
+
+
+def test_a_child_process_reports_its_own_peak_memory_not_its_parents():
+    """Linux carries ru_maxrss over execve, so a small child of a big process (a long pytest session)
+    would report the parent's peak and every CPU measurement would shrink; peak_rss reads the child's own."""
+    import subprocess
+    import sys
+
+    parent = ("import numpy as np, subprocess, sys; big = np.ones(600 * 2**20 // 8); "
+              "print(subprocess.run([sys.executable, '-c', 'from bench.ablate.cost import peak_rss; "
+              "print(peak_rss())'], capture_output=True, text=True, check=True).stdout)")
+    child_peak = int(subprocess.run([sys.executable, "-c", parent], capture_output=True, text=True,
+                                    check=True).stdout.split()[-1])
+    assert child_peak < 450 * 2**20  # a Python that imported pixart-bench's cost module: far below the parent's 600 MB

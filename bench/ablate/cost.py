@@ -14,7 +14,7 @@ model) or ``measure_in_subprocess``. Per config (a preset with field overrides, 
     the optimizer states exist): weights, gradients, optimizer states, activations, workspace; not
     the allocator's reserve nor the CUDA context (``max_memory_reserved`` is recorded beside it).
     ``max_memory_gib`` caps the process (``set_per_process_memory_fraction``).
-  - CPU: the peak resident set size of the measuring process (``ru_maxrss``) minus that of a baseline
+  - CPU: the peak resident set size of the measuring process (``VmHWM``) minus that of a baseline
     process that runs the same step (same imports, implementation, dtype, checkpointing) on the
     ``tiny`` preset at batch 1 (110K parameters: a few MB), which takes out what every process
     carries: Python, torch's libraries, its thread pools and lazily loaded modules. Both raw figures
@@ -185,9 +185,19 @@ def measure_step(config, settings: CostSettings, implementation: str = "ours") -
 
 
 def peak_rss() -> int:
-    """This process's peak resident set size in bytes (Linux reports KiB, macOS bytes)."""
+    """This process's peak resident set size in bytes. On Linux, ``VmHWM`` of ``/proc/self/status``: the
+    peak of this process's own memory map. Not ``ru_maxrss``, which Linux carries over ``execve`` from the
+    process that started this one (the child of a large pytest or Python process would report its
+    parent's peak). Elsewhere ``ru_maxrss`` (macOS reports bytes)."""
     import resource
 
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024  # kB
+    except OSError:
+        pass
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss if sys.platform == "darwin" else rss * 1024
 
