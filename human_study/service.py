@@ -136,13 +136,8 @@ class RatingService:
     def dashboard(self) -> str:
         """The live numbers as Markdown (counts only; no answers)."""
         c = self.store.counts()
-        rows = self.store.rows()
-        done_by_prompt = [0] * len(self.study.prompts)
-        kinds = {(a["rater_id"], a["position"]): a for a in rows["assignments"]}
-        for ans in rows["answers"]:
-            a = kinds.get((ans["rater_id"], ans["position"]))
-            if a and a["kind"] == "item":
-                done_by_prompt[a["prompt"]] += 1
+        rated = self.store.item_ratings_per_prompt()  # counted by the database: no rows read on each refresh
+        done_by_prompt = [rated.get(p, 0) for p in range(len(self.study.prompts))]
         target = self.study.settings.raters_per_prompt
         full = sum(n >= target for n in done_by_prompt)
         return "\n".join([

@@ -314,6 +314,15 @@ class StudyStore:
             a["submitted_at"] = a["submitted_at"].isoformat()
         return out
 
+    def item_ratings_per_prompt(self) -> dict[int, int]:
+        """{prompt: answered regular items} (attention checks not counted), counted in the database."""
+        query = (select(assignments.c.prompt, func.count())
+                 .select_from(answers.join(assignments, (answers.c.rater_id == assignments.c.rater_id)
+                                           & (answers.c.position == assignments.c.position)))
+                 .where(assignments.c.kind == "item").group_by(assignments.c.prompt))
+        with self.engine.connect() as c:
+            return {prompt: n for prompt, n in c.execute(query)}
+
     def counts(self) -> dict:
         """Live numbers for the dashboard."""
         with self.engine.connect() as c:
