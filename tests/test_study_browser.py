@@ -18,13 +18,13 @@ there is a broken setup. One full-page screenshot of an item is written to the t
 
 from __future__ import annotations
 
-import os
 import re
 import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from chromium import CHROMIUM_ARGS, chromium_path
 from sqlalchemy import select
 from study_helpers import MODEL_NAMES, make_study
 
@@ -37,23 +37,9 @@ ITEMS = 3  # items per rater; with the check, every rater answers ITEMS + 1
 ADMIN = "admin-token-for-the-browser-test"
 SCREENSHOT = Path(tempfile.gettempdir()) / "study-browser-item.png"
 HEX_NAME = re.compile(r"[0-9a-f]{16}\.png")
-# Chromium without a network: no background, update or sync connections that would fail
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
 TIMEOUT_MS = 20_000
 IMAGES_LOADED = ("() => [...document.querySelectorAll('img')].filter(i => i.src.includes('/gradio_api/file='))"
                  ".every(i => i.complete && i.naturalWidth > 0)")
-
-
-def chromium_path() -> str:
-    path = os.environ.get("STUDY_TEST_CHROMIUM") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists()
-                                                     else "")
-    if path and Path(path).exists():
-        return path
-    why = f"no chromium at {path!r}" if path else "no chromium (set STUDY_TEST_CHROMIUM or install /usr/bin/chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{why} on CI: .ci/run installs chromium and sets STUDY_TEST_CHROMIUM")
-    pytest.skip(f"browser tests: {why}")
 
 
 # --- fixtures: one study, one server and one browser for the module; a fresh browser context per test ------
