@@ -177,14 +177,20 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 
 
 class PatchEmbed(nn.Module):
-    """[B, C, H, W] → [B, (H/p)(W/p), D] with a p×p stride-p convolution."""
+    """[B, C, H, W] → [B, (H/p)(W/p), D] with a p×p stride-p convolution.
+
+    The result is made contiguous: ``flatten(2).transpose(1, 2)`` alone leaves a [B, N, D] view
+    with strides (N·D, 1, N), and elementwise ops keep their first operand's layout, so the whole
+    residual stream would stay transposed: every residual add strided, every LayerNorm and linear
+    input copied first (on a GPU that costs more than the copy made here, once per forward).
+    """
 
     def __init__(self, patch_size: int, in_channels: int, hidden_size: int):
         super().__init__()
         self.proj = nn.Conv2d(in_channels, hidden_size, kernel_size=patch_size, stride=patch_size, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x).flatten(2).transpose(1, 2)
+        return self.proj(x).flatten(2).transpose(1, 2).contiguous()
 
 
 class TimestepEmbedder(nn.Module):

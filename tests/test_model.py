@@ -172,3 +172,23 @@ def test_trimming_text_padding_keeps_the_output(tiny):
     assert torch.allclose(tiny(x, t, yt, mt), tiny(x, t, y, mask), atol=1e-6)
     mask[1] = 0  # a caption without real tokens attends to all slots: no trimming
     assert trim_text_padding(y, mask)[0].shape == y.shape
+
+
+@pytest.mark.parametrize("hw", [(8, 8), (8, 12)])
+def test_residual_stream_is_row_major(tiny, hw):
+    """Every block reads and writes [B, N, D] in row-major layout. The patch embedding's
+    flatten + transpose alone gives a transposed view; elementwise ops keep their first operand's
+    layout, so without a copy there the whole stream would stay strided (each residual add
+    uncoalesced, each LayerNorm and linear input copied first: on a GPU, slower than diffusers)."""
+    seen = []
+    hooks = [b.register_forward_hook(lambda m, i, o: seen.append((i[0].stride(), o.stride(), list(o.shape))))
+             for b in tiny.blocks]
+    y, mask = text_inputs(2, 9, 16)
+    try:
+        tiny(torch.randn(2, 4, *hw), torch.tensor([10, 900]), y, mask)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert len(seen) == len(tiny.blocks)
+    for stride_in, stride_out, (b, n, d) in seen:
+        assert stride_in == stride_out == (n * d, d, 1), seen
