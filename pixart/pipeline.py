@@ -37,7 +37,7 @@ from tqdm.auto import tqdm
 from pixart.checkpoints import load_transformer, save_transformer
 from pixart.errors import PipelineError, read_json
 from pixart.files import package_version, sha256_files, write_json_atomic
-from pixart.model import PixArt
+from pixart.model import PixArt, trim_text_padding
 from pixart.text import TextEncoder
 from pixart.vae import VAE
 
@@ -115,6 +115,13 @@ class PixArtPipeline:
         self.scheduler_config = scheduler_config
         self.transformer_path = transformer_path
         self._hash = None
+
+    def compile(self, mode: str = "default") -> "PixArtPipeline":
+        """Compile the transformer in place with ``torch.compile`` (``mode`` is torch's). The first
+        call at each new shape pays the compile; later calls at that shape reuse it, images unchanged
+        up to rounding. "reduce-overhead" also replays the steps as CUDA graphs."""
+        self.transformer.compile(mode=mode)
+        return self
 
     # ---- loading -------------------------------------------------------------------------
 
@@ -267,6 +274,12 @@ class PixArtPipeline:
         cfg = s.guidance_scale > 1.0
         y_all = torch.cat([y_null, y]) if cfg else y
         mask_all = torch.cat([mask_null, mask]) if cfg else mask
+        # Text slots that are padding in every caption carry no weight in cross-attention: dropped
+        # once here, they cost nothing in the steps. When no padding is left the mask goes too, so
+        # cross-attention may use kernels that take no mask (flash attention on a GPU).
+        y_all, mask_all = trim_text_padding(y_all, mask_all)
+        if bool(mask_all.bool().all()):
+            mask_all = None
         micro = {}
         if c.micro_conditions:
             n = y_all.shape[0]

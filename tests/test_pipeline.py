@@ -167,3 +167,34 @@ def test_sde_dpm_solver_draws_noise_at_every_step(pipe):
     a = pipe(PROMPTS[:1], [0], s_sde, output_type="latent", progress=False)
     assert torch.equal(a, pipe(PROMPTS[:1], [0], s_sde, output_type="latent", progress=False))  # seeded
     assert (a - pipe(PROMPTS[:1], [0], s_ode, output_type="latent", progress=False)).abs().max() > 1e-3
+
+
+def test_steps_run_on_trimmed_text_without_a_dense_mask(pipe, monkeypatch):
+    """The denoising steps see the text slots that are real in some caption, and no mask when none
+    is padding; the latents are those of the full 120-slot, masked computation."""
+    s = SampleSettings(steps=4, null_caption="trained")
+    calls = []
+    forward = pipe.transformer.forward
+
+    def spy(x, t, y, mask=None, **kw):
+        calls.append((y.shape[1], None if mask is None else mask.clone()))
+        return forward(x, t, y, mask, **kw)
+
+    monkeypatch.setattr(pipe.transformer, "forward", spy)
+    trimmed = pipe(PROMPTS[:2], [5, 6], s, output_type="latent", progress=False)
+    y, mask = pipe.encode_prompts(PROMPTS[:2])
+    real = int(mask.sum(dim=1).max())
+    assert real < mask.shape[1] and len(calls) == 4
+    assert all(n == real for n, _ in calls)
+    # the same denoising at full length: the model called with every slot and the mask
+    monkeypatch.setattr("pixart.pipeline.trim_text_padding", lambda y, m: (y, m))
+    calls.clear()
+    full = pipe(PROMPTS[:2], [5, 6], s, output_type="latent", progress=False)
+    assert all(n == mask.shape[1] and m is not None for n, m in calls)
+    assert (trimmed - full).abs().max() <= 1e-5 * max(1.0, full.abs().max().item())  # rounding only
+    # captions of equal length: nothing is padding once trimmed, so no mask at all
+    calls.clear()
+    monkeypatch.undo()
+    monkeypatch.setattr(pipe.transformer, "forward", spy)
+    pipe([PROMPTS[0]] * 2, [5, 6], s, output_type="latent", progress=False)
+    assert all(m is None for _, m in calls)
