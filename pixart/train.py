@@ -210,7 +210,10 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
     ema_params = list(ema.parameters())
     raw_model = accelerator.unwrap_model(model)
     raw_label_emb = accelerator.unwrap_model(label_emb) if label_emb is not None else None
-    fwd = torch.compile(model) if cfg.compile else model
+    fwd = torch.compile(model, mode=cfg.compile_mode) if cfg.compile else model
+    # CUDA graphs reuse their output memory: each step is marked as a new one, so the graphs of
+    # the last step (its outputs and pending backward) are known to be finished
+    graphs = cfg.compile and device.type == "cuda" and cfg.compile_mode in ("reduce-overhead", "max-autotune")
     metrics = MetricsLog(out, device, start=start, total=cfg.max_steps, every=cfg.log_every, main=main,
                          tensorboard=cfg.tensorboard, progress=progress)
     stop = EarlyStop(accelerator, cfg.max_seconds)
@@ -219,6 +222,8 @@ def train(cfg: TrainConfig, *, resume: bool = False, progress: bool = True) -> d
         while step < cfg.max_steps and not stop.due:
             micro_losses = []
             for micro in range(cfg.grad_accum):
+                if graphs:
+                    torch.compiler.cudagraph_mark_step_begin()
                 gen = step_generator(cfg.seed, step, micro, rank)
                 # on a GPU, drawing ~10^6 normals per step on the host and copying them set the pace
                 on_gpu = cfg.device_rng and device.type == "cuda"

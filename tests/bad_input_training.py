@@ -110,6 +110,9 @@ CLI_CASES = [
         ("NaN learning rate", ["optim.lr=.nan"], r"config\.optim\.lr must be positive, got nan"),
         ("caption_dropout above 1", ["caption_dropout=1.5"],
          r"config\.caption_dropout must be between 0 and 1, got 1\.5"),
+        ("unknown compile_mode", ["compile_mode=fast"],
+         r"config\.compile_mode must be one of default, reduce-overhead, max-autotune, max-autotune-no-cudagraphs, "
+         r"got 'fast'"),
         ("unknown mixed_precision", ["mixed_precision=fp8"],
          r"config\.mixed_precision must be one of no, bf16, fp16, got 'fp8'"),
         ("unknown model preset", ["model=XL-9"], r"config\.model must be a model preset: one of .*tiny.*got 'XL-9'"),

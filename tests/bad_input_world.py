@@ -177,6 +177,7 @@ TRAIN_REFERENCE_OPTIONS = r"""
 --depth 0                                       | --depth must be a whole number at least 1
 --mixed-precision fp8                           | --mixed-precision must be no, bf16 or fp16
 --compile stage2,stage-3                        | --compile names unknown stages \['stage-3'\]
+--compile-mode turbo                            | --compile-mode must be one of default, reduce-overhead, .*got .turbo.
 --workers 0                                     | --workers must be a whole number at least 1
 """
 TRAIN_EXTRACTOR_OPTIONS = r"""

@@ -139,6 +139,9 @@ def world_train_reference(
     mixed_precision: str = typer.Option("no", "--mixed-precision", help="The trainer's: no, bf16 (a GPU) or fp16."),
     compile_stages: str = typer.Option("", "--compile", help="Stages whose training forward goes through torch.compile, "
                                        "e.g. 'stage2,stage2b' (on a GPU: fewer, fused kernels per step; each costs a compile)."),
+    compile_mode: str = typer.Option("default", "--compile-mode", help="torch.compile mode of the --compile stages: "
+                                     "default, reduce-overhead (each step replayed as CUDA graphs: a small model's "
+                                     "GPU step is launch-bound), max-autotune, max-autotune-no-cudagraphs."),
     stage_minutes: str = typer.Option("", "--stage-minutes", help="Wall-clock caps, e.g. 'stage2=4,stage3=1.5' "
                                       "(stages stage1, stage2, stage2b, stage3, stage3b): a stage stops early with a "
                                       "checkpoint and the next starts from it."),
@@ -166,6 +169,7 @@ def world_train_reference(
                              batch_size_128=batch_size_128, heads=heads, seed=seed, stage3_lr=stage3_lr,
                              mixed_precision=mixed_precision,
                              compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
+                             compile_mode=compile_mode,
                              stage_minutes=parse_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
     record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
                              prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)

@@ -35,6 +35,7 @@ from bench.world.stage_records import add_wall_seconds, continued_record, loss_c
 from pixart.errors import read_json
 from pixart.files import write_json_atomic
 from pixart.train import DataConfig, OptimConfig, TrainConfig
+from pixart.train_config import COMPILE_MODES
 
 
 @dataclass
@@ -68,6 +69,9 @@ class ReferenceBudget:
     # stages whose training forward goes through torch.compile (fewer kernel launches per step on a
     # GPU; each such stage pays a compile, so the long fixed-shape ones gain: e.g. ("stage2", "stage2b"))
     compile_stages: tuple = ()
+    # torch.compile's mode for those stages: "reduce-overhead" replays each step as CUDA graphs, which
+    # a small model's launch-bound GPU step needs (pixart.train_config.COMPILE_MODES)
+    compile_mode: str = "default"
     # wall-clock caps per stage ("stage1", "stage2", "stage2b", "stage3", "stage3b" -> minutes; the
     # trainer's max_seconds): a stage stops early with a checkpoint, the next starts from it. A later
     # call with the same caps resumes the stopped stage for another capped stretch.
@@ -98,7 +102,7 @@ def stage_configs(b: ReferenceBudget, work: Path, components: Path | None = None
     model = {"hidden_size": b.hidden, "depth": b.depth, "num_heads": b.heads, "patch_size": b.patch_size,
              "caption_channels": b.t5_dim, "model_max_length": b.max_length, "input_size": 16}
     base = TrainConfig(model="S-2-256", model_overrides=model, t5=comp, vae=comp, max_length=b.max_length,
-                       seed=b.seed, tensorboard=False, mixed_precision=b.mixed_precision,
+                       seed=b.seed, tensorboard=False, mixed_precision=b.mixed_precision, compile_mode=b.compile_mode,
                        optim=OptimConfig(lr=b.lr, weight_decay=0.0, grad_clip=1.0, warmup_steps=200),
                        ema_decay=0.999, keep_checkpoints=1, log_every=50)
     at64 = replace(base, batch_size=b.batch_size, data=DataConfig(
@@ -188,6 +192,8 @@ def _check_budget(b: ReferenceBudget) -> None:
     check_range("--latent-scale-128", b.latent_scale_128, 0, 100, above=True)
     if b.mixed_precision not in ("no", "bf16", "fp16"):
         raise BenchError(f"--mixed-precision must be no, bf16 or fp16, got {b.mixed_precision!r}")
+    if b.compile_mode not in COMPILE_MODES:
+        raise BenchError(f"--compile-mode must be one of {', '.join(COMPILE_MODES)}, got {b.compile_mode!r}")
     for option, names in (("--stage-minutes", b.stage_minutes), ("--compile", b.compile_stages)):
         unknown = set(names) - set(STAGES)
         if unknown:
