@@ -79,3 +79,19 @@ def paired_bootstrap(a, b, n_boot: int = N_BOOT, seed: int = 0, level: float = 0
     far = np.mean(diffs <= 0) if observed > 0 else np.mean(diffs >= 0)
     p = float(min(1.0, max(2 * far, 1 / n_boot)))
     return PairedDifference(observed, (float(lo), float(hi)), p, len(d))
+
+
+def paired_bootstrap_by_group(a, b, groups, n_boot: int = N_BOOT, seed: int = 0,
+                              level: float = 0.95) -> PairedDifference:
+    """``paired_bootstrap`` of the per-group means: ``a[i]`` and ``b[i]`` score the same item, and
+    items of one group (the images of one prompt) share its difficulty, so groups are what is
+    resampled. ``n`` of the result counts groups. With equally many items per group, the difference
+    is mean(a) − mean(b)."""
+    a, b = _as_scores(a, "a"), _as_scores(b, "b")
+    groups = np.asarray(groups)
+    if not len(a) == len(b) == len(groups):
+        raise ValueError(f"paired scores need one score per item from each model and a group per item; got "
+                         f"{len(a)}, {len(b)} and {len(groups)}")
+    _, index = np.unique(groups, return_inverse=True)
+    counts = np.bincount(index)
+    return paired_bootstrap(np.bincount(index, a) / counts, np.bincount(index, b) / counts, n_boot, seed, level)

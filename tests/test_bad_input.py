@@ -9,14 +9,15 @@ from bad_input_fid import API_CASES as FID_API, CLI_CASES as FID_CLI
 from bad_input_fid_coco import API_CASES as FID_COCO_API, CLI_CASES as FID_COCO_CLI
 from bad_input_generate import API_CASES as GENERATE_API, CLI_CASES as GENERATE_CLI
 from bad_input_model import API_CASES as MODEL_API, CLI_CASES as MODEL_CLI
+from bad_input_report import API_CASES as REPORT_API, CLI_CASES as REPORT_CLI
 from bad_input_study import API_CASES as STUDY_API, CLI_CASES as STUDY_CLI
 from bad_input_training import API_CASES as TRAINING_API, CLI_CASES as TRAINING_CLI
 from bad_input_world import API_CASES as WORLD_API, CLI_CASES as WORLD_CLI
 
 CLI_CASES = (MODEL_CLI + TRAINING_CLI + WORLD_CLI + GENERATE_CLI + COMPBENCH_CLI + FID_CLI + FID_COCO_CLI
-             + STUDY_CLI + ABLATE_CLI)
+             + STUDY_CLI + ABLATE_CLI + REPORT_CLI)
 API_CASES = (MODEL_API + TRAINING_API + WORLD_API + GENERATE_API + COMPBENCH_API + FID_API + FID_COCO_API
-             + STUDY_API + ABLATE_API)
+             + STUDY_API + ABLATE_API + REPORT_API)
 
 
 @pytest.fixture(scope="session")

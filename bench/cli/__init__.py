@@ -4,11 +4,11 @@ Commands parse arguments and print; the work is done by library functions (``pix
 that never read argv. Each module registers its commands on ``bench.cli.app.app``:
 ``models`` (params, convert, sample, export-diffusers), ``training`` (train, extract-features,
 caption, vocab), ``generate`` (the generation store), ``compbench`` (T2I-CompBench), ``fid`` (the ``fid``
-group), ``study`` (the human study), ``world`` (demo and the ``world`` group), ``ablate`` (the ``ablate`` group).
+group), ``study`` (the human study), ``world`` (demo and the ``world`` group), ``ablate`` (the ``ablate`` group), ``report`` (tables of results).
 """
 
-from bench.cli import (ablate, ablate_train, compbench, fid, generate, models, study,  # noqa: F401  (registers the commands)
-                       training, world)
+# importing a command module registers its commands
+from bench.cli import ablate, ablate_train, compbench, fid, generate, models, report, study, training, world  # noqa: F401
 from bench.cli.app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,82 @@
+"""The user-study table from a study's ``results.json`` (``human_study.aggregate``): per model and
+criterion, the share of rankings that put it first and its mean rank, each with its bootstrap
+interval. The highest share and the lowest mean rank of a column are bold."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from reports.provenance import files_note, short
+from reports.tables import Table, best_cells
+
+
+def _interval(v: dict, fmt: str, scale: float = 1.0) -> str:
+    if v.get("estimate") is None:
+        return "-"
+    text = format(v["estimate"] * scale, fmt)
+    if v.get("ci_low") is None or v.get("ci_high") is None:
+        return text
+    return f"{text} ({format(v['ci_low'] * scale, fmt)}–{format(v['ci_high'] * scale, fmt)})"
+
+
+def study_table(entry, models: list[str] | None = None, key: str = "study") -> Table:
+    d = entry.data
+    chosen = [m for m in (models or d["models"]) if m in d["models"]]
+    shown, values, data = [], [], []
+    higher = {}
+    for m in chosen:
+        cells, numbers, raw = {"model": m}, {}, {"model": m}
+        for criterion, r in d["criteria"].items():
+            share, rank = r["first_place_share"][m], r["mean_rank"][m]
+            first, mean = f"{criterion}: first place", f"{criterion}: mean rank"
+            cells[first], cells[mean] = _interval(share, ".1f", 100), _interval(rank, ".2f")
+            numbers[first], numbers[mean] = share.get("estimate"), rank.get("estimate")
+            higher[first], higher[mean] = True, False
+            for name, v in ((f"{criterion}_first_place_share", share), (f"{criterion}_mean_rank", rank)):
+                raw.update({name: v.get("estimate"), f"{name}_ci_low": v.get("ci_low"),
+                            f"{name}_ci_high": v.get("ci_high")})
+        shown.append(cells), values.append(numbers), data.append(raw)
+    settings = d.get("settings", {})
+    level = settings.get("level", 0.95)
+    replicates = f", {settings['n_boot']} replicates" if "n_boot" in settings else ""
+    notes = [(f"First place: % of rankings placing the model first (ties share); mean rank: 1 = best. Intervals: "
+              f"{level:.0%} {settings.get('bootstrap', 'bootstrap')}{replicates}. Bold: the best.")]
+    counts = d.get("counts", {})
+    for criterion, r in d["criteria"].items():
+        w = (r.get("agreement") or {}).get("kendall_w") or {}
+        text = f"{criterion}: {r.get('n_rankings', '?')} rankings by {r.get('n_raters', '?')} raters of " \
+               f"{r.get('n_prompts', '?')} prompts"
+        if w.get("estimate") is not None:
+            text += f"; Kendall's W {w['estimate']:.3f}"
+        notes.append(text + ".")
+    if counts.get("excluded"):
+        notes.append(f"{counts['excluded']} rater(s) excluded after failed attention checks.")
+    study = d.get("study") or {}
+    notes.append(files_note([entry]) + (f" Study {short(study['study_id'])}." if study.get("study_id") else ""))
+    columns = list(shown[0]) if shown else ["model"]
+    bold = best_cells(pd.DataFrame(values, columns=columns[1:]), higher, list(range(len(shown))))
+    return Table(key, "User study" + (f" ({entry.model or entry.path.parent.name})" if key != "study" else ""),
+                 pd.DataFrame(shown, columns=columns), notes, bold, data=pd.DataFrame(data))
+
+
+def demo_table(entries) -> Table:
+    """The demo's oracle scores per category (± half the 95% CI) and world-FID, a row per demo run."""
+    categories = list(dict.fromkeys(c for e in entries for c in e.data["scores"]))
+    shown, values, data = [], [], []
+    for e in entries:
+        d = e.data
+        cells = {"model": e.model, "sampler": f"{d.get('sampler')} {d.get('steps')} steps, cfg {d.get('cfg')}"}
+        numbers, raw = {}, {"model": e.model, "sampler": d.get("sampler"), "steps": d.get("steps"), "cfg": d.get("cfg")}
+        for c in categories:
+            s = d["scores"].get(c)
+            cells[c] = f"{s['score']:.3f} ± {(s['ci95'][1] - s['ci95'][0]) / 2:.3f}" if s else "-"
+            numbers[c] = s["score"] if s else None
+            raw.update({c: numbers[c], f"{c}_ci_low": s["ci95"][0] if s else None,
+                        f"{c}_ci_high": s["ci95"][1] if s else None})
+        cells["world-FID"], numbers["world-FID"], raw["world_fid"] = f"{d['world_fid']:.2f}", d["world_fid"], d["world_fid"]
+        shown.append(cells), values.append(numbers), data.append(raw)
+    higher = {**{c: True for c in categories}, "world-FID": False}
+    notes = [("Oracle score per category ± half the width of its 95% CI (bootstrap over images); world-FID against "
+              "renderings of the same prompts (lower is better). Bold: the best."), files_note(entries)]
+    bold = best_cells(pd.DataFrame(values), higher, list(range(len(shown))))
+    return Table("demo", "Shapes-world demo", pd.DataFrame(shown), notes, bold, data=pd.DataFrame(data))

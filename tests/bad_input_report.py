@@ -1,0 +1,66 @@
+"""Bad-input cases for ``report`` and ``reports.build.write_report`` (see tests/bad_input.py); every
+case fails before anything is written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from bad_input import ApiCase, CliCase, escape, write
+
+from bench.errors import BenchError
+from reports.build import write_report
+
+DATA = Path(__file__).parent / "data" / "report"
+
+
+def damaged(f: Path, change) -> Path:
+    record = json.loads((DATA / "cb-pixart" / "results.json").read_text())
+    change(record)
+    return write(f / "run" / "results.json", json.dumps(record))
+
+
+def no_score_column(f: Path) -> Path:
+    """A compbench run folder whose per_image.csv has no score column."""
+    write(f / "run" / "per_image.csv", "category,file,prompt,metric\n")
+    return damaged(f, lambda r: None).parent
+
+
+CLI_CASES = [
+    CliCase("report: a missing result folder", lambda f, i: ["report", f / "nope", "--out", f / "out"],
+            r"result file or folder not found: .*nope"),
+    CliCase("report: a folder without result files", lambda f, i: ["report", write(f / "x" / "a.txt", "").parent,
+                                                                   "--out", f / "out"],
+            r"holds no result file \(results.json, fid.json"),
+    CliCase("report: truncated JSON", lambda f, i: ["report", write(f / "results.json", '{"fid": '), "--out", f / "o"],
+            r"cannot read result file .*results.json: invalid JSON at line 1"),
+    CliCase("report: not a result file", lambda f, i: ["report", write(f / "r.json", '{"a": 1}'), "--out", f / "o"],
+            r"r.json is not a result file pixart-bench report reads"),
+    CliCase("report: a category without its score",
+            lambda f, i: ["report", damaged(f, lambda r: r["categories"]["shape"].pop("score")), "--out", f / "o"],
+            r"results.json: a compbench result without categories\['shape'\] 'score'"),
+    CliCase("report: an unknown format", lambda f, i: ["report", DATA / "fid-pixart", "--out", f / "o", "--format",
+                                                       "docx"], r"--format docx: choose from md, tex, csv, html"),
+    CliCase("report: --models names no model", lambda f, i: ["report", DATA / "fid-pixart", "--out", f / "o",
+                                                             "--models", "flux"],
+            r"--models: no result file has model\(s\) flux"),
+    CliCase("report: --variant without =", lambda f, i: ["report", DATA / "ablate-fid", "--out", f / "o",
+                                                         "--variant", "block"], r"--variant 'block': give NAME=CONFIG"),
+    CliCase("report: --variant names no model", lambda f, i: ["report", DATA / "ablate-fid", "--out", f / "o",
+                                                              "--variant", "wide=XL-2-256"],
+            r"--variant: no ablate fid model is named wide"),
+    CliCase("report: --strict and two FID references",
+            lambda f, i: ["report", DATA / "fid-pixart", DATA / "fid-other-ref", "--out", f / "o", "--strict"],
+            r"--strict: FID: .*fid-pixart/fid.json and .*fid-other-ref/fid.json differ in reference id"),
+    CliCase("report: --out is a file", lambda f, i: ["report", DATA / "fid-pixart", "--out", write(f / "o", "x")],
+            r"--out .*o is a file, not a folder"),
+]
+
+API_CASES = [
+    ApiCase("write_report: NAME= on a study", lambda f, i: ([f"s={DATA / 'study'}"], f / "o"), write_report, BenchError,
+            r"a study result holds several models or variants; give it without NAME="),
+    ApiCase("write_report: per_image.csv without a score column",
+            lambda f, i: ([no_score_column(f)], f / "o"), write_report, BenchError, r"per_image.csv lack the column\(s\) score"),
+    ApiCase("write_report: no path", lambda f, i: ([], f / "o"), write_report, BenchError,
+            escape("give at least one result file or folder")),
+]
