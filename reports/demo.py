@@ -1,8 +1,17 @@
-"""The demo's report from its folder: ``report.md``, ``grid.png`` and ``loss_curves.svg``.
+"""The demo's part of a report: its tables and figures, from the files ``pixart-bench demo`` wrote.
 
-Reads what ``pixart-bench demo`` wrote: ``results.json`` (scores with CIs, world-FID, settings,
-parameter table), ``images/<category>/manifest.json`` with the samples, and the reference
-pipeline's ``training.json`` (loss curves, wall times, VAE PSNR) when it has one.
+A demo folder holds ``results.json`` (scores with CIs, world-FID, settings, parameter table),
+``images/<category>/manifest.json`` with the samples, and names the reference pipeline whose
+``training.json`` has the loss curves, wall times and VAE PSNR. ``pixart-bench report`` reads it as
+an entry of kind "demo":
+
+- ``demo_tables(entry)``: the oracle scores per category (score, 95% CI, images, VAE ceiling,
+  objects found) with the settings, world-FID and reference training as footnotes, and the
+  adaLN parameter table;
+- ``write_demo_figures(folder)``: ``grid.png`` (the first prompt of each category, one image per
+  seed) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder;
+- ``write_demo_report(folder)``: both, and ``report.md`` / ``report.html`` through the report
+  machinery (``reports.build.write_report``); what ``pixart-bench demo`` calls at its end.
 """
 
 from __future__ import annotations
@@ -10,56 +19,104 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 from PIL import Image
 
 from reports.figures import image_grid, loss_curves_svg
-from reports.tables import markdown_table
+from reports.tables import Table
+
+RESULTS = "results.json"
+GRID = "grid.png"
+LOSS_CURVES = "loss_curves.svg"
+SCORE_COLUMNS = ["category", "score", "95% CI", "images", "VAE ceiling", "objects found per image",
+                 "images with extra objects"]
+PARAMETERS_NOTE = ("Transformer parameters, counted from the model definitions: PixArt-α XL/2 with adaLN-single and "
+                   "with per-block adaLN, the 1024-MS variant, and class-conditional DiT-XL/2.")
 
 
-def write_demo_report(folder: str | Path) -> Path:
-    """(Re)write the report files of a demo folder; returns the path of ``report.md``."""
+def _training_curves(results: dict) -> dict | None:
+    """The reference pipeline's loss curves ({stage: [[step, loss], ...]}), None when it has none."""
+    training_file = Path(results["reference"]) / "training.json"
+    if not training_file.is_file():
+        return None
+    return json.loads(training_file.read_text()).get("loss_curves") or None
+
+
+def write_demo_figures(folder: str | Path) -> list[Path]:
+    """``grid.png`` and, when the reference pipeline has loss curves, ``loss_curves.svg`` in the demo
+    folder; their paths."""
     folder = Path(folder)
-    results = json.loads((folder / "results.json").read_text())
+    results = json.loads((folder / RESULTS).read_text())
     rows = []
     for category in results["scores"]:
         manifest = json.loads((folder / "images" / category / "manifest.json").read_text())
         first = [e for e in manifest["images"] if e["index"] < results["seeds"]]  # the first prompt's images
         rows.append((manifest["prompts"][0], [Image.open(folder / "images" / category / e["file"]) for e in first]))
-    image_grid(rows, folder / "grid.png")
-    training_file = Path(results["reference"]) / "training.json"
-    curves = json.loads(training_file.read_text()).get("loss_curves") if training_file.is_file() else None
+    paths = [image_grid(rows, folder / GRID)]
+    curves = _training_curves(results)
     if curves:
-        (folder / "loss_curves.svg").write_text(loss_curves_svg(curves))
-    report = folder / "report.md"
-    report.write_text(demo_markdown(results, curves=bool(curves)))
-    return report
+        (folder / LOSS_CURVES).write_text(loss_curves_svg(curves))
+        paths.append(folder / LOSS_CURVES)
+    return paths
 
 
-def demo_markdown(r: dict, curves: bool) -> str:
-    """The demo's Markdown report from its results (``run_demo``'s dict / results.json)."""
-    lines = ["# pixart-bench demo report", "",
-             f"Bundled reference model ({r['reference_parameters']:,} transformer parameters) on the shapes world's "
-             f"prompt suites: {r['prompts_per_category']} prompts per category × {r['seeds']} seeds "
-             f"(from seed {r['first_seed']}), {r['size']}×{r['size']} px, "
-             f"{r['sampler']} {r['steps']} steps, cfg {r['cfg']}. Scores come from the pixel oracle with "
-             "T2I-CompBench's per-image definitions; 95% CIs are percentile bootstraps over images.", ""]
-    lines += markdown_table(
-        ["category", "score", "95% CI", "images", "VAE ceiling", "objects found per image", "images with extra objects"],
+def scores_table(r: dict) -> Table:
+    """The oracle scores per category of a demo's results (``run_demo``'s dict / results.json)."""
+    frame = pd.DataFrame(
         [[cat, f"{v['score']:.3f}", f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]", v["images"], f"{v['vae_ceiling']:.3f}",
-          f"{v['objects_per_image']:.2f}", v["images_with_extra_objects"]] for cat, v in r["scores"].items()])
-    lines += ["", "VAE ceiling: the oracle score of the ground-truth renderings after a round trip through the "
-                  "pipeline's VAE, the most a model decoded by it can be expected to reach. Objects found: every "
-                  "object the oracle detects, right or wrong; more than the prompt names means fragments or copies."]
-    lines += ["", f"World-FID (world feature extractor via torch-fidelity; generated vs rendered ground truth): "
-                  f"**{r['world_fid']:.2f}**", "", "## Samples", "", "![grid](grid.png)", ""]
-    if curves:
-        lines += ["## Reference training", "", "![loss curves](loss_curves.svg)", ""]
-        t = r.get("reference_training", {})
-        if t:
-            lines.append(f"VAE reconstruction PSNR {t.get('vae_psnr_db', float('nan')):.2f} dB; wall time (s): "
-                         + ", ".join(f"{k} {v:.0f}" for k, v in t.get("seconds", {}).items()))
-            lines.append("")
-    lines += ["## Parameters (adaLN ablation, XL-2)", ""]
-    lines += markdown_table(["model", "parameters"], [[row["model"], f"{row['total']:,}"] for row in r["parameter_table"]])
-    lines += ["", f"Made in {r['seconds']:.0f} s. Raw figures: results.json; images and manifests: images/."]
-    return "\n".join(lines) + "\n"
+          f"{v['objects_per_image']:.2f}", v["images_with_extra_objects"]] for cat, v in r["scores"].items()],
+        columns=SCORE_COLUMNS)
+    settings = (f"Bundled reference model ({r['reference_parameters']:,} transformer parameters) on the shapes "
+                f"world's prompt suites: {r['prompts_per_category']} prompts per category × {r['seeds']} seeds "
+                f"(from seed {r['first_seed']}), {r['size']}×{r['size']} px, {r['sampler']} {r['steps']} steps, "
+                f"cfg {r['cfg']}. Scores come from the pixel oracle with T2I-CompBench's per-image definitions; "
+                "95% CIs are percentile bootstraps over images.")
+    ceiling = ("VAE ceiling: the oracle score of the ground-truth renderings after a round trip through the "
+               "pipeline's VAE, the most a model decoded by it can be expected to reach. Objects found: every object "
+               "the oracle detects, right or wrong; more than the prompt names means fragments or copies.")
+    fid = (f"World-FID (world feature extractor via torch-fidelity; generated vs rendered ground truth): "
+           f"{r['world_fid']:.2f}.")
+    notes = [settings, ceiling, fid]
+    t = r.get("reference_training") or {}
+    if t.get("vae_psnr_db") is not None or t.get("seconds"):
+        parts = []
+        if t.get("vae_psnr_db") is not None:
+            parts.append(f"VAE reconstruction PSNR {t['vae_psnr_db']:.2f} dB")
+        if t.get("seconds"):
+            parts.append("wall time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in t["seconds"].items()))
+        notes.append("Reference training: " + "; ".join(parts) + ".")
+    notes.append(f"Made in {r['seconds']:.0f} s. In the demo folder: raw figures in results.json, images and "
+                 f"manifests in images/, the first prompt of each category in {GRID}, the reference model's "
+                 f"training loss in {LOSS_CURVES}.")
+    return Table(key="demo_scores", title="Demo: oracle scores per category", frame=frame, notes=notes)
+
+
+def parameters_table(r: dict) -> Table:
+    """The adaLN ablation's parameter counts (XL-2) that a demo records."""
+    frame = pd.DataFrame([[row["model"], f"{row['total']:,}"] for row in r["parameter_table"]],
+                         columns=["model", "parameters"])
+    return Table(key="demo_parameters", title="Parameters (adaLN ablation, XL-2)", frame=frame,
+                 notes=[PARAMETERS_NOTE])
+
+
+def demo_tables(entry, key_suffix: str = "") -> list[Table]:
+    """The tables of a "demo" report entry (anything with the demo's results.json dict as ``.data``).
+    ``key_suffix`` tells the tables of several demos apart: it is added to their keys, and the
+    entry's model to their titles."""
+    tables = [scores_table(entry.data), parameters_table(entry.data)]
+    if key_suffix:
+        for table in tables:
+            table.key += key_suffix
+            table.title += f" ({getattr(entry, 'model', None) or key_suffix.strip('_')})"
+    return tables
+
+
+def write_demo_report(folder: str | Path, formats: tuple[str, ...] = ("md", "html")) -> Path:
+    """The demo folder's figures, then its ``report.md`` (and ``report.html``) written by the report
+    machinery from ``results.json``; returns the path of ``report.md``."""
+    from reports.build import write_report
+
+    folder = Path(folder)
+    write_demo_figures(folder)
+    write_report([folder / RESULTS], folder, formats=formats)
+    return folder / "report.md"

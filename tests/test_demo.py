@@ -1,14 +1,15 @@
 """pixart-bench demo: the report machinery on a random pipeline, and the bundled world model."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import load_script
 
 from bench.world.demo import REFERENCE, run_demo
-from conftest import load_script
 from pixart.model import PixArtConfig
 from pixart.random_components import random_pipeline
 from reports.demo import write_demo_report
@@ -25,7 +26,11 @@ def test_demo_report_on_a_random_pipeline(tmp_path):
         assert v["objects_per_image"] >= 0 and 0 <= v["images_with_extra_objects"] <= v["images"]
     assert np.isfinite(report["world_fid"])
     md = (tmp_path / "report" / "report.md").read_text()
-    assert "| spatial |" in md and "World-FID" in md and "VAE ceiling" in md
+    assert re.search(r"^\| spatial +\|", md, re.MULTILINE) and "World-FID" in md and "VAE ceiling" in md
+    # written by the report machinery: report.json lists the demo's results.json as its input
+    record = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert [(i["kind"], Path(i["path"]).name) for i in record["inputs"]] == [("demo", "results.json")]
+    assert 'alt="demo sample grid"' in (tmp_path / "report" / "report.html").read_text()  # the grid, embedded
     # the report is made from the folder's result files alone: written again, it is the same
     (tmp_path / "report" / "report.md").unlink()
     assert write_demo_report(tmp_path / "report").read_text() == md

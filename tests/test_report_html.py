@@ -1,7 +1,8 @@
 """reports.html: the self-contained report.html, read as text and opened in headless Chromium.
 
-The page is built from stand-in results (two compbench runs with images in the official layout, a
-study, a demo folder) and tables; Chromium opens it with every request that is not ``file:`` or
+The page is built twice: from stand-in results and tables (two compbench runs with images in the
+official layout, a study, a demo folder; prompts with HTML characters), and by ``write_report`` from
+the report fixtures in ``tests/data/report/`` with sample images added. Chromium opens it with every request that is not ``file:`` or
 ``data:`` aborted, and the test checks that each table shows all its rows, that every image
 decodes, and that nothing left the page. Chromium comes from ``tests/chromium.py`` (skipped without
 one, except on CI).
@@ -14,6 +15,7 @@ import html
 import io
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,10 +25,13 @@ from chromium import CHROMIUM_ARGS, chromium_path
 from PIL import Image
 from test_report_figure import study_results
 
+from reports.build import build_tables, write_report
+from reports.collect import collect
 from reports.figures import image_grid, loss_curves_svg
 from reports.html import PROMPTS_PER_CATEGORY, THUMBNAIL, render_html, write_html
 
 TIMEOUT_MS = 20_000
+FIXTURES = Path(__file__).parent / "data" / "report"  # result files of every kind
 COLOR_PROMPTS = ["a red circle", "a blue square", "a green <triangle> & a cup", "a red star", "a blue cup"]
 SPATIAL_PROMPTS = ["a circle left of a square", "a cup on a table"]
 
@@ -150,8 +155,10 @@ def browser():
             b.close()
 
 
-def test_chromium_shows_every_table_and_image_with_no_request_leaving_the_page(report, browser):
-    path, _, tables = report
+def open_offline(browser, path: Path, tables: list[tuple[str, str, pd.DataFrame, list[str]]]) -> int:
+    """Open ``path`` in Chromium with every request that is not file: or data: aborted; assert each table
+    (key, title, frame, notes) is visible with all its rows and its first note, that every image is
+    decoded and that no request left the page; returns the number of images."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     requested, blocked = [], []
@@ -169,24 +176,52 @@ def test_chromium_shows_every_table_and_image_with_no_request_leaving_the_page(r
         page.route("**/*", only_local)
         page.on("request", lambda r: requested.append(r.url))
         page.goto(path.as_uri(), wait_until="load")
-        for table in tables:
-            section = page.locator(f"#table-{table.key}")
-            assert section.is_visible()
-            assert section.locator("h3").inner_text() == table.title
+        for key, title, frame, notes in tables:
+            section = page.locator(f"#table-{key}")
+            assert section.is_visible(), key
+            assert section.locator("h3").inner_text() == title
             rows = section.locator("table tbody tr")
-            assert rows.count() == len(table.frame)
-            for i, row in enumerate(table.frame.itertuples(index=False)):
+            assert rows.count() == len(frame), key
+            for i, row in enumerate(frame.astype(str).itertuples(index=False)):
                 assert rows.nth(i).is_visible()
-                assert rows.nth(i).locator("td").all_inner_texts() == [str(v) for v in row]
-            assert section.locator(".footnote").inner_text() == table.notes[0]
+                assert rows.nth(i).locator("td").all_inner_texts() == list(row), (key, i)
+            if notes:
+                assert section.locator(".footnote").first.inner_text() == notes[0]
         images = page.evaluate("() => [...document.images].map(i => [i.alt, i.complete, i.naturalWidth])")
-        assert len(images) == 2 * PROMPTS_PER_CATEGORY - 1 + 2 * len(SPATIAL_PROMPTS) + 3
         undecoded = [alt for alt, complete, width in images if not (complete and width > 0)]
         assert not undecoded, f"images not decoded: {undecoded}"
-        assert page.get_by_text("a green <triangle> & a cup").first.is_visible()
         assert [u for u in requested if not u.startswith(("file:", "data:"))] == [] and blocked == []
         # the guard works: a request to a server is seen and aborted
         page.evaluate("() => fetch('https://example.com/x').catch(() => null)")
         assert blocked == ["https://example.com/x"]
+        return len(images)
     finally:
         context.close()
+
+
+def test_chromium_shows_every_table_and_image_with_no_request_leaving_the_page(report, browser):
+    path, _, tables = report
+    n = open_offline(browser, path, [(t.key, t.title, t.frame, t.notes) for t in tables])
+    assert n == 2 * PROMPTS_PER_CATEGORY - 1 + 2 * len(SPATIAL_PROMPTS) + 3  # thumbnails, study figure, demo's two
+
+
+def test_a_report_of_result_files_opens_offline_in_chromium(tmp_path, browser):
+    """pixart-bench report's own machinery on the report fixtures (two compbench runs with their
+    images, a study, a demo): report.html shows every table written and every image."""
+    for name in ("cb-pixart", "cb-sdxl", "study", "demo"):
+        shutil.copytree(FIXTURES / name, tmp_path / name)
+    for run, color in (("cb-pixart", (250, 40, 40)), ("cb-sdxl", (40, 40, 250))):
+        per_image = pd.read_csv(tmp_path / run / "per_image.csv")
+        for category, rows in per_image.groupby("category"):
+            (tmp_path / run / category / "samples").mkdir(parents=True)
+            for file in rows["file"]:
+                Image.new("RGB", (64, 64), color).save(tmp_path / run / category / "samples" / file)
+    image_grid([("a red circle", [Image.new("RGB", (32, 32), (200, 0, 0))])], tmp_path / "demo" / "grid.png")
+    paths = [tmp_path / name for name in ("cb-pixart", "cb-sdxl", "study", "demo")]
+    record = write_report(paths, tmp_path / "out", formats=("md", "html"))
+    tables = build_tables(collect(paths))
+    assert [t.key for t in tables] == [t["key"] for t in record["tables"]]
+    n = open_offline(browser, tmp_path / "out" / "report.html", [(t.key, t.title, t.frame, t.notes) for t in tables])
+    prompts = per_image.groupby("category")["prompt"].nunique().clip(upper=PROMPTS_PER_CATEGORY).sum()
+    # both runs hold the same prompts
+    assert n == 2 * prompts + 1 + 1  # a thumbnail per prompt and model, the study figure, the demo's grid

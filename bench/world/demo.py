@@ -5,8 +5,10 @@ the resumable generation store (``pixart.sample_run``) → oracle scores per cat
 bootstrap 95% confidence intervals → world-FID (``bench.fid.world.score_world``, the scoring of
 ``pixart-bench fid world``: torch-fidelity with the world feature extractor; real images are renderings
 of scenes that satisfy the same prompts, kept in ``world-fid/reference/``) → parameter table →
-``results.json``, from which ``reports.demo`` writes the Markdown report in ``demo-report/``:
-score tables, an image grid (prompt → samples), and the reference model's training loss curves.
+``results.json``, from which the report machinery (``reports.demo.write_demo_report``, the tables and
+files of ``pixart-bench report``) writes ``report.md`` and the self-contained ``report.html`` in the
+same folder: score tables, an image grid (prompt → samples), and the reference model's training
+loss curves.
 
 Each category also gets a *VAE ceiling*: the oracle score of the ground-truth renderings after a
 round trip through the pipeline's own VAE. No transformer decoded by that VAE can be expected to
