@@ -75,10 +75,13 @@ def parse_formats(formats) -> tuple[str, ...]:
     return tuple(dict.fromkeys(names))
 
 
-def report_markdown(tables: list, warnings: list[str]) -> str:
+def report_markdown(tables: list, warnings: list[str], figures: list[tuple[str, str]] = ()) -> str:
+    """Every table with its footnotes, then the figures (title, path relative to report.md), then the warnings."""
     parts = ["# pixart-bench report", ""]
     for table in tables:
         parts += [f"## {table.title}", "", table.to_markdown()]
+    for title, path in figures:
+        parts += [f"## {title}", "", f"![{title}]({Path(path).as_posix()})", ""]
     if warnings:
         parts += ["## Warnings", "", *(f"- {w}" for w in warnings), ""]
     return "\n".join(parts)
@@ -98,17 +101,25 @@ def write_report(paths: list[str | os.PathLike], out: str | os.PathLike, formats
         raise BenchError("the result files give no table")
     warnings = [n.removeprefix("Warning: ") for t in tables for n in t.notes if n.startswith("Warning: ")]
     out.mkdir(parents=True, exist_ok=True)
-    written = [write_text_atomic(out / "report.md", report_markdown(tables, warnings))]
+    written, figures = [], []
+    for i, entry in enumerate(results.of_kind("study")):
+        from reports.study_figure import write_study_figure
+
+        paths = write_study_figure(entry.data, out if i == 0 else out / f"study_{i + 1}")
+        written += paths
+        figures += [(f"User study{f' {i + 1}' if i else ''}: first-place share", os.path.relpath(p, out))
+                    for p in paths if p.suffix == ".png"]
+    for entry in results.of_kind("demo"):  # the demo folder's own figures, where report.md can link them
+        for name, title in (("grid.png", "Demo samples"), ("loss_curves.svg", "Reference training loss")):
+            if (entry.path.parent / name).is_file():
+                figures.append((title, os.path.relpath(entry.path.parent / name, out)))
+    written.insert(0, write_text_atomic(out / "report.md", report_markdown(tables, warnings, figures)))
     if any(f in ("md", "tex", "csv") for f in formats):
         (out / "tables").mkdir(exist_ok=True)
     writers = {"md": lambda t: t.to_markdown(), "tex": lambda t: t.to_latex(), "csv": lambda t: t.to_csv()}
     for table in tables:
         for fmt in (f for f in formats if f in writers):
             written.append(write_text_atomic(out / "tables" / f"{table.key}.{fmt}", writers[fmt](table)))
-    for i, entry in enumerate(results.of_kind("study")):
-        from reports.study_figure import write_study_figure
-
-        written += write_study_figure(entry.data, out if i == 0 else out / f"study_{i + 1}")
     if "html" in formats:
         from reports.html import write_html
 

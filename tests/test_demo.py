@@ -27,6 +27,7 @@ def test_demo_report_on_a_random_pipeline(tmp_path):
     assert np.isfinite(report["world_fid"])
     md = (tmp_path / "report" / "report.md").read_text()
     assert re.search(r"^\| spatial +\|", md, re.MULTILINE) and "World-FID" in md and "VAE ceiling" in md
+    assert "![Demo samples](grid.png)" in md  # the sample grid, linked from report.md
     # written by the report machinery: report.json lists the demo's results.json as its input
     record = json.loads((tmp_path / "report" / "report.json").read_text())
     assert [(i["kind"], Path(i["path"]).name) for i in record["inputs"]] == [("demo", "results.json")]

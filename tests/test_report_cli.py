@@ -36,6 +36,9 @@ def test_report_writes_every_format(tmp_path):
         for fmt in ("md", "tex", "csv"):
             assert (out / "tables" / f"{key}.{fmt}").is_file()
     assert (out / "user_study.png").is_file() and not (out / "report.html").exists()
+    md = (out / "report.md").read_text()
+    assert "![User study: first-place share](user_study.png)" in md  # the figure, linked from report.md
+    assert md.index("## T2I-CompBench") < md.index("## User study: first-place share")
     assert {i["kind"] for i in record["inputs"]} == {"compbench", "fid", "study"}
     assert all(len(i["sha256"]) == 64 for i in record["inputs"])
     text = (out / "report.md").read_text()

@@ -73,7 +73,7 @@ DEMO_EXAMPLES = """[bold]Examples[/bold]
 
 @app.command(epilog=DEMO_EXAMPLES)
 def demo(
-    out: Path = typer.Option(Path("demo-report"), "--out", help="Report folder (report.md, results.json, grid.png, images/)."),
+    out: Path = typer.Option(Path("demo-report"), "--out", help="Report folder (report.md, report.html, results.json, grid.png, images/)."),
     quick: bool = typer.Option(False, "--quick", help="A few prompts only (seconds)."),
     reference: Path = typer.Option(None, "--reference", help="Pipeline folder to use instead of the bundled world model."),
     prompts: int = typer.Option(None, "--prompts", help="Prompts per category (default 4, or 2 with --quick)."),
@@ -92,7 +92,8 @@ def demo(
     run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
              sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
              size=size, first_seed=first_seed, log=console.print)
-    console.print(f"\nReport: {out / 'report.md'} (figures in {out / 'results.json'}, samples in {out / 'grid.png'})")
+    console.print(f"\nReport: {out / 'report.md'} and {out / 'report.html'} (one self-contained page; figures in "
+                  f"{out / 'results.json'}, samples in {out / 'grid.png'})")
     console.print("Next: sample a real checkpoint with `pixart-bench sample --ckpt PixArt-alpha/PixArt-XL-2-512x512 ...`.")
 
 
