@@ -9,9 +9,10 @@ an entry of kind "demo":
   objects found) with the settings, world-FID and reference training as footnotes, and the
   adaLN parameter table;
 - ``write_demo_figures(folder)``: ``grid.png`` (the first prompt of each category, one image per
-  seed) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder;
-- ``write_demo_report(folder)``: both, and ``report.md`` / ``report.html`` through the report
-  machinery (``reports.build.write_report``); what ``pixart-bench demo`` calls at its end.
+  seed) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder.
+
+``bench.world.demo.write_demo_report`` puts the two together at the end of ``pixart-bench demo``:
+the figures, then ``report.md`` / ``report.html`` through ``reports.build.write_report``.
 """
 
 from __future__ import annotations
@@ -110,13 +111,3 @@ def demo_tables(entry, key_suffix: str = "") -> list[Table]:
             table.title += f" ({getattr(entry, 'model', None) or key_suffix.strip('_')})"
     return tables
 
-
-def write_demo_report(folder: str | Path, formats: tuple[str, ...] = ("md", "html")) -> Path:
-    """The demo folder's figures, then its ``report.md`` (and ``report.html``) written by the report
-    machinery from ``results.json``; returns the path of ``report.md``."""
-    from reports.build import write_report
-
-    folder = Path(folder)
-    write_demo_figures(folder)
-    write_report([folder / RESULTS], folder, formats=formats)
-    return folder / "report.md"

@@ -9,10 +9,9 @@ import pytest
 import torch
 from conftest import load_script
 
-from bench.world.demo import REFERENCE, run_demo
+from bench.world.demo import REFERENCE, run_demo, write_demo_report
 from pixart.model import PixArtConfig
 from pixart.random_components import random_pipeline
-from reports.demo import write_demo_report
 
 
 def test_demo_report_on_a_random_pipeline(tmp_path):

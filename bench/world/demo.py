@@ -5,8 +5,8 @@ the resumable generation store (``pixart.sample_run``) → oracle scores per cat
 bootstrap 95% confidence intervals → world-FID (``bench.fid.world.score_world``, the scoring of
 ``pixart-bench fid world``: torch-fidelity with the world feature extractor; real images are renderings
 of scenes that satisfy the same prompts, kept in ``world-fid/reference/``) → parameter table →
-``results.json``, from which the report machinery (``reports.demo.write_demo_report``, the tables and
-files of ``pixart-bench report``) writes ``report.md`` and the self-contained ``report.html`` in the
+``results.json``, from which the report machinery (``write_demo_report``: the tables and files of
+``pixart-bench report``) writes ``report.md`` and the self-contained ``report.html`` in the
 same folder: score tables, an image grid (prompt → samples), and the reference model's training
 loss curves.
 
@@ -33,7 +33,8 @@ from bench.world.dataset import CATEGORIES, check_side, load_suite, scene_from_s
 from bench.world.render import render
 from pixart.errors import read_json
 from pixart.files import write_json_atomic
-from reports.demo import write_demo_report
+from reports.build import write_report
+from reports.demo import RESULTS, write_demo_figures
 
 REFERENCE = Path(bench.world.__file__).parent / "reference"
 SUITES = Path(bench.world.__file__).parent / "suites"
@@ -196,3 +197,11 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     write_demo_report(out)
     return report
 
+
+def write_demo_report(folder: str | Path, formats: tuple[str, ...] = ("md", "html")) -> Path:
+    """The demo folder's figures, then its ``report.md`` (and ``report.html``) written by the report
+    machinery from ``results.json``; returns the path of ``report.md``."""
+    folder = Path(folder)
+    write_demo_figures(folder)
+    write_report([folder / RESULTS], folder, formats=formats)
+    return folder / "report.md"
