@@ -43,12 +43,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
-from study_helpers import Server, SimRater, make_study
 
+from human_study.loadtest import Server, SimRater, make_study
 from human_study.storage import StudyStore, answers, assignments, raters, token_hash
 
 ADMIN = "bench-admin-token"
