@@ -1,4 +1,5 @@
-"""The Chromium that browser tests drive with Playwright, and how they launch it.
+"""The Chromium that browser tests drive with Playwright, and how they launch it: ``launch()`` gives a
+headless browser for a module-scoped ``browser`` fixture.
 
 Chromium comes from ``STUDY_TEST_CHROMIUM``, else ``/usr/bin/chromium``. Without one a browser test
 is skipped, except on CI (``CI=true``), where it fails: ``.ci/run`` installs chromium, so a missing
@@ -7,6 +8,7 @@ one there is a broken setup.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -26,3 +28,17 @@ def chromium_path() -> str:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{why} on CI: .ci/run installs chromium and sets STUDY_TEST_CHROMIUM")
     pytest.skip(f"browser tests: {why}")
+
+
+@contextlib.contextmanager
+def launch():
+    """A headless Chromium through Playwright's sync API (skipped or failed as ``chromium_path`` says)."""
+    executable = chromium_path()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()

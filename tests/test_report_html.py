@@ -2,10 +2,10 @@
 
 The page is built twice: from stand-in results and tables (two compbench runs with images in the
 official layout, a study, a demo folder; prompts with HTML characters), and by ``write_report`` from
-the report fixtures in ``tests/data/report/`` with sample images added. Chromium opens it with every request that is not ``file:`` or
-``data:`` aborted, and the test checks that each table shows all its rows, that every image
-decodes, and that nothing left the page. Chromium comes from ``tests/chromium.py`` (skipped without
-one, except on CI).
+the report fixtures in ``tests/data/report/`` with sample images added. Chromium opens it with every
+request that is not ``file:`` or ``data:`` aborted, and the test checks that each table shows all
+its rows, that every image decodes, and that nothing left the page. Chromium comes from
+``tests/chromium.py`` (skipped without one, except on CI).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from chromium import CHROMIUM_ARGS, chromium_path
+from chromium import launch
 from PIL import Image
 from test_report_figure import study_results
 
@@ -144,15 +144,8 @@ def test_the_page_holds_every_table_the_images_and_escapes_text(report):
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch() as b:
+        yield b
 
 
 def open_offline(browser, path: Path, tables: list[tuple[str, str, pd.DataFrame, list[str]]]) -> int:

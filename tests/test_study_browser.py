@@ -24,7 +24,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from chromium import CHROMIUM_ARGS, chromium_path
+from chromium import launch as launch_chromium
 from sqlalchemy import select
 from study_helpers import MODEL_NAMES, make_study
 
@@ -66,15 +66,8 @@ def app(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    executable = chromium_path()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+    with launch_chromium() as b:
+        yield b
 
 
 class Recorder:
