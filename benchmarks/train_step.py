@@ -32,7 +32,6 @@ import argparse
 import json
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
@@ -113,7 +112,7 @@ def compile_model(model, scope: str):
 
 def run_one(name: str, s: StepSettings) -> dict:
     """Time one variant in this process (call it in a fresh one: the CPU peak memory is the process's)."""
-    from bench.ablate.cost import peak_rss
+    from bench.ablate.cost import peak_rss, time_steps
     from bench.ablate.flops import batch_inputs, build, forward, step_precision
     from pixart.model import trim_text_padding
 
@@ -154,18 +153,7 @@ def run_one(name: str, s: StepSettings) -> dict:
             torch.nn.utils.clip_grad_norm_(model.parameters(), s.clip)
         optimizer.step()
 
-    for _ in range(s.warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(s.steps):
-        start = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+    times = time_steps(step, s.warmup, s.steps, device)
     text_tokens = trim_text_padding(host_mask, host_mask)[1].shape[1] if v["trimmed"] else TEXT_SLOTS
     return {**v, "status": "ok", "median_s": sorted(times)[len(times) // 2], "step_s": times,
             "peak_bytes": torch.cuda.max_memory_allocated(device) if cuda else peak_rss(),

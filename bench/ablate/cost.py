@@ -132,6 +132,28 @@ def _convert(spec: str, name: str, kind: str, value: str):
 # ---- one measured step -------------------------------------------------------------------------------------
 
 
+def time_steps(step, warmup: int, steps: int, device) -> list[float]:
+    """Seconds of each of ``steps`` calls of ``step()`` after ``warmup`` untimed ones. On CUDA the queue is
+    drained around every timed call and the peak-memory counters restart after the warm-up, so
+    ``max_memory_allocated`` afterwards is the timed steps' peak."""
+    import torch
+
+    cuda = torch.device(device).type == "cuda"
+    for _ in range(warmup):
+        step()
+    if cuda:
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    times = []
+    for _ in range(steps):
+        start = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    return times
+
+
 def measure_step(config, settings: CostSettings, implementation: str = "ours") -> dict:
     """Build ``implementation`` on ``settings.device`` and time ``settings.steps`` training steps after
     ``settings.warmup`` (see the module's docstring). Returns {"step_s": [...], "median_s", "peak_bytes"
@@ -160,18 +182,7 @@ def measure_step(config, settings: CostSettings, implementation: str = "ours") -
         (out.float() - inputs["target"]).square().mean().backward()
         optimizer.step()
 
-    for _ in range(settings.warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(settings.steps):
-        start = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
+    times = time_steps(step, settings.warmup, settings.steps, device)
     result = {"step_s": times, "median_s": sorted(times)[len(times) // 2]}
     if cuda:
         result.update(peak_bytes=torch.cuda.max_memory_allocated(device),
