@@ -112,8 +112,9 @@ def compile_model(model, scope: str):
 
 def run_one(name: str, s: StepSettings) -> dict:
     """Time one variant in this process (call it in a fresh one: the CPU peak memory is the process's)."""
-    from bench.ablate.cost import peak_rss, time_steps
+    from bench.ablate.cost import peak_rss
     from bench.ablate.flops import batch_inputs, build, forward, step_precision
+    from bench.ablate.timing import time_steps
     from pixart.model import trim_text_padding
 
     v = variant_settings(name, s)

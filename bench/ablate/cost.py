@@ -44,7 +44,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -132,28 +131,6 @@ def _convert(spec: str, name: str, kind: str, value: str):
 # ---- one measured step -------------------------------------------------------------------------------------
 
 
-def time_steps(step, warmup: int, steps: int, device) -> list[float]:
-    """Seconds of each of ``steps`` calls of ``step()`` after ``warmup`` untimed ones. On CUDA the queue is
-    drained around every timed call and the peak-memory counters restart after the warm-up, so
-    ``max_memory_allocated`` afterwards is the timed steps' peak."""
-    import torch
-
-    cuda = torch.device(device).type == "cuda"
-    for _ in range(warmup):
-        step()
-    if cuda:
-        torch.cuda.synchronize(device)
-        torch.cuda.reset_peak_memory_stats(device)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        step()
-        if cuda:
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - start)
-    return times
-
-
 def measure_step(config, settings: CostSettings, implementation: str = "ours") -> dict:
     """Build ``implementation`` on ``settings.device`` and time ``settings.steps`` training steps after
     ``settings.warmup`` (see the module's docstring). Returns {"step_s": [...], "median_s", "peak_bytes"
@@ -162,6 +139,7 @@ def measure_step(config, settings: CostSettings, implementation: str = "ours") -
     import torch
 
     from bench.ablate.flops import batch_inputs, build, forward
+    from bench.ablate.timing import time_steps
 
     device = torch.device(settings.device)
     cuda = device.type == "cuda"
