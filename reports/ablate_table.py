@@ -89,8 +89,12 @@ def ablation_table(cost_entries, fid_entries, *, variants: dict[str, str] | None
                  data=values)
 
 
+def fmt(value, spec: str) -> str:
+    """``value`` formatted with ``spec``; "-" for a missing one."""
+    return "-" if value is None else format(value, spec)
+
+
 def _cells(raw: dict, measured: bool) -> dict:
-    fmt = lambda v, f: "-" if v is None else format(v, f)
     memory = fmt(raw["peak memory (GiB)"], ".2f") if measured else f"not measured ({raw['reason'] or raw['status']})"
     return {"variant": raw["variant"], "implementation": raw["implementation"],
             "parameters": "-" if raw["parameters"] is None else f"{raw['parameters'] / 1e6:,.1f}M",
@@ -120,7 +124,6 @@ def ablate_train_table(entry) -> Table:
                "world-FID": _final(curves, "world_fid"), "val MSE": _final(curves, "val_mse"),
                "oracle": _final(curves, "oracle")}
         data.append(raw)
-        fmt = lambda v, f: "-" if v is None else format(v, f)
         shown.append({**raw, "parameters": fmt(raw["parameters"], ",.0f"), "s/step": fmt(raw["s/step"], ".3f"),
                       "world-FID": fmt(raw["world-FID"], ".1f"), "val MSE": fmt(raw["val MSE"], ".4f"),
                       "oracle": fmt(raw["oracle"], ".3f")})

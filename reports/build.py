@@ -31,9 +31,10 @@ def build_tables(results: Results, *, published: bool = True, strict: bool = Fal
     with other settings are a BenchError naming both files, not a warning in the footnote."""
     from reports.ablate_table import ablate_train_table, ablation_table
     from reports.compbench_table import compbench_table
+    from reports.demo import demo_table, demo_tables
     from reports.fid_table import fid_table
     from reports.paired import paired_table
-    from reports.study_table import demo_table, study_table
+    from reports.study_table import study_table
 
     tables = []
     compbench = results.of_kind("compbench")
@@ -59,8 +60,6 @@ def build_tables(results: Results, *, published: bool = True, strict: bool = Fal
     if len(demos) > 1:  # several demo runs side by side; then each run's own tables
         tables.append(demo_table(demos))
     for i, entry in enumerate(demos):
-        from reports.demo import demo_tables
-
         tables += demo_tables(entry, f"_{i + 1}" if len(demos) > 1 else "")
     return tables
 

@@ -21,7 +21,6 @@ is a ``BenchError`` naming it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import pandas as pd
 
 from bench.errors import BenchError
 from pixart.errors import read_json
+from pixart.files import sha256_files
 
 KINDS = ("compbench", "fid", "ablate_cost", "ablate_fid", "ablate_train", "study", "demo")
 # the file names a folder is searched for, in this order
@@ -129,10 +129,6 @@ def _names(typ) -> str:
                         "str": "string"}[t.__name__] for t in typs)
 
 
-def sha256_file(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def read_per_image(path: Path) -> pd.DataFrame:
     """A compbench ``per_image.csv``; BenchError naming it when it cannot be read or lacks a column."""
     try:
@@ -197,7 +193,7 @@ def read_entry(path: Path, name: str | None = None) -> Entry:
     per_image = None
     if kind == "compbench" and (path.parent / PER_IMAGE).is_file():
         per_image = read_per_image(path.parent / PER_IMAGE)
-    return Entry(kind, path, data, name or _default_model(kind, data, path), sha256_file(path), per_image)
+    return Entry(kind, path, data, name or _default_model(kind, data, path), sha256_files([path]), per_image)
 
 
 def models_of(entry: Entry) -> list[str]:

@@ -8,6 +8,7 @@ an entry of kind "demo":
 - ``demo_tables(entry)``: the oracle scores per category (score, 95% CI, images, VAE ceiling,
   objects found) with the settings, world-FID and reference training as footnotes, and the
   adaLN parameter table;
+- ``demo_table(entries)``: several demo runs side by side, a row per run (scores and world-FID);
 - ``write_demo_figures(folder)``: ``grid.png`` (the first prompt of each category, one image per
   seed) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder.
 
@@ -24,7 +25,8 @@ import pandas as pd
 from PIL import Image
 
 from reports.figures import image_grid, loss_curves_svg
-from reports.tables import Table
+from reports.provenance import files_note
+from reports.tables import Table, best_cells
 
 RESULTS = "results.json"
 GRID = "grid.png"
@@ -111,3 +113,26 @@ def demo_tables(entry, key_suffix: str = "") -> list[Table]:
             table.title += f" ({getattr(entry, 'model', None) or key_suffix.strip('_')})"
     return tables
 
+
+def demo_table(entries) -> Table:
+    """The demo's oracle scores per category (± half the 95% CI) and world-FID, a row per demo run."""
+    categories = list(dict.fromkeys(c for e in entries for c in e.data["scores"]))
+    shown, values, data = [], [], []
+    for e in entries:
+        d = e.data
+        cells = {"model": e.model, "sampler": f"{d.get('sampler')} {d.get('steps')} steps, cfg {d.get('cfg')}"}
+        numbers, raw = {}, {"model": e.model, "sampler": d.get("sampler"), "steps": d.get("steps"), "cfg": d.get("cfg")}
+        for c in categories:
+            s = d["scores"].get(c)
+            cells[c] = f"{s['score']:.3f} ± {(s['ci95'][1] - s['ci95'][0]) / 2:.3f}" if s else "-"
+            numbers[c] = s["score"] if s else None
+            raw.update({c: numbers[c], f"{c}_ci_low": s["ci95"][0] if s else None,
+                        f"{c}_ci_high": s["ci95"][1] if s else None})
+        cells["world-FID"], numbers["world-FID"] = f"{d['world_fid']:.2f}", d["world_fid"]
+        raw["world_fid"] = d["world_fid"]
+        shown.append(cells), values.append(numbers), data.append(raw)
+    higher = {**{c: True for c in categories}, "world-FID": False}
+    notes = [("Oracle score per category ± half the width of its 95% CI (bootstrap over images); world-FID against "
+              "renderings of the same prompts (lower is better). Bold: the best."), files_note(entries)]
+    bold = best_cells(pd.DataFrame(values), higher, list(range(len(shown))))
+    return Table("demo", "Shapes-world demo", pd.DataFrame(shown), notes, bold, data=pd.DataFrame(data))

@@ -21,11 +21,11 @@ from pathlib import Path
 
 from bench.compbench.samples import NAME, SAMPLES
 from pixart.files import write_text_atomic
+from reports.provenance import short
 
 REPORT_HTML = "report.html"
 PROMPTS_PER_CATEGORY = 4
 THUMBNAIL = 128  # pixels, longest side
-SHORT_HASH = 12
 
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; padding: 0 1em; color: #222; }
@@ -97,7 +97,7 @@ def _folder(entry) -> Path:
 
 def _sources(entries) -> str:
     rows = "".join(f"<tr><td><code>{_e(Path(e.path).name)}</code></td><td>{_e(e.kind)}</td>"
-                   f"<td>{_e(e.model or '')}</td><td><code>{_e((e.sha256 or '')[:SHORT_HASH])}</code></td>"
+                   f"<td>{_e(e.model or '')}</td><td><code>{_e(short(e.sha256))}</code></td>"
                    f'<td class="note">{_e(e.path)}</td></tr>' for e in entries)
     return ('<h2>What was read</h2><table class="sources"><thead><tr><th>file</th><th>kind</th><th>model</th>'
             f"<th>SHA-256</th><th>path</th></tr></thead><tbody>{rows}</tbody></table>")

@@ -58,25 +58,3 @@ def study_table(entry, models: list[str] | None = None, key: str = "study") -> T
     return Table(key, "User study" + (f" ({entry.model or entry.path.parent.name})" if key != "study" else ""),
                  pd.DataFrame(shown, columns=columns), notes, bold, data=pd.DataFrame(data))
 
-
-def demo_table(entries) -> Table:
-    """The demo's oracle scores per category (± half the 95% CI) and world-FID, a row per demo run."""
-    categories = list(dict.fromkeys(c for e in entries for c in e.data["scores"]))
-    shown, values, data = [], [], []
-    for e in entries:
-        d = e.data
-        cells = {"model": e.model, "sampler": f"{d.get('sampler')} {d.get('steps')} steps, cfg {d.get('cfg')}"}
-        numbers, raw = {}, {"model": e.model, "sampler": d.get("sampler"), "steps": d.get("steps"), "cfg": d.get("cfg")}
-        for c in categories:
-            s = d["scores"].get(c)
-            cells[c] = f"{s['score']:.3f} ± {(s['ci95'][1] - s['ci95'][0]) / 2:.3f}" if s else "-"
-            numbers[c] = s["score"] if s else None
-            raw.update({c: numbers[c], f"{c}_ci_low": s["ci95"][0] if s else None,
-                        f"{c}_ci_high": s["ci95"][1] if s else None})
-        cells["world-FID"], numbers["world-FID"], raw["world_fid"] = f"{d['world_fid']:.2f}", d["world_fid"], d["world_fid"]
-        shown.append(cells), values.append(numbers), data.append(raw)
-    higher = {**{c: True for c in categories}, "world-FID": False}
-    notes = [("Oracle score per category ± half the width of its 95% CI (bootstrap over images); world-FID against "
-              "renderings of the same prompts (lower is better). Bold: the best."), files_note(entries)]
-    bold = best_cells(pd.DataFrame(values), higher, list(range(len(shown))))
-    return Table("demo", "Shapes-world demo", pd.DataFrame(shown), notes, bold, data=pd.DataFrame(data))
