@@ -35,7 +35,6 @@ import csv
 import gc
 import importlib.util
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -231,16 +230,18 @@ def table(record: dict) -> str:
 
 def write(out: Path, record: dict) -> None:
     """gpu_suite.json (everything) and gpu_suite.csv (the table's rows), each replaced atomically."""
-    tmp = out / (SUITE_JSON + ".tmp")
-    tmp.write_text(json.dumps(record, indent=1, default=str) + "\n")
-    os.replace(tmp, out / SUITE_JSON)
-    tmp = out / (SUITE_CSV + ".tmp")
-    with tmp.open("w", newline="") as f:
-        w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
-        w.writeheader()
-        for r in record["rows"]:
-            w.writerow({**r, "device": record["device"], "torch": record["torch"]})
-    os.replace(tmp, out / SUITE_CSV)
+    from pixart.files import atomic_write, write_text_atomic
+
+    write_text_atomic(out / SUITE_JSON, json.dumps(record, indent=1, default=str) + "\n")
+
+    def write_csv(tmp: Path) -> None:
+        with tmp.open("w", newline="") as f:
+            w = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+            w.writeheader()
+            for r in record["rows"]:
+                w.writerow({**r, "device": record["device"], "torch": record["torch"]})
+
+    atomic_write(out / SUITE_CSV, write_csv)
 
 
 def estimate(rows: list[str], ctx: dict) -> str:

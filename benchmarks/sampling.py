@@ -18,8 +18,8 @@ through the disk; a T5-XXL is built directly on the device in the run's dtype.
 
 ``--loop-only`` times the denoising loop alone: the transformer and 20 DPM-Solver steps on random
 text features (24 real tokens of 120, the null branch 1 of 120), no T5 and no VAE. ours =
-``PixArtPipeline.sample_latents``; diffusers = its ``PixArtTransformer2DModel`` in the loop of
-``PixArtAlphaPipeline.__call__`` (``diffusers_loop``). Otherwise the whole pipeline runs, prompts to
+``PixArtPipeline.sample_latents``; diffusers = ``PixArtAlphaPipeline`` given the text features
+(``prompt_embeds`` and the null branch's), so its own loop runs without T5 and VAE. Otherwise the whole pipeline runs, prompts to
 latents (the default preset) or to decoded images (``--output pt``, what the GPU suite times).
 
     .venv/bin/python benchmarks/sampling.py [--device cuda] [--size 256] [--steps 20] [--batch 2] [--repeats 3]
@@ -90,12 +90,10 @@ def vae_model(kind: str, device, dtype, seed: int = 0):
 
 def to_diffusers(model: PixArt, device, dtype):
     """diffusers' ``PixArtTransformer2DModel`` holding ``model``'s weights (converted in memory)."""
-    from bench.ablate.flops import build
-    from pixart.checkpoints import official_state_dict, official_to_diffusers
+    from bench.ablate.flops import diffusers_twin
 
     with torch.device(device):
-        theirs = build(model.config, "diffusers")
-    theirs.load_state_dict(official_to_diffusers(official_state_dict(model), model.config))
+        theirs = diffusers_twin(model)
     return theirs.to(dtype).eval().requires_grad_(False)
 
 
@@ -143,37 +141,6 @@ def text_features(batch: int, channels: int, device, dtype, seed: int = 1):
         return torch.randn(batch, TEXT_SLOTS, channels, generator=g).to(device, dtype), mask.to(device)
 
     return (*features(REAL_TOKENS), *features(1))
-
-
-@torch.no_grad()
-def diffusers_loop(transformer, y, mask, y_null, mask_null, generators, *, steps: int, guidance: float,
-                   height: int, width: int, vae_scale: int = 8):
-    """The denoising loop of diffusers' ``PixArtAlphaPipeline.__call__`` (classifier-free guidance, DPM-Solver,
-    learned-sigma channels dropped after guidance) around diffusers' transformer; returns the final latents."""
-    from diffusers.utils.torch_utils import randn_tensor
-
-    device, dtype = y.device, y.dtype
-    scheduler = make_scheduler("dpm-solver")
-    scheduler.set_timesteps(steps, device=device)
-    channels = transformer.config.in_channels
-    shape = (y.shape[0], channels, height // vae_scale, width // vae_scale)
-    latents = randn_tensor(shape, generator=generators, device=device, dtype=dtype) * scheduler.init_noise_sigma
-    prompt_embeds, attention_mask = torch.cat([y_null, y]), torch.cat([mask_null, mask])
-    added = {"resolution": None, "aspect_ratio": None}
-    if transformer.config.use_additional_conditions:
-        n = prompt_embeds.shape[0]
-        added = {"resolution": torch.tensor([[height, width]], dtype=dtype, device=device).repeat(n, 1),
-                 "aspect_ratio": torch.tensor([[height / width]], dtype=dtype, device=device).repeat(n, 1)}
-    for t in scheduler.timesteps:
-        x_in = scheduler.scale_model_input(torch.cat([latents] * 2), t)
-        out = transformer(x_in, encoder_hidden_states=prompt_embeds, encoder_attention_mask=attention_mask,
-                          timestep=t.expand(x_in.shape[0]), added_cond_kwargs=added, return_dict=False)[0]
-        uncond, text = out.chunk(2)
-        out = uncond + guidance * (text - uncond)
-        if transformer.config.out_channels // 2 == channels:
-            out = out.chunk(2, dim=1)[0]
-        latents = scheduler.step(out, t, latents, return_dict=False)[0]
-    return latents
 
 
 def timed(fn, repeats: int, device: str):
@@ -225,9 +192,11 @@ def measure(preset: str = "S-2-256", *, device: str | None = None, dtype: str = 
         y, mask, y_null, mask_null = text_features(batch, config.caption_channels, device, DTYPES[dtype])
         s = settings.resolved(ours)
 
-        def run_theirs():
-            return diffusers_loop(theirs.transformer, y, mask, y_null, mask_null, gens(), steps=steps, guidance=4.5,
-                                  height=size, width=size, vae_scale=ours.vae.downsample)
+        def run_theirs():  # the pipeline's own loop; given the text features, it runs no T5 and, for latents, no VAE
+            return theirs(prompt_embeds=y, prompt_attention_mask=mask, negative_prompt=None,
+                          negative_prompt_embeds=y_null, negative_prompt_attention_mask=mask_null, generator=gens(),
+                          num_inference_steps=steps, guidance_scale=4.5, height=size, width=size,
+                          use_resolution_binning=False, output_type="latent").images
 
         def run_ours():
             return ours.sample_latents(y, mask, y_null, mask_null, gens(), s, (size, size))

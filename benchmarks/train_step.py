@@ -113,7 +113,7 @@ def compile_model(model, scope: str):
 def run_one(name: str, s: StepSettings) -> dict:
     """Time one variant in this process (call it in a fresh one: the CPU peak memory is the process's)."""
     from bench.ablate.cost import peak_rss
-    from bench.ablate.flops import batch_inputs, build, forward, step_precision
+    from bench.ablate.flops import batch_inputs, build, diffusers_twin, forward, step_precision
     from bench.ablate.timing import time_steps
     from pixart.model import trim_text_padding
 
@@ -125,11 +125,7 @@ def run_one(name: str, s: StepSettings) -> dict:
     with device:
         model = build(config, "ours")
         if v["implementation"] == "diffusers":  # the same weights in diffusers' layout
-            from pixart.checkpoints import official_state_dict, official_to_diffusers
-
-            theirs = build(config, "diffusers")
-            theirs.load_state_dict(official_to_diffusers(official_state_dict(model), config))
-            model = theirs
+            model = diffusers_twin(model)
     model.train()
     if s.grad_ckpt:
         model.enable_gradient_checkpointing()

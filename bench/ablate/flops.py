@@ -81,6 +81,16 @@ def build(config: PixArtConfig, implementation: str = "ours"):
     return PixArtTransformer2DModel(**kwargs)
 
 
+def diffusers_twin(model: PixArt):
+    """diffusers' ``PixArtTransformer2DModel`` holding ``model``'s weights (converted in memory, nothing on
+    disk), built on the current default device: the two implementations compared on equal weights."""
+    from pixart.checkpoints import official_state_dict, official_to_diffusers
+
+    theirs = build(model.config, "diffusers")
+    theirs.load_state_dict(official_to_diffusers(official_state_dict(model), model.config))
+    return theirs
+
+
 def batch_inputs(config: PixArtConfig, batch: int, resolution: int | None, text_tokens: int, real_tokens: int,
                  device, generator: torch.Generator | None = None) -> dict:
     """A training batch's tensors (random): latents, timesteps, text features and mask, target."""
