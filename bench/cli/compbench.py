@@ -15,6 +15,10 @@ import typer
 from bench.cli.app import (CFG_OPTION, DTYPE_OPTION, HEIGHT_OPTION, SAMPLER_OPTION, SCHEDULER_OPTION, STEPS_OPTION,
                            WIDTH_OPTION, DType, Sampler, app, console)
 
+# `compbench` runs the benchmark itself (its options), and holds subcommands (`compbench audit`)
+compbench_app = typer.Typer(rich_markup_mode="rich", invoke_without_command=True)
+app.add_typer(compbench_app, name="compbench")
+
 COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
 
   [dim]# the paper's six categories: 10 images per prompt (seeds 42…51), scored with the official rules[/dim]
@@ -35,8 +39,9 @@ COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
 """
 
 
-@app.command(epilog=COMPBENCH_EXAMPLES)
+@compbench_app.callback(epilog=COMPBENCH_EXAMPLES)
 def compbench(
+    ctx: typer.Context,
     ckpt: str = typer.Option(None, "--ckpt", help="The model: a diffusers pipeline folder or hub id in the HF cache, "
                              "or a PixArt pipeline / checkpoint (as `generate` takes)."),
     images: Path = typer.Option(None, "--images", help="Score images made elsewhere instead: DIR/<category>/samples/"
@@ -83,6 +88,8 @@ def compbench(
     from bench.errors import BenchError, check_out_folder, check_range
     from bench.generate import parse_seed
 
+    if ctx.invoked_subcommand is not None:  # `compbench audit ...`: the subcommand does the work
+        return
     world = _is_world(ckpt, suite)
     chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
     if not world:
