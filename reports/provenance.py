@@ -63,12 +63,15 @@ def versions_note(entries) -> str | None:
 
 # ---- the settings rows of one table must share ------------------------------------------------------------------
 
-def _detector(evaluators: dict) -> str | None:
-    if evaluators.get("detections"):
-        return f"detections file {Path(str(evaluators['detections'])).name}"
-    if evaluators.get("detector"):
-        return str(evaluators["detector"]).split(":", 1)[0]
-    return None
+def _detector(summary: dict) -> str | None:
+    """The detector and checkpoint that made a category's boxes, as its provenance records them."""
+    provenance = summary.get("provenance") or {}
+    detector = (provenance.get("spatial") or {}).get("detector") or provenance.get("detector")
+    if not isinstance(detector, dict):
+        return None
+    name = detector.get("detector") or "detector unknown"
+    checkpoint = detector.get("checkpoint") if detector.get("source") == "detections file" else detector.get("model")
+    return f"{name} ({checkpoint})" if checkpoint else name
 
 
 def _blip_size(categories: dict):
@@ -94,8 +97,11 @@ def compbench_settings(entry) -> dict:
     if bvqa:
         settings["noun phrases (np_num)"] = ev.get("np_num")
         settings["BLIP resolution"] = _blip_size(d["categories"])
+    for rules, cats in (("2D rules", ("spatial", "complex")), ("3D rules", ("3d_spatial", "numeracy"))):
+        found = [_detector(d["categories"][c]) for c in cats if c in d["categories"]]
+        if any(found):
+            settings[f"detector ({rules})"] = " / ".join(dict.fromkeys(f for f in found if f))
     if any(c in d["categories"] for c in ("spatial", "complex", "3d_spatial", "numeracy")):
-        settings["detector"] = _detector(ev)
         settings["detector threshold"] = ev.get("threshold")
     settings["images per prompt"] = d["protocol"].get("images_per_prompt")
     return {k: v for k, v in settings.items() if v is not None}

@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 from test_compbench_spatial import SPACY, det, detections_file, make_samples
 
-from bench.compbench.detectors import (Detection, DetectionsFile, frame_image, frame_size,
+from bench.compbench.detectors import (Detection, DetectionsFile, frame_image, frame_size, is_official,
                                        metric_name, nms_per_label)
 from bench.compbench.open_vocab import GroundingDinoDetector, Owlv2Detector, clipped, load_detector
 from bench.compbench.parse import Parser
@@ -53,14 +53,57 @@ def test_detections_file_reads_the_official_format(tmp_path):
              images[1].file: [], "other image_000099.png": [det("cow", 0.7)]}
     source = DetectionsFile(detections_file(tmp_path / "d.json", table))
     source.check(images)
-    assert source.name == "UniDet" and source.declared is None
+    # a file that does not say what made its boxes is not taken as UniDet's
+    assert source.name == "detector unknown" and source.checkpoint is None and source.declared is None
+    assert metric_name("2D spatial", source) == "2D spatial (detector unknown)"
     assert source.detect(images[0], [], 0.5) == [Detection("cat", 0.9, (0.0, 0.0, 479.0, 479.0))]
     assert source.detect(images[1], ["cat"], 0.5) == []
     prov = source.provenance()
-    assert prov["images"] == 3 and len(prov["sha256"]) == 64
+    assert prov["images"] == 3 and len(prov["sha256"]) == 64 and prov["checkpoint"] is None
     named = DetectionsFile(detections_file(tmp_path / "e.json", table, detector="DETR R50"))
     assert named.name == "DETR R50"
-    assert metric_name("numeracy", named) == "numeracy (UniDet rules, DETR R50 detections)"
+    assert metric_name("numeracy", named) == "numeracy (DETR R50, not the official metric)"
+
+
+RS200_FILE = {"name": "UniDet", "checkpoint": "experts/Unified_learned_OCIM_RS200_6x+2x.pth"}
+R50_FILE = {"name": "UniDet", "checkpoint": "Unified_learned_OCIM_R50_6x+2x.pth", "sha256": "ab" * 32}
+
+
+@pytest.mark.parametrize("detector, kind, metric, official", [
+    (RS200_FILE, "2D spatial", "2D spatial (UniDet RS200)", True),
+    ({"name": "UniDet", "checkpoint": "https://host/Unified_learned_OCIM_RS200_6x%2B2x.pth"}, "2D spatial",
+     "2D spatial (UniDet RS200)", True),
+    (R50_FILE, "3D spatial", "3D spatial (UniDet R50)", True),
+    (R50_FILE, "numeracy", "numeracy (UniDet R50)", True),
+    # the other rule's checkpoint: named, and not the official metric
+    (R50_FILE, "2D spatial", "2D spatial (UniDet R50; the official rule uses RS200)", False),
+    (RS200_FILE, "numeracy", "numeracy (UniDet RS200; the official rule uses R50)", False),
+    ("UniDet", "2D spatial", "2D spatial (UniDet, checkpoint unknown; the official rule uses RS200)", False),
+    ({"name": "UniDet"}, "3D spatial", "3D spatial (UniDet, checkpoint unknown; the official rule uses R50)", False),
+    ({"name": "UniDet", "checkpoint": "my_finetune.pth"}, "2D spatial",
+     "2D spatial (UniDet my_finetune; the official rule uses RS200)", False),
+    (None, "numeracy", "numeracy (detector unknown)", False),
+    ({"name": "OWLv2", "checkpoint": "google/owlv2-base-patch16-ensemble"}, "2D spatial",
+     "2D spatial (OWLv2, not the official metric)", False),
+])
+def test_each_rule_names_its_detector_and_checkpoint(tmp_path, detector, kind, metric, official):
+    images = make_samples(tmp_path, ["a cat next to a dog"])
+    source = DetectionsFile(detections_file(tmp_path / "d.json", {images[0].file: []}, detector=detector))
+    assert metric_name(kind, source) == metric
+    assert is_official(kind, source) is official
+    prov = source.provenance()
+    assert prov["detector"] == (detector["name"] if isinstance(detector, dict) else detector or "detector unknown")
+    if isinstance(detector, dict) and detector.get("sha256"):
+        assert prov["checkpoint_sha256"] == detector["sha256"]
+
+
+@pytest.mark.parametrize("detector", [
+    "", 3, [], {"checkpoint": "x.pth"}, {"name": "UniDet", "checkpoint": 5}, {"name": "UniDet", "weights": "x"},
+])
+def test_a_bad_detector_entry_is_refused(tmp_path, detector):
+    images = make_samples(tmp_path, ["a cat next to a dog"])
+    with pytest.raises(BenchError, match=r"d\.json: 'detector' must say what made the detections"):
+        DetectionsFile(detections_file(tmp_path / "d.json", {images[0].file: []}, detector=detector))
 
 
 def bad_file(tmp_path, entries, name="a cat next to a dog_000000.png"):
@@ -84,7 +127,7 @@ def bad_file(tmp_path, entries, name="a cat next to a dog_000000.png"):
     ([{"label": "cat", "score": 0.9, "box": [0, 0, 1]}], r"'box' must be 4 numbers \[x0, y0, x1, y1\]"),
     ([{"label": "cat", "score": 0.9, "box": [0, 0, "1", 1]}], r"'box' must be 4 numbers"),
     ([{"label": "cat", "score": 0.9, "box": [5, 0, 1, 1]}], r"has x0 > x1 or y0 > y1"),
-    ('{"detector": 3}', r"'detector' must name the detector"),
+    ('{"detector": 3}', r"'detector' must say what made the detections"),
 ])
 def test_detections_file_bad_entries(tmp_path, entries, message):
     with pytest.raises(BenchError, match=message):
@@ -115,8 +158,8 @@ def test_detections_file_names_an_unreadable_image(tmp_path):
 
 
 @pytest.mark.parametrize("spec, detections, message", [
-    (None, None, r"no detector: pass --detections FILE"),
-    ("owlv2:x", "d.json", r"give one of --detector and --detections, not both"),
+    (None, None, r"no detector: pass --detections-2d FILE \(the official rule uses UniDet RS200's detections\)"),
+    ("owlv2:x", "d.json", r"give one of --detector and --detections-2d, not both"),
     ("unidet:weights.pth", None, r"UniDet runs only in the official detectron2 code"),
     ("detr:facebook/detr-resnet-50", None, r"expected KIND:PATH with KIND one of owlv2, grounding-dino"),
     ("owlv2", None, r"expected KIND:PATH"),
@@ -185,7 +228,7 @@ def test_owlv2_threshold_and_the_scorer_end_to_end(owlv2, tmp_path):
     cut = sorted(d.score for d in everything)[len(everything) // 2]
     assert [d for d in everything if d.score > cut] == detector.detect(images[0], ["person", "dog"], cut)
     scorer = Spatial2DScorer(detector, parser=Parser(SPACY), threshold=0.0)
-    assert scorer.metric == "2D spatial (UniDet rules, OWLv2 detections)"
+    assert scorer.metric == "2D spatial (OWLv2, not the official metric)"
     scores = scorer.score(images, progress=False)
     assert scores[0].details["objects"] == ["person", "dog"]
     # each object takes the first (most confident) box labelled with its name

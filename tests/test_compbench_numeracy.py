@@ -131,8 +131,10 @@ def test_scorer_end_to_end(tmp_path):
     images = make_samples(tmp_path, ["three dogs", "one cat and two dogs"])
     table = {images[0].file: [det("dog", 0.9, (30 * i, 0, 30 * i + 20, 20)) for i in range(3)],
              images[1].file: [det("cat", 0.9), det("dog", 0.5, (40, 0, 60, 20)), det("dog", 0.9, (80, 0, 99, 20))]}
-    scorer = NumeracyScorer(DetectionsFile(detections_file(tmp_path / "d.json", table)), parser=Parser(SPACY))
-    assert scorer.metric == "numeracy (UniDet)"
+    unidet_r50 = {"name": "UniDet", "checkpoint": "Unified_learned_OCIM_R50_6x+2x.pth"}
+    scorer = NumeracyScorer(DetectionsFile(detections_file(tmp_path / "d.json", table, detector=unidet_r50)),
+                            parser=Parser(SPACY))
+    assert scorer.metric == "numeracy (UniDet R50)"
     scores = scorer.score(images, progress=False)
     assert scores[0].score == 1.0
     assert scores[1].score == pytest.approx(0.75)  # the dog at exactly 0.5 is below the confidence threshold

@@ -49,6 +49,10 @@ def make_samples(root, prompts, size=(512, 512), per_prompt=1):
     return list_samples(root)
 
 
+RS200 = {"name": "UniDet", "checkpoint": "Unified_learned_OCIM_RS200_6x+2x.pth"}  # what the official 2D rule uses
+R50 = {"name": "UniDet", "checkpoint": "Unified_learned_OCIM_R50_6x+2x.pth"}  # ... the 3D and numeracy rules
+
+
 def detections_file(path, table, detector=None):
     data = {name: [d.to_dict() if isinstance(d, Detection) else d for d in dets] for name, dets in table.items()}
     if detector is not None:
@@ -241,15 +245,15 @@ def test_confidence_threshold_is_strict(tmp_path, parser):
 
 def test_scorer_metric_and_provenance(tmp_path, parser):
     images = make_samples(tmp_path, ["a cat next to a dog"])
-    path = detections_file(tmp_path / "d.json", {images[0].file: []})
+    path = detections_file(tmp_path / "d.json", {images[0].file: []}, detector=RS200)
     scorer = Spatial2DScorer(DetectionsFile(path), parser=parser)
-    assert scorer.metric == "2D spatial (UniDet)"
+    assert scorer.metric == "2D spatial (UniDet RS200)"
     prov = scorer.provenance()
     assert prov["detector"]["sha256"] and prov["distance_threshold"] == 150 and prov["iou_threshold"] == 0.1
     json.dumps(prov)  # results.json can hold it
     other = detections_file(tmp_path / "e.json", {images[0].file: []}, detector="DETR")
     assert Spatial2DScorer(DetectionsFile(other), complex=True, parser=parser).metric == \
-        "2D spatial (UniDet rules, DETR detections, complex parser)"
+        "2D spatial (DETR, not the official metric, complex parser)"
 
 
 # --------------------------------------------------------------------------- 3D
@@ -332,9 +336,9 @@ def test_3d_scorer_with_depth_files(tmp_path, parser):
     Image.fromarray(arr).save(depth_dir / (images[0].path.stem + ".png"))
     # box1 covers more of the near edges than box2; they overlap with 0 < IoU < 0.5
     table = {images[0].file: [det("cat", 0.9, (0, 0, 300, 300)), det("dog", 0.7, (100, 100, 400, 400))]}
-    scorer = Spatial3DScorer(DetectionsFile(detections_file(tmp_path / "d.json", table)), depth_dir=depth_dir,
+    scorer = Spatial3DScorer(DetectionsFile(detections_file(tmp_path / "d.json", table, detector=R50)), depth_dir=depth_dir,
                              parser=parser)
-    assert scorer.metric == "3D spatial (UniDet)"
+    assert scorer.metric == "3D spatial (UniDet R50)"
     s = scorer.score(images, progress=False)[0]
     iou = rules.box_iou((0, 0, 300, 300), (100, 100, 400, 400))
     assert 0 < iou < 0.5 and s.details["depth_means"][0] > s.details["depth_means"][1]

@@ -23,7 +23,7 @@ COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
 
   [dim]# the paper's six categories: 10 images per prompt (seeds 42…51), scored with the official rules[/dim]
   pixart-bench compbench --ckpt PixArt-alpha/PixArt-XL-2-512x512 --out out/pixart-compbench --device cuda --dtype fp16 \\
-      --blip Salesforce/blip-vqa-capfilt-large --clip openai/clip-vit-base-patch32 --detections unidet.json
+      --blip Salesforce/blip-vqa-capfilt-large --clip openai/clip-vit-base-patch32 --detections-2d unidet-rs200.json
 
   [dim]# images made elsewhere, one folder per category in the official layout (DIR/color/samples/...)[/dim]
   pixart-bench compbench --images out/sd2 --categories color,shape,texture --blip ./blip-vqa-capfilt-large
@@ -55,8 +55,11 @@ def compbench(
     clip: str = typer.Option(None, "--clip", help="CLIP ViT-B/32: a transformers folder or cached hub id "
                              "(openai/clip-vit-base-patch32), or OpenAI's ViT-B-32.pt."),
     clip_backend: str = typer.Option("auto", "--clip-backend", help="auto, transformers or clip (the `clip` package)."),
-    detections: Path = typer.Option(None, "--detections", help="Detections made by any detector, e.g. the official "
-                                    "UniDet: JSON {image file: [{label, score, box}]} (docs/compbench.md)."),
+    detections_2d: Path = typer.Option(None, "--detections-2d", help="spatial, complex: detections made elsewhere; "
+                                       "the official rule uses UniDet RS200's. JSON {image file: [{label, score, "
+                                       "box}]} naming its detector and checkpoint (docs/compbench.md)."),
+    detections_3d: Path = typer.Option(None, "--detections-3d", help="3d_spatial, numeracy: detections made "
+                                       "elsewhere; the official rules use UniDet R50's (same format)."),
     detector: str = typer.Option(None, "--detector", help="owlv2:PATH or grounding-dino:PATH: an open-vocabulary "
                                  "detector instead of UniDet (a different metric, labelled as such)."),
     suite: str = typer.Option(None, "--suite", help="compbench (T2I-CompBench's prompts) or world (the shapes "
@@ -73,6 +76,9 @@ def compbench(
                               "the protocol, and results.json says so)."),
     images_per_prompt: int = typer.Option(None, "--images-per-prompt", help="Default 10 (the protocol; 4 for the world)."),
     seeds: str = typer.Option("official", "--seeds", help="official (42…51) or BASE: image k of a prompt uses BASE + k."),
+    assume_official_seeds: bool = typer.Option(False, "--assume-official-seeds", help="--images: take the images as "
+                                               "made with seeds 42…51 when no generate manifest records their seeds "
+                                               "(recorded as an assumption and shown in every table)."),
     steps: int = STEPS_OPTION,
     cfg: float = CFG_OPTION,
     sampler: Sampler = SAMPLER_OPTION,
@@ -102,6 +108,9 @@ def compbench(
         raise BenchError("give --ckpt MODEL to generate the images, or --images DIR to score images made elsewhere")
     if world and images is not None:
         raise BenchError("--suite world generates its images: give --ckpt, not --images")
+    if assume_official_seeds and images is None:
+        raise BenchError("--assume-official-seeds is for --images: the images this command makes have their seeds "
+                         "on record")
     seed = parse_seed(seeds) if not world or seeds != "official" else 0
     n_images = images_per_prompt if images_per_prompt is not None else (4 if world else 10)
     check_range("--images-per-prompt", n_images, 1, 10_000, whole=True)
@@ -113,7 +122,8 @@ def compbench(
         check_range("--limit", limit, 1, 10_000, whole=True)
     check_out_folder(out, "--out")
     ev = Evaluators(blip=blip, clip=clip, clip_backend=clip_backend, detector=detector,
-                    detections=str(detections) if detections else None, depth=depth,
+                    detections_2d=str(detections_2d) if detections_2d else None,
+                    detections_3d=str(detections_3d) if detections_3d else None, depth=depth,
                     depth_dir=str(depth_dir) if depth_dir else None, threshold=threshold, np_num=np_num,
                     spacy_model=spacy_model, device=device, batch_size=batch_size)
     if not world:
@@ -139,15 +149,30 @@ def compbench(
 
     record = run_compbench(chosen, out, ev, source=source, images=images, color_list=color_list, limit=limit,
                            images_per_prompt=n_images, seed=seed, generation_batch=generation_batch,
-                           model=_model(ckpt, source) if source is not None else None, log=log)
+                           model=_model(ckpt, source) if source is not None else None,
+                           assume_official_seeds=assume_official_seeds, log=log)
     if record is None:  # another process of a multi-process launch: the main one scores and prints
         return
     published = ("current", "first-release") if np_num == 2 or color_list == "2023" else ("current",)
-    typer.echo(table(record["categories"], ckpt or str(images), published))
-    if not record["protocol"]["official"]:
-        console.print("[yellow]not the official protocol (--limit, --images-per-prompt, --seeds or --color-list): "
-                      "compare with the published rows only for orientation[/yellow]")
+    typer.echo(table(record["categories"], ckpt or str(images), published, record["protocol"]))
+    for line in protocol_warnings(record):
+        typer.echo(f"warning: {line}", err=True)
     console.print(f"results: {out / 'results.json'}; per image: {out / 'per_image.csv'}")
+
+
+def protocol_warnings(record: dict) -> list[str]:
+    """One line per way the run falls short of the official protocol, or assumes part of it."""
+    from bench.compbench.protocol import describe
+
+    protocol, lines = record["protocol"], []
+    if not protocol["official"]:
+        lines.append(f"{describe(protocol, record['categories'])}; compare with the published rows only for "
+                     "orientation")
+    for category, summary in record["categories"].items():
+        if summary["protocol"].get("seeds_note"):
+            lines.append(f"{category}: seeds {summary['protocol']['seeds_evidence']}: {summary['protocol']['seeds_note']}")
+    lines += protocol.get("assumptions", [])
+    return lines
 
 
 def _is_world(ckpt: str | None, suite: str | None) -> bool:

@@ -7,23 +7,33 @@ for a square image). Boxes live in that *official frame*, and the distance thres
 frame and in the detector's order (UniDet's: by decreasing score, after per-class NMS and the 0.5
 confidence cut, ``score > 0.5``).
 
+**One detector per rule.** The official scripts use two UniDet checkpoints: **RS200**
+(``Unified_learned_OCIM_RS200_6x+2x``) for 2D spatial and the spatial part of complex
+(``UniDet_eval/2D_spatial_eval.py``), **R50** (``Unified_learned_OCIM_R50_6x+2x``) for 3D spatial and
+numeracy (``3D_spatial_eval.py``, ``numeracy_eval.py``). A run takes one detections file per rule
+(``--detections-2d``, ``--detections-3d``), and every metric name says which detector and checkpoint
+made its boxes (``metric_name``): "2D spatial (UniDet RS200)" only when the file says UniDet RS200;
+"2D spatial (UniDet R50; the official rule uses RS200)", "2D spatial (UniDet, checkpoint unknown;
+the official rule uses RS200)", "2D spatial (detector unknown)" or "2D spatial (OWLv2, not the
+official metric)" otherwise.
+
 Detectors (``bench.compbench.open_vocab.load_detector``):
 
-- ``DetectionsFile`` (``--detections FILE``): detections made elsewhere, e.g. by the official UniDet:
-  a JSON object mapping each image's file name in ``samples/`` to a list of
-  ``{"label": str, "score": float, "box": [x0, y0, x1, y1]}`` in the official frame and the
-  detector's order. An optional top-level ``"detector": "<name>"`` names the detector that made
-  them (default ``UniDet``); it names the metric. Detections at or below the confidence threshold
-  are ignored. A missing image, a bad entry or a box outside its image's frame is a ``BenchError``
-  naming the file and the image.
+- ``DetectionsFile`` (``--detections-2d FILE``, ``--detections-3d FILE``): detections made elsewhere,
+  e.g. by the official UniDet: a JSON object mapping each image's file name in ``samples/`` to a list
+  of ``{"label": str, "score": float, "box": [x0, y0, x1, y1]}`` in the official frame and the
+  detector's order. The top-level ``"detector"`` says what made them: ``{"name": "UniDet",
+  "checkpoint": "Unified_learned_OCIM_RS200_6x+2x.pth"}`` (optionally ``"sha256"`` of the checkpoint;
+  a plain string is the name alone, the checkpoint unknown); without it the detector is unknown, and
+  so labelled. Detections at or below the confidence threshold are ignored. A missing image, a bad
+  entry or a box outside its image's frame is a ``BenchError`` naming the file and the image.
 - ``owlv2:PATH`` and ``grounding-dino:PATH`` (``bench.compbench.open_vocab``): open-vocabulary
   detectors from transformers, asked for the prompt's own object names.
 
 UniDet's labels are its 722 class names ("person", "cattle, cow", ...), and the official rules match
 them exactly (2D) or as substrings (3D, numeracy); an open-vocabulary detector labels each box with
 the object name it was asked for, so it "finds" names UniDet has no class for (wallet, mouse, sofa,
-...). Scores made with another detector are a different metric and are labelled with its name
-(``metric_name``).
+...). Scores made with another detector are a different metric and are labelled with its name.
 """
 
 from __future__ import annotations
@@ -44,6 +54,12 @@ FRAME_MAX = 480
 CONFIDENCE = 0.5  # UniDet's ROI_HEADS.SCORE_THRESH_TEST; detectron2 keeps score > threshold
 NMS_IOU = 0.5  # detectron2's ROI_HEADS.NMS_THRESH_TEST default, which UniDet's configs keep
 OFFICIAL_DETECTOR = "UniDet"
+UNKNOWN_DETECTOR = "detector unknown"
+# the official checkpoint of each rule (the metric's name → checkpoint), and their short names
+RS200 = "Unified_learned_OCIM_RS200_6x+2x"
+R50 = "Unified_learned_OCIM_R50_6x+2x"
+CHECKPOINT_SHORT = {RS200: "RS200", R50: "R50"}
+OFFICIAL_CHECKPOINT = {"2D spatial": RS200, "3D spatial": R50, "numeracy": R50}
 BOX_TOLERANCE = 0.01  # px: boxes may pass the frame's edge by rounding only
 KINDS = ("owlv2", "grounding-dino")
 
@@ -59,7 +75,8 @@ class Detection:
 
 
 class Detector(Protocol):
-    name: str  # "UniDet", "OWLv2", "Grounding DINO": the metric names it
+    name: str  # "UniDet", "OWLv2", "Grounding DINO", or "detector unknown": the metric names it
+    checkpoint: str | None  # its weights (e.g. "Unified_learned_OCIM_RS200_6x+2x"); None when unknown
 
     def check(self, images: list[SampleImage]) -> None:
         """BenchError, before any work, when ``images`` cannot be detected (e.g. missing from a file)."""
@@ -71,12 +88,39 @@ class Detector(Protocol):
     def provenance(self) -> dict: ...
 
 
+def checkpoint_name(value: str | None) -> str | None:
+    """A checkpoint as the metric names it: the file name without folders and ``.pth`` (a URL's ``%2B``
+    read as ``+``)."""
+    if not value:
+        return None
+    name = str(value).replace("%2B", "+").replace("%2b", "+").rstrip("/").rsplit("/", 1)[-1]
+    return name.removesuffix(".pth")
+
+
 def metric_name(kind: str, detector: Detector, extra: str = "") -> str:
-    """``"<kind> (UniDet)"`` for UniDet's detections, else ``"<kind> (UniDet rules, <name> detections)"``:
-    another detector's numbers are another metric."""
-    rules = "" if detector.name == OFFICIAL_DETECTOR else " rules"
-    detections = "" if detector.name == OFFICIAL_DETECTOR else f", {detector.name} detections"
-    return f"{kind} ({OFFICIAL_DETECTOR}{rules}{detections}{extra})"
+    """``"<kind> (UniDet RS200)"`` when the detections are the official checkpoint's for this rule (``kind``:
+    "2D spatial", "3D spatial" or "numeracy"), else a name that says what made them and that it is not
+    the official metric (see the module docstring)."""
+    name, checkpoint = detector.name, checkpoint_name(getattr(detector, "checkpoint", None))
+    official = CHECKPOINT_SHORT[OFFICIAL_CHECKPOINT[kind]]
+    if name == OFFICIAL_DETECTOR:
+        if checkpoint == OFFICIAL_CHECKPOINT[kind]:
+            what = f"UniDet {official}"
+        elif checkpoint is None:
+            what = f"UniDet, checkpoint unknown; the official rule uses {official}"
+        else:
+            what = f"UniDet {CHECKPOINT_SHORT.get(checkpoint, checkpoint)}; the official rule uses {official}"
+    elif name == UNKNOWN_DETECTOR:
+        what = UNKNOWN_DETECTOR
+    else:
+        what = f"{name}, not the official metric"
+    return f"{kind} ({what}{extra})"
+
+
+def is_official(kind: str, detector: Detector) -> bool:
+    """Whether ``detector``'s boxes are what the official ``kind`` rule uses (UniDet, that checkpoint)."""
+    return (detector.name == OFFICIAL_DETECTOR
+            and checkpoint_name(getattr(detector, "checkpoint", None)) == OFFICIAL_CHECKPOINT[kind])
 
 
 def frame_size(width: int, height: int) -> tuple[int, int]:
@@ -156,17 +200,32 @@ def _parse_detection(raw, where: str) -> Detection:
     return Detection(label, float(score), tuple(float(v) for v in box))
 
 
-class DetectionsFile:
-    """Detections read from a JSON file (``--detections FILE``; format in the module docstring)."""
+def _declared_detector(declared, path: Path) -> tuple[str | None, str | None, str | None]:
+    """(name, checkpoint, checkpoint SHA-256) of a detections file's ``"detector"`` entry."""
+    if declared is None:
+        return None, None, None
+    if isinstance(declared, str) and declared.strip():
+        return declared.strip(), None, None
+    if isinstance(declared, dict) and isinstance(declared.get("name"), str) and declared["name"].strip():
+        extra = sorted(set(declared) - {"name", "checkpoint", "sha256"})
+        checkpoint, digest = declared.get("checkpoint"), declared.get("sha256")
+        if not extra and all(v is None or (isinstance(v, str) and v.strip()) for v in (checkpoint, digest)):
+            return declared["name"].strip(), checkpoint, digest
+    raise BenchError(f"detections file {path}: 'detector' must say what made the detections, as "
+                     '{"name": "UniDet", "checkpoint": "Unified_learned_OCIM_RS200_6x+2x.pth"} (optionally with '
+                     f'"sha256", the checkpoint\'s) or a name alone, got {declared!r}')
 
-    def __init__(self, path: str | os.PathLike, name: str | None = None):
+
+class DetectionsFile:
+    """Detections read from a JSON file (``--detections-2d`` / ``--detections-3d``; format in the module
+    docstring)."""
+
+    def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         raw = read_json(self.path, BenchError, "detections file")
         declared = raw.pop("detector", None)
-        if declared is not None and (not isinstance(declared, str) or not declared.strip()):
-            raise BenchError(f"detections file {self.path}: 'detector' must name the detector that made the "
-                             f"detections (a string such as \"UniDet\"), got {declared!r}")
-        self.name = name or declared or OFFICIAL_DETECTOR
+        name, self.checkpoint, self.checkpoint_sha256 = _declared_detector(declared, self.path)
+        self.name = name or UNKNOWN_DETECTOR
         self.declared = declared
         self.table: dict[str, list[Detection]] = {}
         for image, entries in raw.items():
@@ -197,5 +256,7 @@ class DetectionsFile:
         return keep_confident(self.table[image.file], threshold)
 
     def provenance(self) -> dict:
-        return {"detector": self.name, "declared_in_file": self.declared, "source": "detections file",
-                "file": str(self.path), "sha256": sha256_files([self.path]), "images": len(self.table)}
+        return {"detector": self.name, "checkpoint": checkpoint_name(self.checkpoint),
+                "checkpoint_sha256": self.checkpoint_sha256, "declared_in_file": self.declared,
+                "source": "detections file", "file": str(self.path), "sha256": sha256_files([self.path]),
+                "images": len(self.table)}

@@ -3,11 +3,11 @@
 | category | metric | evaluators (CLI options) |
 |---|---|---|
 | color, shape, texture | B-VQA (``blip_vqa``) | ``--blip`` |
-| spatial | UniDet's 2D rules (``spatial``) | ``--detections`` or ``--detector`` |
+| spatial | UniDet's 2D rules (``spatial``) | ``--detections-2d`` (official: UniDet RS200) or ``--detector`` |
 | non_spatial | CLIPScore (``clipscore``) | ``--clip`` |
-| complex | 3-in-1 (``three_in_one``) of B-VQA, the 2D rules on the complex parser and the adjective-free CLIPScore | all three |
-| 3d_spatial | UniDet's 3D rules with depth (``spatial3d``) | a detector, and ``--depth`` or ``--depth-dir`` |
-| numeracy | counting (``numeracy``) | a detector |
+| complex | 3-in-1 (``three_in_one``) of B-VQA, the 2D rules on the complex parser and the adjective-free CLIPScore | ``--blip``, ``--detections-2d`` or ``--detector``, ``--clip`` |
+| 3d_spatial | UniDet's 3D rules with depth (``spatial3d``) | ``--detections-3d`` (official: UniDet R50) or ``--detector``, and ``--depth`` or ``--depth-dir`` |
+| numeracy | counting (``numeracy``) | ``--detections-3d`` (official: UniDet R50) or ``--detector`` |
 
 ``Evaluators`` holds the options; ``check`` names every missing one before any work. ``Scorers``
 builds each category's scorer and loads each evaluator model once per run (B-VQA for color, shape,
@@ -21,12 +21,15 @@ from dataclasses import dataclass
 from bench.errors import BenchError
 
 # what each category needs, as the CLI options that provide it
-NEEDS = {"color": ("blip",), "shape": ("blip",), "texture": ("blip",), "spatial": ("detector",),
-         "non_spatial": ("clip",), "complex": ("blip", "detector", "clip"), "3d_spatial": ("detector", "depth"),
-         "numeracy": ("detector",)}
+NEEDS = {"color": ("blip",), "shape": ("blip",), "texture": ("blip",), "spatial": ("detector_2d",),
+         "non_spatial": ("clip",), "complex": ("blip", "detector_2d", "clip"), "3d_spatial": ("detector_3d", "depth"),
+         "numeracy": ("detector_3d",)}
 OPTION = {"blip": "--blip PATH (BLIP VQA: Salesforce/blip-vqa-capfilt-large)",
           "clip": "--clip PATH (CLIP ViT-B/32: openai/clip-vit-base-patch32, or OpenAI's ViT-B-32.pt)",
-          "detector": "--detections FILE or --detector owlv2:PATH | grounding-dino:PATH",
+          "detector_2d": "--detections-2d FILE (the official rule: UniDet RS200's detections) or --detector "
+                         "owlv2:PATH | grounding-dino:PATH",
+          "detector_3d": "--detections-3d FILE (the official rules: UniDet R50's detections) or --detector "
+                         "owlv2:PATH | grounding-dino:PATH",
           "depth": "--depth PATH (DPT-Hybrid MiDaS: Intel/dpt-hybrid-midas) or --depth-dir DIR"}
 
 
@@ -37,8 +40,9 @@ class Evaluators:
     blip: str | None = None
     clip: str | None = None
     clip_backend: str = "auto"
-    detector: str | None = None  # "owlv2:PATH" or "grounding-dino:PATH"
-    detections: str | None = None  # a JSON file of detections made by any detector (e.g. UniDet)
+    detector: str | None = None  # "owlv2:PATH" or "grounding-dino:PATH", for every detector rule
+    detections_2d: str | None = None  # detections for the 2D rules (spatial, complex); official: UniDet RS200
+    detections_3d: str | None = None  # detections for the 3D and numeracy rules; official: UniDet R50
     depth: str | None = None
     depth_dir: str | None = None  # depth maps made elsewhere, instead of a depth model
     threshold: float = 0.5  # detector confidence (UniDet's calibration)
@@ -48,16 +52,17 @@ class Evaluators:
     batch_size: int = 32
 
     def has(self, need: str) -> bool:
-        if need == "detector":
-            return bool(self.detector or self.detections)
+        if need in ("detector_2d", "detector_3d"):
+            return bool(self.detector or getattr(self, need.replace("detector", "detections")))
         if need == "depth":
             return bool(self.depth or self.depth_dir)
         return bool(getattr(self, need))
 
     def check(self, categories: list[str]) -> None:
         """BenchError naming every option the chosen categories need and lack, before any work."""
-        if self.detector and self.detections:
-            raise BenchError("give one of --detector and --detections, not both")
+        for rule in ("2d", "3d"):
+            if self.detector and getattr(self, f"detections_{rule}"):
+                raise BenchError(f"give one of --detector and --detections-{rule}, not both")
         if self.depth and self.depth_dir:
             raise BenchError("give one of --depth and --depth-dir, not both")
         missing = {need: [c for c in categories if need in NEEDS[c]] for need in OPTION}
@@ -98,13 +103,13 @@ class Scorers:
             from bench.compbench.spatial3d import Spatial3DScorer
 
             ev = self.ev
-            return self._once("3d", lambda: Spatial3DScorer(self.detector(), ev.depth, depth_dir=ev.depth_dir,
+            return self._once("3d", lambda: Spatial3DScorer(self.detector("3d"), ev.depth, depth_dir=ev.depth_dir,
                                                             device=ev.device, parser=self.parser,
                                                             threshold=ev.threshold))
         if category == "numeracy":
             from bench.compbench.numeracy import NumeracyScorer
 
-            return self._once("numeracy", lambda: NumeracyScorer(self.detector(), parser=self.parser,
+            return self._once("numeracy", lambda: NumeracyScorer(self.detector("3d"), parser=self.parser,
                                                                  threshold=self.ev.threshold))
         raise BenchError(f"unknown category {category!r}")
 
@@ -126,12 +131,17 @@ class Scorers:
     def spatial(self, complex: bool):
         from bench.compbench.spatial import Spatial2DScorer
 
-        return self._once(("spatial", complex), lambda: Spatial2DScorer(self.detector(), complex=complex,
+        return self._once(("spatial", complex), lambda: Spatial2DScorer(self.detector("2d"), complex=complex,
                                                                         parser=self.parser,
                                                                         threshold=self.ev.threshold))
 
-    def detector(self):
+    def detector(self, rule: str):
+        """The detector of the 2D rules ("2d") or of the 3D and numeracy rules ("3d"): one open-vocabulary
+        model for both (``--detector``), or each rule's detections file."""
         from bench.compbench.open_vocab import load_detector
 
         ev = self.ev
-        return self._once("detector", lambda: load_detector(ev.detector, detections=ev.detections, device=ev.device))
+        if ev.detector:
+            return self._once("detector", lambda: load_detector(ev.detector, device=ev.device))
+        return self._once(("detections", rule), lambda: load_detector(None, detections=getattr(ev, f"detections_{rule}"),
+                                                                      device=ev.device, rule=rule))

@@ -1,5 +1,6 @@
 """Open-vocabulary detectors from transformers for the spatial and numeracy metrics, and
-``load_detector``, which turns ``--detector KIND:PATH`` or ``--detections FILE`` into a ``Detector``.
+``load_detector``, which turns ``--detector KIND:PATH`` or a detections file (``--detections-2d`` /
+``--detections-3d``) into a ``Detector``.
 
 UniDet, the official detector, has no transformers port; these give detections of another kind,
 and the metric they make is labelled with their name (``detectors.metric_name``). Each is asked
@@ -64,6 +65,7 @@ class _OpenVocabulary:
             model_path, getattr(transformers, self.model_class), getattr(transformers, self.processor_class),
             self.model_type, self.name, how_to_get(self.hub_id), device)
         self.model_path = str(model_path)
+        self.checkpoint = self.model_path
         self.device = device
         self.nms_iou = nms_iou
 
@@ -139,19 +141,23 @@ class GroundingDinoDetector(_OpenVocabulary):
         return self.finish(boxes[keep].cpu(), scores[keep].cpu(), labels[keep].cpu(), queries, width, height)
 
 
-def load_detector(spec: str | None, *, detections: str | os.PathLike | None = None, device: str = "cpu") -> Detector:
-    """The detector of ``--detector KIND:PATH`` (owlv2, grounding-dino) or ``--detections FILE``."""
+def load_detector(spec: str | None, *, detections: str | os.PathLike | None = None, device: str = "cpu",
+                  rule: str = "2d") -> Detector:
+    """The detector of ``--detector KIND:PATH`` (owlv2, grounding-dino) or of a detections file
+    (``--detections-2d FILE`` for ``rule`` "2d", ``--detections-3d FILE`` for "3d")."""
+    option = f"--detections-{rule}"
     if spec and detections:
-        raise BenchError("give one of --detector and --detections, not both")
+        raise BenchError(f"give one of --detector and {option}, not both")
     if detections:
         return DetectionsFile(detections)
     if not spec:
-        raise BenchError("no detector: pass --detections FILE (e.g. the official UniDet's detections) or "
+        official = "UniDet RS200" if rule == "2d" else "UniDet R50"
+        raise BenchError(f"no detector: pass {option} FILE (the official rule uses {official}'s detections) or "
                          "--detector owlv2:PATH | grounding-dino:PATH")
     kind, sep, path = spec.partition(":")
     if kind.lower() == "unidet":
         raise BenchError("UniDet runs only in the official detectron2 code: run it there and pass its detections "
-                         "with --detections FILE (format: docs/compbench.md)")
+                         "with --detections-2d FILE (RS200) and --detections-3d FILE (R50) (format: docs/compbench.md)")
     if not sep or kind not in KINDS or not path:
         raise BenchError(f"--detector {spec!r}: expected KIND:PATH with KIND one of {', '.join(KINDS)} "
                          "(e.g. owlv2:google/owlv2-base-patch16-ensemble or grounding-dino:./grounding-dino-base)")

@@ -54,11 +54,16 @@ def write_per_image_csv(path: str | Path, rows: list[dict]) -> Path:
     return write_text_atomic(path, buf.getvalue())
 
 
-def table(results: dict[str, dict], model: str, published: tuple[str, ...] = ("current",)) -> str:
-    """The paper's layout (categories as columns) in Markdown: this run's row with its 95% CIs, and the
-    published PixArt-α rows, marked "published". Categories not run are left out."""
+def table(results: dict[str, dict], model: str, published: tuple[str, ...] = ("current",),
+          protocol: dict | None = None) -> str:
+    """The paper's layout (categories as columns) in Markdown: this run's row with its 95% CIs (and, with
+    ``protocol``, what it verified of the official protocol: "official", "incomplete (2 of 300
+    prompts)", ...), and the published PixArt-α rows, marked "published". Categories not run are left out."""
+    from bench.compbench.protocol import describe
+
     cats = [c for c in COLUMN_NAMES if c in results]
-    rows = [[model, *(f"{results[c]['score']:.4f} [{results[c]['ci95'][0]:.4f}, {results[c]['ci95'][1]:.4f}]"
+    label = f"{model} ({describe(protocol, results)})" if protocol is not None else model
+    rows = [[label, *(f"{results[c]['score']:.4f} [{results[c]['ci95'][0]:.4f}, {results[c]['ci95'][1]:.4f}]"
                       for c in cats)]]
     for key in published:
         row = PIXART_ALPHA[key]

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from bench.compbench.metrics import Evaluators, Scorers
 from bench.compbench.prompts import list_file, list_sha256, load_prompts
+from bench.compbench.protocol import OFFICIAL_IMAGES_PER_PROMPT, category_protocol, run_protocol, seeds_of
 from bench.compbench.published import PIXART_ALPHA
 from bench.compbench.results import per_image_rows, summarise, write_per_image_csv
 from bench.compbench.samples import SAMPLES, ImageScore, SampleImage, list_samples, write_vqa_result
@@ -31,7 +32,6 @@ from pixart.files import package_versions, sha256_files, write_json_atomic
 
 RESULTS = "results.json"
 PER_IMAGE = "per_image.csv"
-OFFICIAL_IMAGES_PER_PROMPT = 10
 
 SCORES_FILE = "compbench_scores.json"
 # where the official scripts write each metric's vqa_result.json, how they number the images, and
@@ -51,12 +51,13 @@ def image_hashes(images: list[SampleImage]) -> dict[str, str]:
 
 
 def score_category(folder: str | Path, category: str, scorer, *, images: list[SampleImage] | None = None,
-                   progress: bool = True, log=print) -> dict:
-    """Score ``folder/samples/`` (its ``images``, when already listed) with ``scorer``; write the official
-    vqa_result.json files and the cache. Returns ``summarise``'s dict plus "provenance" and "rows"."""
+                   hashes: dict[str, str] | None = None, progress: bool = True, log=print) -> dict:
+    """Score ``folder/samples/`` (its ``images``, when already listed, and their SHA-256 ``hashes``, when
+    known) with ``scorer``; write the official vqa_result.json files and the cache. Returns
+    ``summarise``'s dict plus "provenance" and "rows"."""
     folder = Path(folder)
     images = images if images is not None else list_samples(folder)
-    hashes = image_hashes(images)
+    hashes = hashes if hashes is not None else image_hashes(images)
     provenance = scorer.provenance()
     cache_file = folder / SCORES_FILE
     cached = read_json(cache_file, BenchError, "score cache") if cache_file.is_file() else None
@@ -106,15 +107,23 @@ def category_folder(images: Path, category: str, categories: list[str]) -> Path:
 def run_compbench(categories: list[str], out: str | Path, ev: Evaluators, *, source=None, images: Path | None = None,
                   color_list: str = "2025", limit: int | None = None,
                   images_per_prompt: int = OFFICIAL_IMAGES_PER_PROMPT, seed: int = 42, generation_batch: int = 4,
-                  model: dict | None = None, progress: bool = True, log=print) -> dict | None:
+                  model: dict | None = None, assume_official_seeds: bool = False, progress: bool = True,
+                  log=print) -> dict | None:
     """Generate (``source``) or find (``images``) each category's images, score them, and write
     ``OUT/results.json`` and ``OUT/per_image.csv``; returns the results (None in the processes of a
-    multi-process launch other than the main one, which only share the generation)."""
+    multi-process launch other than the main one, which only share the generation).
+
+    The protocol is recorded from evidence (``bench.compbench.protocol``): images counted per prompt,
+    seeds from the folders' generate manifests checked by SHA-256 (or, with ``assume_official_seeds``
+    for ``images``, assumed and said so)."""
     from bench.generate import generate
 
     ev.check(categories)
     if (source is None) == (images is None):
         raise ValueError("give a source to generate from, or a folder of images")
+    if assume_official_seeds and source is not None:
+        raise BenchError("--assume-official-seeds is for --images: the images this run makes have their seeds "
+                         "on record")
     out = Path(out)
     folders, lists = {}, {}
     for category in categories:
@@ -130,24 +139,27 @@ def run_compbench(categories: list[str], out: str | Path, ev: Evaluators, *, sou
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     listed = {category: list_samples(folders[category]) for category in categories}  # every folder, before models load
+    hashes = {category: image_hashes(listed[category]) for category in categories}
+    facts = {}
+    for category in categories:
+        seeds, evidence, why = seeds_of(folders[category], listed[category], hashes[category],
+                                        generated=source is not None, assume_official=assume_official_seeds)
+        facts[category] = category_protocol(listed[category], load_prompts(category, color_list), seeds, evidence, why)
+    protocol = run_protocol(facts, color_list=color_list, limit=limit)
     scorers = Scorers(ev)
     results, rows = {}, []
     for category in categories:
         summary = score_category(folders[category], category, scorers(category), images=listed[category],
-                                 progress=progress, log=log)
+                                 hashes=hashes[category], progress=progress, log=log)
         rows += summary.pop("rows")
-        summary.update(folder=str(folders[category]), prompt_list=lists[category],
-                       complete=summary["prompts"] == len(load_prompts(category, color_list))
-                       and summary["images"] == summary["prompts"] * OFFICIAL_IMAGES_PER_PROMPT)
+        summary.update(folder=str(folders[category]), prompt_list=lists[category], protocol=facts[category],
+                       complete=facts[category]["complete"])
         results[category] = summary
         log(f"{category}: {summary['score']:.4f} [{summary['ci95'][0]:.4f}, {summary['ci95'][1]:.4f}] "
             f"({summary['images']:,} images, {summary['prompts']} prompts; {summary['metric']})")
-    record = {"format": "pixart-bench compbench", "version": 1,
+    record = {"format": "pixart-bench compbench", "version": 2,
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "model": model or {"images": str(images)},
-              "protocol": {"images_per_prompt": images_per_prompt, "seed": seed, "color_list": color_list,
-                           "limit": limit, "official": limit is None and images_per_prompt == OFFICIAL_IMAGES_PER_PROMPT
-                           and seed == 42 and color_list == "2025"},
+              "model": model or {"images": str(images)}, "protocol": protocol,
               "evaluators": asdict(ev), "categories": results, "published": PIXART_ALPHA,
               "versions": package_versions(("pixart-bench", "torch", "transformers", "diffusers", "spacy",
                                             "openai-clip"))}
