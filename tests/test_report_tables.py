@@ -1,8 +1,8 @@
 """The report's tables (``reports``) on small result files written as the commands write them
-(tests/data/report/, made by its make_fixtures.py): golden Markdown / LaTeX / CSV, checked by eye once
-(``UPDATE_GOLDEN=1`` rewrites tests/data/report/golden/), and the rules behind them: bold on the best
-measured value and never on a published row, published rows marked in every format, escaping, the
-paired bootstrap over prompts."""
+(tests/data/report/, made by its make_fixtures.py): golden Markdown / LaTeX / CSV (``UPDATE_GOLDEN=1``
+rewrites tests/data/report/golden/; test_report_paired.py recomputes the paired table's numbers with
+scipy), and the rules behind them: bold on the best measured value and never on a published row,
+published rows marked in every format, escaping, the paired bootstrap over prompts."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ from reports.tables import PUBLISHED, Table
 
 DATA = Path(__file__).parent / "data" / "report"
 GOLDEN = DATA / "golden"
-ALL = ["cb-pixart", "cb-sdxl", "fid-pixart", "fid-sdxl", "ablate-cost", "ablate-fid", "study", "demo"]
+ALL = ["cb-pixart", "cb-sdxl", "cb-tuned", "cb-base", "fid-pixart", "fid-sdxl", "ablate-cost", "ablate-fid", "study",
+       "demo"]
 VARIANTS = {"single": "XL-2-256", "block": "XL-2-256:adaln=block"}
 
 
@@ -56,7 +57,7 @@ def test_the_tables_are_those_of_the_files(tables):
 def test_bold_lands_on_the_best_measured_value_never_a_published_one(tables):
     t = tables["compbench"]
     measured = [i for i in range(len(t.frame)) if i not in t.published]
-    assert measured == [0, 1] and t.published == set(range(2, len(t.frame)))
+    assert measured == [0, 1, 2, 3] and t.published == set(range(4, len(t.frame)))
     for column in ("Color", "Shape", "Spatial"):
         scores = [float(t.frame[column].iloc[i].split(" ± ")[0]) for i in measured]
         best = measured[int(np.argmax(scores))]
@@ -130,7 +131,8 @@ def test_kinds_are_told_apart_by_content():
 
     kinds = {p: detect_kind(json.loads(f.read_text())) for p in ALL for f in collect([DATA / p]).entries[0:1]
              for f in [f.path]}
-    assert kinds == {"cb-pixart": "compbench", "cb-sdxl": "compbench", "fid-pixart": "fid", "fid-sdxl": "fid",
+    assert kinds == {"cb-pixart": "compbench", "cb-sdxl": "compbench", "cb-tuned": "compbench", "cb-base": "compbench",
+                     "fid-pixart": "fid", "fid-sdxl": "fid",
                      "ablate-cost": "ablate_cost", "ablate-fid": "ablate_fid", "study": "study", "demo": "demo"}
     assert detect_kind({"models": [], "scores": {}}) is None
 
