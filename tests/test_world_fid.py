@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
-import torch_fidelity
+from outside import require
 from PIL import Image, ImageFilter
 from scipy import linalg
 from threadpoolctl import threadpool_limits
@@ -21,6 +21,7 @@ from bench.world import fid as wf
 from bench.world.render import render
 from bench.world.scene import Scene
 
+torch_fidelity = require("torch_fidelity", "World-FID runs through torch-fidelity (a project dependency)")
 N = 400  # images per set for the separation test (FID's small-sample bias falls as 1/N)
 N_PARITY = 200  # > the 128-d feature, so every covariance has full rank
 
