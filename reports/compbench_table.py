@@ -13,6 +13,7 @@ from __future__ import annotations
 import pandas as pd
 
 from bench.compbench.prompts import PAPER_CATEGORIES
+from bench.compbench.protocol import describe
 from bench.compbench.published import COLUMN_NAMES, PEER_SETS, PEERS
 from reports.provenance import compbench_settings, provenance_notes, where
 from reports.tables import MEASURED, PUBLISHED, Table, best_cells
@@ -30,8 +31,9 @@ def compbench_table(entries, *, published: bool = True, strict: bool = False) ->
     categories = [*PAPER_CATEGORIES, *(c for c in EXTRA_CATEGORIES if any(c in e.data["categories"] for e in entries))]
     shown, values, data = [], [], []
     for e in entries:
-        cells, numbers, raw = {"model": e.model, "source": MEASURED}, {}, {"model": e.model, "source": MEASURED,
-                                                                             "file": where(e.path)}
+        protocol = describe(e.data["protocol"], e.data["categories"])
+        cells, numbers = {"model": e.model, "source": MEASURED, "protocol": protocol}, {}
+        raw = {"model": e.model, "source": MEASURED, "protocol": protocol, "file": where(e.path)}
         for c in categories:
             s = e.data["categories"].get(c)
             lo, hi = s["ci95"] if s else (None, None)
@@ -47,10 +49,10 @@ def compbench_table(entries, *, published: bool = True, strict: bool = False) ->
         for row in PEERS[name]:
             label = f"{row['model']} ({PEER_SETS[name]})"
             scores = {COLUMN_NAMES[c]: row["scores"].get(c) for c in categories}
-            shown.append({"model": label, "source": PUBLISHED,
+            shown.append({"model": label, "source": PUBLISHED, "protocol": "not stated",
                           **{k: "-" if v is None else f"{v:.4f}" for k, v in scores.items()}})
             values.append(scores)
-            data.append({"model": label, "source": PUBLISHED, "file": "",
+            data.append({"model": label, "source": PUBLISHED, "protocol": "not stated", "file": "",
                          **{k: v for c in categories for k, v in ((c, row["scores"].get(c)), (f"{c}_ci_low", None),
                                                                    (f"{c}_ci_high", None))}})
     frame = pd.DataFrame(shown)
@@ -58,10 +60,13 @@ def compbench_table(entries, *, published: bool = True, strict: bool = False) ->
     bold = best_cells(pd.DataFrame(values, columns=columns), {c: True for c in columns}, measured)
     notes.insert(0, "Score ± half the width of its 95% CI (percentile bootstrap over prompts); the CSV has the "
                     "exact bounds. Bold: the best measured score of a column.")
-    unofficial = [e.model for e in entries if not e.data["protocol"].get("official", True)]
-    if unofficial:
-        notes.append(f"Not the official protocol (--limit, --images-per-prompt, --seed or --color-list): "
-                     f"{', '.join(unofficial)}; compare with published rows only for orientation.")
+    notes.insert(1, "Protocol: what each run verified (bench.compbench.protocol): \"official\" only when every "
+                    "prompt of each list has its 10 images with seeds 42…51 on record (made by the run, or a "
+                    "generate manifest checked by SHA-256); a row that is not official compares with published "
+                    "rows only for orientation.")
+    for e in entries:
+        for assumption in e.data["protocol"].get("assumptions", []):
+            notes.append(f"Assumption of {e.model}: {assumption}.")
     if sets:
         sources = dict.fromkeys(part for name in sets for row in PEERS[name] for part in row["source"].split("; "))
         notes.append(f"Rows marked \"{PUBLISHED}\" are copied from: " + "; ".join(sources) + ". Their generation "
