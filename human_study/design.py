@@ -2,8 +2,8 @@
 
 ``create_study(prompts, {name: folder}, out)`` writes the study folder:
 
-    STUDY/study.json      the design (never served): models, prompts, settings, and which opaque image
-                          id is which model's image of which prompt
+    STUDY/study.json      the design (never served): models, prompts, settings, which opaque image
+                          id is which model's image of which prompt, and the plan's figures
     STUDY/images/ID.png   the images raters see: copies under random 16-hex names, re-saved as PNG with
                           no metadata (pixels exactly as generated; nothing in the file or its name
                           names the model or the original path)
@@ -15,7 +15,9 @@
 rounds give every prompt that many ratings; raters beyond the planned ones start further rounds, which
 keeps the counts balanced. Within an item the models' screen order is a seeded random permutation
 (stored with the item). Everything follows from ``(seed, slot)``, so the plan is reproducible and never
-needs storing ahead of time.
+needs storing ahead of time. ``Study.plan_summary()`` counts what the planned raters get from these
+chunks (raters, ratings per prompt, rankings per criterion, attention checks); ``describe_plan`` is the
+line ``study create`` prints.
 
 **Attention checks.** At ``attention_rate`` (share of a rater's items, rounded, at least one when the
 rate is positive) a rater's sequence gets check items at random positions: a prompt the rater does not
@@ -123,14 +125,45 @@ class Study:
                              "give it again with --db URL")
         return url
 
+    def round_chunks(self, round_: int) -> list[np.ndarray]:
+        """Round ``round_``'s slots' prompts: one seeded permutation of all prompts, cut into ``per_round``
+        near-equal chunks (slot ``round_ * per_round + i`` rates chunk i)."""
+        order = np.random.default_rng([self.settings.seed, 1, round_]).permutation(len(self.prompts))
+        return np.array_split(order, self.per_round)
+
+    def n_checks(self, n_items: int) -> int:
+        """Attention checks added to a sequence of ``n_items`` items: ``attention_rate`` of them, rounded, at
+        least one when the rate is positive."""
+        rate = self.settings.attention_rate
+        return 0 if rate == 0 else max(1, round(rate * n_items))
+
+    def plan_summary(self) -> dict:
+        """What the planned raters (slots 0 to ``planned_raters`` - 1) are given, counted from their plans'
+        prompt chunks: raters, items per rater (min, max), ratings of each prompt (min, max), rankings per
+        criterion (every rater ranks an item's K images once per criterion; attention checks are scored,
+        not aggregated, so they are counted apart), attention checks per rater (min, max) and in all."""
+        rated = np.zeros(len(self.prompts), dtype=np.int64)
+        items = []
+        rounds, rest = divmod(self.planned_raters, self.per_round)  # slot s rates chunk s % R of round s // R
+        assert rest == 0, "the planned raters fill whole rounds"
+        for round_ in range(rounds):
+            for chunk in self.round_chunks(round_):
+                rated[chunk] += 1
+                items.append(len(chunk))
+        return {"raters": len(items), "models": len(self.models), "criteria": list(CRITERIA),
+                "items_per_rater": [min(items), max(items)],
+                "ratings_per_prompt": [int(rated.min()), int(rated.max())],
+                "rankings_per_criterion": int(sum(items)),
+                "checks_per_rater": [self.n_checks(min(items)), self.n_checks(max(items))],
+                "attention_checks": int(sum(self.n_checks(n) for n in items))}
+
     def plan(self, slot: int) -> list[Assignment]:
         """The items of slot ``slot``: its chunk of its round's prompt permutation, and its checks."""
         s, n_prompts, k = self.settings, len(self.prompts), len(self.models)
         round_, chunk = divmod(slot, self.per_round)
-        order = np.random.default_rng([s.seed, 1, round_]).permutation(n_prompts)
-        prompts = [int(p) for p in np.array_split(order, self.per_round)[chunk]]
+        prompts = [int(p) for p in self.round_chunks(round_)[chunk]]
         rng = np.random.default_rng([s.seed, 2, slot])
-        n_checks = 0 if s.attention_rate == 0 else max(1, round(s.attention_rate * len(prompts)))
+        n_checks = self.n_checks(len(prompts))
         kinds = ["item"] * len(prompts) + ["check"] * n_checks
         check_at = set(rng.choice(len(kinds), n_checks, replace=False).tolist()) if n_checks else set()
         items, queue = [], iter(prompts)
@@ -149,6 +182,23 @@ class Study:
                 items.append(Assignment(position, prompt, "item", screen, [self.images[prompt][m] for m in screen],
                                         None))
         return items
+
+
+def _span(low_high) -> str:
+    low, high = low_high
+    return f"{low:,}" if low == high else f"{low:,}–{high:,}"
+
+
+def describe_plan(summary: dict) -> str:
+    """``plan_summary()`` in one line: raters, items and checks per rater, ratings per prompt and rankings
+    per criterion."""
+    checks = summary["checks_per_rater"]
+    extra = f" (+ {_span(checks)} attention check{'' if checks == [1, 1] else 's'} each, scored, not aggregated)" \
+        if checks[1] else ""
+    return (f"plan: {summary['raters']:,} raters of {_span(summary['items_per_rater'])} prompts each{extra} give "
+            f"{_span(summary['ratings_per_prompt'])} ratings per prompt and {summary['rankings_per_criterion']:,} "
+            f"rankings per criterion ({', '.join(summary['criteria'])}; a ranking orders the {summary['models']} "
+            "images of one prompt)")
 
 
 def parse_model(spec: str) -> tuple[str, Path]:
@@ -272,6 +322,7 @@ def create_study(prompts: list[str], models: dict[str, Path], out: Path, *, sett
               "image_sizes": sorted(sizes), "settings": _settings_json(settings), "db_url": shown_url(db_url),
               "images_sha256": sha256_files(sorted((out / IMAGES).glob("*.png"))), "versions": package_versions()}
     study = Study(out, study_id, list(models), prompts, ids, settings, db_url, prompt_source or {})
+    record["plan"] = study.plan_summary()  # the figures `study create` prints
     StudyStore(db_url, study_id).close()
     write_json_atomic(out / STUDY_FILE, record)
     return study

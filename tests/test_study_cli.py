@@ -94,9 +94,13 @@ def test_create_prints_the_plan_and_writes_the_study(tmp_path):
               "--raters-per-prompt", "3", "--seed", "4")
     planned = math.ceil(5 / 2) * 3  # rounds of ceil(P / items) raters, one round per rating of each prompt
     assert f"{len(prompts)} prompts × 2 models" in out
-    assert f"{planned} raters of 2 prompts each give 3 ratings per prompt" in out
+    # 5 prompts in chunks of at most 2 (2, 2, 1), each rated by 3 raters: 15 rankings per criterion
+    assert (f"plan: {planned} raters of 1–2 prompts each (+ 1 attention check each, scored, not aggregated) give 3 "
+            "ratings per prompt and 15 rankings per criterion (quality, alignment; a ranking orders the 2 images of "
+            "one prompt)") in out
     assert f"study invite {tmp_path / 'study'} --n {planned}" in out
     record = json.loads((tmp_path / "study" / "study.json").read_text())
+    assert record["plan"]["rankings_per_criterion"] == 15 and record["plan"]["ratings_per_prompt"] == [3, 3]
     assert record["models"] == list(folders) and record["prompts"] == prompts
     assert record["settings"]["items_per_rater"] == 2 and record["settings"]["seed"] == 4
     study = load_study(tmp_path / "study")

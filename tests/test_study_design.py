@@ -21,7 +21,7 @@ from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
 from bench.compbench.prompts import PAPER_CATEGORIES, list_sha256, load_prompts
-from human_study.design import STUDY_FILE, Settings, Study, create_study, load_study, parse_model
+from human_study.design import STUDY_FILE, Settings, Study, create_study, describe_plan, load_study, parse_model
 from human_study.errors import StudyError
 from human_study.prompts import default_prompts, write_prompts
 
@@ -240,6 +240,52 @@ def test_every_prompt_is_rated_exactly_raters_per_prompt_times(n_prompts, per_ra
     extra = Counter(a.prompt for slot in range(study.planned_raters, 2 * study.planned_raters)
                     for a in study.plan(slot) if a.kind == "item")
     assert extra == {p: raters for p in range(n_prompts)}
+
+
+@pytest.mark.parametrize("n_prompts,per_rater,raters", COMBOS)
+@pytest.mark.parametrize("rate", [0.0, 0.2])
+def test_the_plan_summary_counts_what_the_planned_raters_get(n_prompts, per_rater, raters, rate):
+    """The figures ``study create`` prints equal a count over every planned slot's own plan."""
+    study = fake_study(n_prompts, items_per_rater=per_rater, raters_per_prompt=raters, attention_rate=rate)
+    plans = [study.plan(slot) for slot in range(study.planned_raters)]
+    items = [sum(a.kind == "item" for a in p) for p in plans]
+    checks = [sum(a.kind == "check" for a in p) for p in plans]
+    ratings = Counter(a.prompt for p in plans for a in p if a.kind == "item")
+    assert study.plan_summary() == {
+        "raters": len(plans), "models": 3, "criteria": ["quality", "alignment"],
+        "items_per_rater": [min(items), max(items)], "ratings_per_prompt": [min(ratings.values()),
+                                                                            max(ratings.values())],
+        "rankings_per_criterion": sum(items), "checks_per_rater": [min(checks), max(checks)],
+        "attention_checks": sum(checks)}
+    assert sum(items) == n_prompts * raters
+
+
+def test_the_papers_scale_gives_15000_rankings_per_criterion():
+    """50 raters who each rank all 300 prompts' 4 images: 50 × 300 rankings per criterion (not × 4 models)."""
+    study = fake_study(300, 4, items_per_rater=300, raters_per_prompt=50)
+    summary = study.plan_summary()
+    assert (summary["raters"], summary["items_per_rater"], summary["ratings_per_prompt"]) == (50, [300, 300], [50, 50])
+    assert summary["rankings_per_criterion"] == 15_000 and summary["attention_checks"] == 50 * 30
+    assert describe_plan(summary) == (
+        "plan: 50 raters of 300 prompts each (+ 30 attention checks each, scored, not aggregated) give 50 ratings "
+        "per prompt and 15,000 rankings per criterion (quality, alignment; a ranking orders the 4 images of one "
+        "prompt)")
+
+
+def test_the_docs_quote_the_plans_create_prints():
+    """docs/human-study.md's example plans (300 prompts, 4 models) are the lines describe_plan prints."""
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "human-study.md").read_text(encoding="utf-8")
+    quoted = [line for line in doc.splitlines() if line.startswith("plan: ")]
+    assert quoted == [describe_plan(fake_study(300, 4).plan_summary()),  # the defaults: 30 per rater, 5 per prompt
+                      describe_plan(fake_study(300, 4, items_per_rater=300, raters_per_prompt=50).plan_summary())]
+    assert "15,000 rankings per" in doc and "30,000 rankings" not in doc
+
+
+def test_describe_plan_shows_uneven_chunks_and_no_checks():
+    study = fake_study(5, 2, items_per_rater=2, raters_per_prompt=3, attention_rate=0.0)
+    assert describe_plan(study.plan_summary()) == (
+        "plan: 9 raters of 1–2 prompts each give 3 ratings per prompt and 15 rankings per criterion (quality, "
+        "alignment; a ranking orders the 2 images of one prompt)")
 
 
 @pytest.mark.parametrize("n_prompts,per_rater,raters", COMBOS)

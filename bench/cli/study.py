@@ -120,7 +120,7 @@ def create_command(
 ):
     """Create a study: check every model has an image of every prompt, copy them blind, write the plan."""
     from bench.generate.plan import read_prompt_file
-    from human_study.design import Settings, create_study, parse_model
+    from human_study.design import Settings, create_study, describe_plan, parse_model
     from human_study.errors import StudyError
     from human_study.prompts import default_prompts
 
@@ -140,9 +140,8 @@ def create_command(
                         completion_code=completion_code, completion_url=completion_url, title=title)
     study = create_study(prompt_list, models, out, settings=settings, db_url=db, image_index=image_index,
                          prompt_source=source)
-    typer.echo(f"study {study.study_id}: {len(study.prompts)} prompts × {len(models)} models in {out}; "
-               f"{study.planned_raters} raters of {min(items_per_rater, len(study.prompts))} prompts each give "
-               f"{raters_per_prompt} ratings per prompt")
+    typer.echo(f"study {study.study_id}: {len(study.prompts)} prompts × {len(models)} models in {out}")
+    typer.echo(describe_plan(study.plan_summary()))
     typer.echo(f"next: pixart-bench study invite {out} --n {study.planned_raters}   and   "
                f"pixart-bench study serve {out}")
 
