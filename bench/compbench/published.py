@@ -12,13 +12,22 @@ Two sets exist, made by two versions of the official code (docs/compbench.md):
 
 The paper does not state its generation settings for the benchmark (sampler, steps, guidance,
 resolution), so a run of the released checkpoint need not land on these numbers.
+
+The current-code row carries the name its source gives it, "Pixart-α-ft" (``CURRENT_NAME``). The
+T2I-CompBench++ table does not say what "-ft" denotes (which checkpoint, or what was fine-tuned), so
+we do not rename it to a released checkpoint.
 """
 
 from __future__ import annotations
 
+# the T2I-CompBench++ table's own name for the row; what "-ft" denotes is not stated in that source
+CURRENT_NAME = "Pixart-α-ft"
+CURRENT_NAME_NOTE = 'the row\'s name in the T2I-CompBench++ table; what "-ft" denotes is not stated there'
+
 PIXART_ALPHA = {
     "current": {
-        "label": "PixArt-α, published (T2I-CompBench++ table; current official code)",
+        "label": f"{CURRENT_NAME}, published (T2I-CompBench++ table; current official code)",
+        "name_note": CURRENT_NAME_NOTE,
         "source": "T2I-CompBench++ project page table (Karine-H/T2I-CompBench-new, assets/8.png, 2024-04-21); "
                   "PixArt-α paper, later arXiv version, Table 3",
         "scores": {"color": 0.6690, "shape": 0.4927, "texture": 0.6477, "spatial": 0.2064, "non_spatial": 0.3197,
@@ -65,7 +74,8 @@ PEERS = {
         _row("GORS + SD v2", (0.6603, 0.4785, 0.6287, 0.1815, 0.3572, 0.4841, 0.3193, 0.3328), _PP_SOURCE),
         _row("DALL-E 2", (0.5267, 0.4747, 0.5804, 0.1283, 0.3078, 0.2967), _LATER_SOURCE, _SIX),
         _row("Stable XL", (0.5879, 0.4687, 0.5299, 0.2133, 0.3566, 0.4988, 0.3119, 0.3237), _PP_SOURCE),
-        {"model": "PixArt-α", "source": PIXART_ALPHA["current"]["source"], "scores": PIXART_ALPHA["current"]["scores"]},
+        {"model": CURRENT_NAME, "source": PIXART_ALPHA["current"]["source"],
+         "scores": PIXART_ALPHA["current"]["scores"]},
         _row("DALL-E 3", (0.7785, 0.6205, 0.7036, 0.2865, 0.3744, 0.5880, 0.3003, 0.3773), _PP_SOURCE),
     ],
     "first-release": [
