@@ -1,7 +1,9 @@
 """``pixart-bench report``: result files → tables (Markdown, LaTeX, CSV, HTML) with their provenance.
 
 ``build_tables(results)`` makes one ``Table`` per kind of result present, in this order: T2I-CompBench
-(``reports.compbench_table``), its paired differences (``reports.paired``), zero-shot FID
+(``reports.compbench_table``), its paired differences (``reports.paired``), the parity with the
+official scripts (``compbench audit``: ``reports.audit_table``), T2I-CompBench on the shapes world
+(``reports.world_table``), zero-shot FID
 (``reports.fid_table``), the ablations (``reports.ablate_table``), the user studies
 (``reports.study_table``) and the demo. ``write_report`` writes them under ``OUT``:
 
@@ -43,6 +45,14 @@ def build_tables(results: Results, *, published: bool = True, strict: bool = Fal
         paired = paired_table(compbench)
         if paired is not None:
             tables.append(paired)
+    if results.of_kind("audit"):
+        from reports.audit_table import audit_table
+
+        tables.append(audit_table(results.of_kind("audit"), strict=strict))
+    if results.of_kind("compbench_world"):
+        from reports.world_table import world_table
+
+        tables.append(world_table(results.of_kind("compbench_world"), strict=strict))
     if results.of_kind("fid"):
         tables.append(fid_table(results.of_kind("fid"), published=published, strict=strict))
     if results.of_kind("ablate_cost") or results.of_kind("ablate_fid"):

@@ -6,6 +6,8 @@ per file, with its kind, parsed JSON, model name, SHA-256 and (compbench) the pe
 | kind | file | written by | how it is recognised |
 |---|---|---|---|
 | ``compbench`` | ``results.json`` (+ ``per_image.csv``) | ``compbench`` | ``"format": "pixart-bench compbench"`` |
+| ``compbench_world`` | ``results.json`` | ``compbench --suite world`` | ``"format": "pixart-bench compbench (shapes world)"`` |
+| ``audit`` | ``audit.json`` | ``compbench audit`` | ``"format": "pixart-bench compbench audit"`` |
 | ``fid`` | ``fid.json`` | ``fid folder / coco / world``, ``ablate fid`` (per model) | ``fid``, ``n_gen``, ``reference``, ``extractor`` |
 | ``ablate_cost`` | ``cost.json`` | ``ablate cost`` | ``"format": "pixart-bench ablate cost"`` |
 | ``ablate_fid`` | ``ablate_fid.json`` | ``ablate fid`` | ``"format": "pixart-bench ablate fid"`` |
@@ -13,10 +15,10 @@ per file, with its kind, parsed JSON, model name, SHA-256 and (compbench) the pe
 | ``study`` | ``results.json`` | ``study results`` | ``models`` and ``criteria`` |
 | ``demo`` | ``results.json`` | ``demo`` | ``scores``, ``world_fid``, ``reference_parameters`` |
 
-A path may be written ``NAME=PATH`` to name the model of a single-model result (compbench, fid,
-demo); otherwise the name is the one the file records (a compbench run's ``--ckpt``, an ablate-fid
-model's name), else the name of the folder holding the file. A missing, unreadable or unknown file
-is a ``BenchError`` naming it.
+A path may be written ``NAME=PATH`` to name the model of a single-model result (compbench, compbench
+world, audit, fid, demo); otherwise the name is the one the file records (a compbench run's ``--ckpt``,
+an ablate-fid model's name), else the name of the folder holding the file (for an audit, the audited
+run's folder). A missing, unreadable or unknown file is a ``BenchError`` naming it.
 """
 
 from __future__ import annotations
@@ -31,16 +33,18 @@ from bench.errors import BenchError
 from pixart.errors import read_json
 from pixart.files import sha256_files
 
-KINDS = ("compbench", "fid", "ablate_cost", "ablate_fid", "ablate_train", "study", "demo")
+KINDS = ("compbench", "compbench_world", "audit", "fid", "ablate_cost", "ablate_fid", "ablate_train", "study", "demo")
 # the file names a folder is searched for, in this order
-RESULT_FILES = ("results.json", "fid.json", "cost.json", "ablate_fid.json", "ablate_train.json")
+RESULT_FILES = ("results.json", "fid.json", "cost.json", "ablate_fid.json", "ablate_train.json", "audit.json")
 PER_IMAGE = "per_image.csv"
 PER_IMAGE_COLUMNS = ("category", "file", "prompt", "score", "metric")
-SINGLE_MODEL = ("compbench", "fid", "demo")
+SINGLE_MODEL = ("compbench", "compbench_world", "audit", "fid", "demo")
 
 # the keys each kind must have for the tables to read it, as (key, type) paths
 REQUIRED = {
     "compbench": [("categories", dict), ("protocol", dict), ("model", dict)],
+    "compbench_world": [("suites", dict), ("protocol", dict), ("model", dict)],
+    "audit": [("categories", dict), ("run", dict), ("official", dict)],
     "fid": [("fid", (int, float)), ("n_gen", int), ("reference", dict), ("settings", dict), ("extractor", dict)],
     "ablate_cost": [("settings", dict), ("rows", list)],
     "ablate_fid": [("n", int), ("reference", dict), ("fid_settings", dict), ("models", list)],
@@ -49,6 +53,9 @@ REQUIRED = {
     "demo": [("scores", dict), ("world_fid", (int, float))],
 }
 CATEGORY_KEYS = [("score", (int, float)), ("ci95", list), ("metric", str)]
+WORLD_KEYS = [("score", (int, float)), ("ci95", list), ("images", int)]
+AUDIT_KEYS = [("images", int), ("ours", (int, float)), ("theirs", (int, float)), ("max_abs_diff", (int, float)),
+              ("mean_abs_diff", (int, float)), ("over_tolerance", int)]
 
 
 @dataclass
@@ -75,6 +82,10 @@ def detect_kind(data: dict) -> str | None:
     fmt = data.get("format")
     if fmt == "pixart-bench compbench":
         return "compbench"
+    if fmt == "pixart-bench compbench (shapes world)":
+        return "compbench_world"
+    if fmt == "pixart-bench compbench audit":
+        return "audit"
     if fmt == "pixart-bench ablate cost":
         return "ablate_cost"
     if fmt == "pixart-bench ablate fid":
@@ -109,6 +120,10 @@ def _check(kind: str, data: dict, path: Path) -> None:
                 raise BenchError(f"{path}: categories[{category!r}] must be an object")
             for key, typ in CATEGORY_KEYS:
                 need(summary, key, typ, f"categories[{category!r}] ")
+    if kind == "compbench_world":
+        _check_world(data, path, need)
+    if kind == "audit":
+        _check_audit(data, path, need)
     rows = {"ablate_cost": ("rows", ("config", "implementation", "status")),
             "ablate_fid": ("models", ("model", "fid", "n", "reference_id"))}.get(kind)
     if rows:
@@ -121,6 +136,37 @@ def _check(kind: str, data: dict, path: Path) -> None:
             for key in ("first_place_share", "mean_rank"):
                 if not isinstance(result, dict) or not isinstance(result.get(key), dict):
                     raise BenchError(f"{path}: criteria[{criterion!r}] lacks {key!r}")
+
+
+def _check_world(data: dict, path: Path, need) -> None:
+    """Each suite: the oracle's score, CI and image count; the learned metric's, where run."""
+    if not data["suites"]:
+        raise BenchError(f"{path}: a compbench world result with no suites")
+    for suite, result in data["suites"].items():
+        if not isinstance(result, dict) or not isinstance(result.get("oracle"), dict):
+            raise BenchError(f"{path}: suites[{suite!r}] lacks 'oracle'")
+        for key, typ in WORLD_KEYS:
+            need(result["oracle"], key, typ, f"suites[{suite!r}]['oracle'] ")
+        if "learned" in result:
+            learned = result["learned"]
+            if not isinstance(learned, dict):
+                raise BenchError(f"{path}: suites[{suite!r}]['learned'] must be an object")
+            for key, typ in (*CATEGORY_KEYS, ("agreement_with_oracle", dict)):
+                need(learned, key, typ, f"suites[{suite!r}]['learned'] ")
+
+
+def _check_audit(data: dict, path: Path, need) -> None:
+    """Each category: its status and metric, and the statistics of a compared one."""
+    if not data["categories"]:
+        raise BenchError(f"{path}: an audit with no categories")
+    for category, result in data["categories"].items():
+        if not isinstance(result, dict):
+            raise BenchError(f"{path}: categories[{category!r}] must be an object")
+        need(result, "status", str, f"categories[{category!r}] ")
+        need(result, "metric", str, f"categories[{category!r}] ")
+        if result["status"] == "compared":
+            for key, typ in AUDIT_KEYS:
+                need(result, key, typ, f"categories[{category!r}] ")
 
 
 def _names(typ) -> str:
@@ -167,7 +213,7 @@ def result_files(path: Path) -> list[Path]:
     found = [path / name for name in RESULT_FILES if (path / name).is_file()]
     if not found:
         raise BenchError(f"{path} holds no result file ({', '.join(RESULT_FILES)}); give the --out folder of "
-                         "compbench, fid, ablate, study results or demo, or the file itself")
+                         "compbench, compbench audit, fid, ablate, study results or demo, or the file itself")
     return found
 
 
@@ -176,6 +222,8 @@ def _default_model(kind: str, data: dict, path: Path) -> str | None:
         return None
     model = data.get("model") if isinstance(data.get("model"), dict) else {}
     recorded = model.get("name") or (Path(str(model["ckpt"]).rstrip("/")).name if model.get("ckpt") else None)
+    if kind == "audit" and not recorded and data["run"].get("path"):
+        recorded = Path(str(data["run"]["path"]).rstrip("/")).name  # the audited run's folder, not audit/
     return recorded or path.resolve().parent.name
 
 
@@ -185,8 +233,8 @@ def read_entry(path: Path, name: str | None = None) -> Entry:
     kind = detect_kind(data)
     if kind is None:
         raise BenchError(f"{path} is not a result file pixart-bench report reads: its keys "
-                         f"({', '.join(sorted(data)[:8])}) are none of compbench's, fid's, ablate cost's, ablate "
-                         "fid's, ablate train's, study results' or demo's")
+                         f"({', '.join(sorted(data)[:8])}) are none of compbench's, compbench world's, compbench "
+                         "audit's, fid's, ablate cost's, ablate fid's, ablate train's, study results' or demo's")
     _check(kind, data, path)
     if name is not None and kind not in SINGLE_MODEL:
         raise BenchError(f"{name}={path}: a {kind} result holds several models or variants; give it without NAME=")

@@ -2,6 +2,8 @@
 its files. Every case fails before a model loads or an image is made, except the damaged-folder cases, which
 fail before anything is scored or written."""
 
+import json
+
 from bad_input import ApiCase, CliCase, write
 from bad_input_world import png
 
@@ -85,4 +87,110 @@ API_CASES = [
             Evaluators.check, BenchError, r"--detections FILE or --detector .* for numeracy"),
     ApiCase("load_prompts: unknown category", lambda f, i: ("colors",), load_prompts, BenchError,
             r"unknown T2I-CompBench category 'colors'"),
+]
+
+
+# ---- compbench audit: a run's per-image scores against the official scripts' vqa_result.json ----------------------
+
+def audit_run(f, categories=("color",)):
+    """A small compbench --out folder (results.json, per_image.csv) of ``categories``, built by the run's writers."""
+    from test_compbench_audit import files_of, make_run
+
+    return make_run(f, {c: {name: 0.5 for name in files_of(c)} for c in categories})
+
+
+def audit_official(f, category="color", rows=None, text=None):
+    """The official output of ``category`` for ``audit_run``'s images (or ``rows`` / raw ``text`` instead)."""
+    from test_compbench_audit import files_of, write_official
+
+    path = write_official(f / "official", category, {name: 0.5 for name in files_of(category)})
+    if rows is not None or text is not None:
+        path.write_text(text if text is not None else json.dumps(rows))
+    return f / "official"
+
+
+def audit(f, *args, run=None, official=None):
+    return ["compbench", "audit", run if run is not None else audit_run(f), "--official",
+            official if official is not None else audit_official(f), *args]
+
+
+def without(name):
+    def setup(f, i):
+        run = audit_run(f)
+        (run / name).unlink()
+        return audit(f, run=run)
+    return setup
+
+
+def other_samples(f, i):
+    official = audit_official(f)
+    write(official / "color" / "samples" / "a red apple and a green leaf_000007.png", b"")
+    return audit(f, official=official)
+
+
+def our_own_copy(f, i):
+    from bench.compbench.samples import ImageScore, SampleImage, write_vqa_result
+    from test_compbench_audit import files_of, index
+
+    run = audit_run(f)
+    names = files_of("color")
+    write_vqa_result(run / "color" / "annotation_blip" / "vqa_result.json",
+                     [SampleImage(run / "color" / "samples" / n, n.rsplit("_", 1)[0], index(n)) for n in names],
+                     [ImageScore(0.5)] * len(names), "position", True)
+    return audit(f, run=run, official=run)
+
+
+def another_audit(f, i):
+    run = audit_run(f)
+    write(run / "audit" / "audit.json", json.dumps({"format": "pixart-bench compbench audit",
+                                                     "run": {"path": str(f / "elsewhere")}, "official": {}}))
+    return audit(f, run=run)
+
+
+def world_run(f, i):
+    run = audit_run(f)
+    record = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(json.dumps({**record, "format": "pixart-bench compbench (shapes world)"}))
+    return audit(f, run=run)
+
+
+CLI_CASES += [
+    CliCase("compbench audit: RUN without results.json", without("results.json"), r"RUN .*run has no results\.json"),
+    CliCase("compbench audit: RUN without per_image.csv", without("per_image.csv"), r"RUN .*run has no per_image\.csv"),
+    CliCase("compbench audit: RUN is missing", lambda f, i: audit(f, run=f / "nope", official=f),
+            r"RUN \(a compbench --out folder\) not found: .*nope"),
+    CliCase("compbench audit: RUN is a shapes-world run", world_run,
+            r"is a shapes-world run \(compbench --suite world\)"),
+    CliCase("compbench audit: --official without official files", lambda f, i: audit(
+        f, official=(f / "empty").mkdir() or f / "empty"), r"--official .*empty: no official output for the run's "
+        r"categories \(color\); looked for .*empty/color/annotation_blip/vqa_result\.json"),
+    CliCase("compbench audit: vqa_result.json is an object", lambda f, i: audit(
+        f, official=audit_official(f, text='{"question_id": 0}')), r"vqa_result\.json holds a JSON dict, not the list"),
+    CliCase("compbench audit: vqa_result.json truncated", lambda f, i: audit(
+        f, official=audit_official(f, text='[{"question_id": 0, "answer": ')), r"cannot read official output "
+        r".*vqa_result\.json: invalid JSON at line 1"),
+    CliCase("compbench audit: an entry without an answer", lambda f, i: audit(
+        f, official=audit_official(f, rows=[{"question_id": 0}])), r"vqa_result\.json, entry 0 is not "
+        r"\{\"question_id\", \"answer\"\}"),
+    CliCase("compbench audit: an answer that is no number", lambda f, i: audit(
+        f, official=audit_official(f, rows=[{"question_id": 0, "answer": "yes"}])), r"entry 0: answer 'yes' is not a "
+        r"number"),
+    CliCase("compbench audit: question ids of other images", lambda f, i: audit(
+        f, official=audit_official(f, rows=[{"question_id": q, "answer": "0.5"} for q in range(100, 109)])),
+        r"question_id 100, 101, 102, 103, 104 \(9 of 9\) match none of our 9 images of color"),
+    CliCase("compbench audit: fewer answers than images", lambda f, i: audit(
+        f, official=audit_official(f, rows=[{"question_id": q, "answer": "0.5"} for q in range(7)])),
+        r"has 7 answers for our 9 images of color; none for a pink rose and a black cat_000024\.png"),
+    CliCase("compbench audit: a question id twice", lambda f, i: audit(
+        f, official=audit_official(f, rows=[{"question_id": q // 2, "answer": "0.5"} for q in range(9)])),
+        r"question_id 0, 1, 2, 3 appear\(s\) more than once"),
+    CliCase("compbench audit: other file names in samples/", other_samples,
+            r"the file names of .*color/samples are not those our run scored for color \(only in .*samples: a red "
+            r"apple and a green leaf_000007\.png; only in our per_image\.csv: a blue car"),
+    CliCase("compbench audit: our own vqa_result.json as the official one", our_own_copy,
+            r"is the vqa_result\.json our run wrote for color"),
+    CliCase("compbench audit: --out holds another audit", another_audit,
+            r"--out .*audit already holds audit\.json of another run"),
+    CliCase("compbench audit: --out is a file", lambda f, i: audit(f, "--out", write(f / "taken", "keep")),
+            r"--out .*taken is a file"),
 ]

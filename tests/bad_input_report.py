@@ -64,3 +64,47 @@ API_CASES = [
     ApiCase("write_report: no path", lambda f, i: ([], f / "o"), write_report, BenchError,
             escape("give at least one result file or folder")),
 ]
+
+
+# ---- compbench --suite world and compbench audit results ------------------------------------------------------------
+
+WORLD = {"format": "pixart-bench compbench (shapes world)", "version": 1, "model": {"ckpt": "bench/world/reference"},
+         "protocol": {"images_per_prompt": 1, "seed": 0, "limit": 1}, "evaluators": {},
+         "suites": {"single": {"oracle": {"category": "single", "metric": "oracle", "score": 0.5, "ci95": [0.0, 1.0],
+                                          "images": 2, "prompts": 2}}}}
+AUDIT = {"format": "pixart-bench compbench audit", "version": 1, "model": {"ckpt": "models/tiny"},
+         "run": {"path": "runs/tiny"}, "official": {"path": "official"}, "tolerance": 1e-4,
+         "categories": {"color": {"status": "compared", "metric": "B-VQA", "images": 2, "ours": 0.5, "theirs": 0.5,
+                                  "max_abs_diff": 0.0, "mean_abs_diff": 0.0, "pearson_r": None, "over_tolerance": 0}}}
+
+
+def world_without_score(f: Path) -> Path:
+    record = json.loads(json.dumps(WORLD))
+    del record["suites"]["single"]["oracle"]["score"]
+    return write(f / "world" / "results.json", json.dumps(record))
+
+
+def audit_without(key: str):
+    def setup(f: Path, i) -> list:
+        record = json.loads(json.dumps(AUDIT))
+        del record["categories"]["color"][key]
+        return ["report", write(f / "audit" / "audit.json", json.dumps(record)), "--out", f / "o"]
+    return setup
+
+
+CLI_CASES += [
+    CliCase("report: a world suite without its oracle score", lambda f, i: ["report", world_without_score(f),
+                                                                           "--out", f / "o"],
+            r"world/results.json: a compbench_world result without suites\['single'\]\['oracle'\] 'score'"),
+    CliCase("report: a world result without suites", lambda f, i: [
+        "report", write(f / "w" / "results.json", json.dumps({**WORLD, "suites": {}})), "--out", f / "o"],
+        r"w/results.json: a compbench world result with no suites"),
+    CliCase("report: an audit category without its largest difference", audit_without("max_abs_diff"),
+            r"audit/audit.json: a audit result without categories\['color'\] 'max_abs_diff'"),
+    CliCase("report: an audit category without its status", audit_without("status"),
+            r"audit/audit.json: a audit result without categories\['color'\] 'status'"),
+    CliCase("report: a folder holding only a damaged audit.json", lambda f, i: [
+        "report", write(f / "a" / "audit.json", '{"format": "pixart-bench compbench audit", ').parent,
+        "--out", f / "o"],
+        r"cannot read result file .*a/audit.json: invalid JSON"),
+]
