@@ -55,7 +55,9 @@ def depth_file_name(image: SampleImage) -> str:
 
 
 class DptDepth:
-    """Depth maps from a transformers DPT depth model (``Intel/dpt-hybrid-midas``), the official way."""
+    """Depth maps from a transformers DPT depth model (``Intel/dpt-hybrid-midas``), following the official
+    pipeline's steps (module docstring) in float32, where the official run uses fp16 autocast, and with hub
+    weights not verified to be the official ``dpt_hybrid-midas-501f0c75.pt``."""
 
     name = "DPT"
 
