@@ -54,7 +54,7 @@ def build_tables(results: Results, *, published: bool = True, strict: bool = Fal
 
         tables.append(world_table(results.of_kind("compbench_world"), strict=strict))
     if results.of_kind("fid"):
-        tables.append(fid_table(results.of_kind("fid"), published=published, strict=strict))
+        tables += fid_table(results.of_kind("fid"), published=published, strict=strict)  # COCO-30K, image folders
     if results.of_kind("ablate_cost") or results.of_kind("ablate_fid"):
         tables.append(ablation_table(results.of_kind("ablate_cost"), results.of_kind("ablate_fid"),
                                      variants=variants, strict=strict))

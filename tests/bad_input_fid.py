@@ -183,7 +183,8 @@ CLI_CASES = [
             r"REF .*ref.npz was made with --resize center-crop-256.*--resize none"),
     CliCase("fid folder: --kid with a REF .npz without features",
             lambda f, i: run(f, i, "--kid", ref=stats_file(f / "ref.npz", i)),
-            r"--kid needs the reference's features, and REF .*ref.npz holds only its mean and covariance"),
+            r"--kid needs the reference's features, and REF .*ref.npz holds only its mean and covariance; give the "
+            r"reference images, .* or leave out --kid"),
     CliCase("fid folder: GEN an .npz", lambda f, i: run(f, i, gen=stats_file(f / "gen.npz", i)),
             r"GEN .*gen.npz: the generated side must be images"),
     # ---- outputs ------------------------------------------------------------------------------------

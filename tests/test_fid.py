@@ -43,6 +43,16 @@ def blobs(folder, n: int, seed: int, gain: float = 1.0, size=(32, 32), mode: str
     return folder
 
 
+@pytest.fixture(autouse=True, scope="module")
+def one_blas_thread():
+    """numpy's BLAS on one thread: a 2048×2048 ``eigvals`` is ~10× faster so on a busy 2-core CPU (see
+    tests/test_fid_coco.py). Speed only: the figures are the same."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def root(tmp_path_factory):
     return tmp_path_factory.mktemp("fid")
@@ -244,3 +254,63 @@ def test_throughput_benchmark_runs(tmp_path, capsys):
     steps = [r["what"] for r in report["rows"]]
     assert steps[-2:] == ["second model, cached reference", "second model, REF .npz"] and len(steps) == 6
     assert all(r["seconds"] > 0 for r in report["rows"]) and "| cold run: both sides | 4 |" in capsys.readouterr().out
+
+
+def test_fid_folder_reports_kid_by_default_records_the_protocol_and_warns_of_small_n(tmp_path, sets):
+    gen, ref = sets
+    cache = tmp_path / "cache"
+    args = ["--extractor", "world-cnn", "--cache", str(cache), "--resize", "none"]  # 128-d: fast
+    result = runner.invoke(app, ["fid", "folder", str(gen), str(ref), "--out", str(tmp_path / "a"), "--save-stats",
+                                 str(tmp_path / "ref.npz"), *args])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "a" / "fid.json").read_text())
+    # KID beside FID, equal to torch-fidelity's (compute_fid's KID is checked against it above)
+    direct = compute_fid(gen, ref, extractor="world-cnn", resize="none", cache_dir=cache, kid=True)
+    assert record["settings"]["kid"] is True and record["kid_mean"] == pytest.approx(direct["kid_mean"], rel=1e-6)
+    printed = " ".join(result.stdout.split())  # the console wraps long lines
+    assert f"KID {record['kid_mean']:.6g}" in printed
+    # the protocol, from what ran: a folder FID, not the standard Inception
+    protocol = record["protocol"]
+    assert (protocol["name"], protocol["command"]) == ("folder", "pixart-bench fid folder")
+    assert protocol["standard_inception"] is False and protocol["n_gen"] == N and "protocol: folder" in printed
+    # 12 images: one warning line on stderr, the strong form (N at most the 128 feature dimensions), also recorded
+    lines = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(lines) == 1 and "biased upward" in lines[0] and "the 128 feature dimensions" in lines[0]
+    assert "singular" in lines[0] and record["warnings"] == [lines[0].removeprefix("warning: ")]
+    assert "warning" not in result.stdout
+
+    # the reference statistics saved with KID on hold its features: a later KID against them, even if asked for
+    assert load_statistics(tmp_path / "ref.npz").features.shape[0] == N
+    result = runner.invoke(app, ["fid", "folder", str(gen), str(tmp_path / "ref.npz"), "--out", str(tmp_path / "b"),
+                                 "--kid", *args])
+    assert result.exit_code == 0, result.output
+    again = json.loads((tmp_path / "b" / "fid.json").read_text())
+    assert again["kid_mean"] == pytest.approx(record["kid_mean"], rel=1e-6) and len(again["warnings"]) == 1
+
+
+def test_fid_folder_no_kid_and_a_reference_npz_without_features(tmp_path, sets):
+    gen, ref = sets
+    args = ["--extractor", "world-cnn", "--no-cache", "--resize", "none"]
+    result = runner.invoke(app, ["fid", "folder", str(gen), str(ref), "--out", str(tmp_path / "a"), "--no-kid",
+                                 "--save-stats", str(tmp_path / "ref.npz"), *args])
+    assert result.exit_code == 0, result.output
+    record = json.loads((tmp_path / "a" / "fid.json").read_text())
+    assert "kid_mean" not in record and record["settings"]["kid"] is False and "KID" not in result.stdout
+    assert load_statistics(tmp_path / "ref.npz").features is None
+
+    # KID on by default: not computed against an .npz of mean and covariance only, and said so
+    result = runner.invoke(app, ["fid", "folder", str(gen), str(tmp_path / "ref.npz"), "--out", str(tmp_path / "b"),
+                                 *args])
+    assert result.exit_code == 0, result.output
+    second = json.loads((tmp_path / "b" / "fid.json").read_text())
+    assert "kid_mean" not in second and second["fid"] == pytest.approx(record["fid"], rel=1e-9)
+    kid_lines = [line for line in result.stderr.splitlines() if line.startswith("warning: KID was not computed")]
+    assert len(kid_lines) == 1 and "holds only the reference's mean and covariance" in kid_lines[0]
+    assert second["settings"]["kid_not_computed"] in kid_lines[0] and len(second["warnings"]) == 2
+
+    # asked for explicitly, it is refused before any work
+    result = runner.invoke(app, ["fid", "folder", str(gen), str(tmp_path / "ref.npz"), "--out", str(tmp_path / "c"),
+                                 "--kid", *args])
+    assert result.exit_code == 2 and "--kid needs the reference's features" in result.output
+    assert not (tmp_path / "c").exists()
+

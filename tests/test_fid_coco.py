@@ -253,7 +253,8 @@ def test_fid_coco_end_to_end_and_a_second_model_reuses_the_reference(coco, incep
     out, cache = tmp_path / "pixart", tmp_path / "cache"
     printed = invoke(coco_args(coco, inception, out, cache, tiny_pipeline_dir))
     record = json.loads((out / "fid.json").read_text())
-    assert re.search(r"FID \d+\.\d{4} \(6 generated vs 6 reference images", printed)
+    printed = " ".join(printed.split())  # the console wraps long lines
+    assert re.search(r"FID \d+\.\d{4}, KID \S+ ± \S+ \(6 generated vs 6 reference images", printed)
     assert record["n_gen"] == record["n_ref"] == 6 and np.isfinite(record["fid"]) and record["fid"] > 0
     rows = read_caption_list(out / CAPTION_LIST)
     assert rows == sample_captions(read_coco_captions(coco[0]), 6, seed=0)
@@ -266,6 +267,15 @@ def test_fid_coco_end_to_end_and_a_second_model_reuses_the_reference(coco, incep
     assert record["extractor"]["name"] == "inception-v3-compat" and record["settings"]["resize"] == "center-crop-256"
     assert record["extractor"]["weights_sha256"] == hashlib.sha256(inception.read_bytes()).hexdigest()
     assert record["reference"]["cached"] is False and record["versions"]["torch-fidelity"].startswith("0.4")
+    # labelled from what was computed: 6 images and a random Inception are COCO zero-shot FID-6, not COCO-30K
+    protocol = record["protocol"]
+    assert (protocol["name"], protocol["command"], protocol["n_gen"]) == ("coco zero-shot", "pixart-bench fid coco", 6)
+    assert protocol["checks"] == {"n_gen_is_30000": False, "standard_inception": False}
+    assert "6 generated images (--n 6, --caption-policy random), not 30,000" in protocol["not_coco_30k"]
+    assert "not inception-v3-compat with torch-fidelity's weights" in protocol["not_coco_30k"]
+    # KID by default, and the small-N warning (6 images, 2,048 dimensions) in the file
+    assert record["settings"]["kid"] is True and np.isfinite(record["kid_mean"])
+    assert len(record["warnings"]) == 1 and "singular" in record["warnings"][0]
     manifest = json.loads((out / MANIFEST).read_text())
     assert [(e["file"], e["prompt"], e["seed"]) for e in manifest["images"]] == [
         (f"samples/{r['index']:06d}.png", r["caption"], r["index"]) for r in rows]
@@ -296,6 +306,24 @@ def test_caption_policy_all_and_the_full_reference(coco, inception, pixart, tmp_
     record = run_coco(plan, pixart, progress=False)
     assert (record["n_gen"], record["n_ref"], record["captions"]) == (9, 8, 9)  # 3 images × 3 captions; all 8 images
     assert record["reference"]["cached"] is False and record["settings"]["cache_dir"] is None
+
+
+def test_the_coco_30k_label_comes_from_the_computed_result(coco, inception, pixart, tmp_path, monkeypatch):
+    """With the label's N and standard weights set to this test's (3 images, the random Inception), a run of
+    3 images is labelled COCO-30K: the label is decided on the result ``run_coco`` computed."""
+    import hashlib
+
+    import bench.fid.labels as labels
+    from bench.fid.protocol import FidSettings, prepare_coco, run_coco
+
+    monkeypatch.setattr(labels, "COCO_30K_N", 3)
+    monkeypatch.setattr(labels, "STANDARD_INCEPTION_SHA256", hashlib.sha256(inception.read_bytes()).hexdigest())
+    plan = prepare_coco(tmp_path / "run", captions=coco[0], images=coco[1], n=3, seed=0,
+                        fid=FidSettings(weights=inception, kid=None))
+    record = run_coco(plan, pixart, progress=False)
+    assert record["protocol"]["name"] == labels.COCO_30K == labels.protocol_of(record)
+    assert record["protocol"]["checks"] == {"n_gen_is_30000": True, "standard_inception": True}
+    assert json.loads((tmp_path / "run" / "fid.json").read_text())["protocol"] == record["protocol"]
 
 
 def test_shares_in_turn_and_only_the_main_process_computes_fid(coco, inception, pixart, tmp_path):
@@ -342,6 +370,8 @@ def test_fid_world_on_the_bundled_model(tmp_path):
     assert "FID" in printed and record["n_gen"] == record["n_ref"] == 2 and np.isfinite(record["fid"])
     assert record["extractor"]["name"] == "world-cnn" and record["settings"]["resize"] == "none"
     assert record["generation"]["settings"]["sampler"] == "sde-dpm-solver" and record["categories"] == ["single"]
+    assert (record["protocol"]["name"], record["protocol"]["command"]) == ("world", "pixart-bench fid world")
+    assert record["settings"]["kid"] is True and "kid_mean" in record and record["warnings"]  # KID by default; N = 2
     specs = load_suite(SUITES, "single")[:2]
     manifest = json.loads((out / MANIFEST).read_text())
     for i, (spec, entry) in enumerate(zip(specs, manifest["images"])):
@@ -372,6 +402,7 @@ def test_accelerate_launch_shares_the_generation_and_the_main_process_scores(coc
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output[-3000:]
     assert sorted(re.findall(r"rank (\d) of 2: made (\d+) image", output)) == [("0", "2"), ("1", "2")]
-    assert len(re.findall(r"FID \d+\.\d{4} \(4 generated vs 4 reference images", output)) == 1  # the main process
+    assert len(re.findall(r"FID \d+\.\d{4}, KID \S+ ± \S+ \(4 generated vs 4 reference images",
+                          " ".join(output.split()))) == 1  # the main process
     record = json.loads((tmp_path / "run" / "fid.json").read_text())
     assert record["n_gen"] == 4 and len(json.loads((tmp_path / "run" / MANIFEST).read_text())["images"]) == 4

@@ -117,6 +117,7 @@ def prepare_ablate_fid(out, *, prompts, ref, n: int = 5000, models: list[tuple[s
 def run_ablate_fid(plan: AblateFidPlan, load, *, batch_size: int = 4, progress: bool = True, log=None) -> dict | None:
     """Generate and score every model of ``plan`` (``load(ckpt)`` → a generation source); returns the
     record of ``ablate_fid.json``, or None on processes other than the main one."""
+    from bench.fid.labels import ABLATE, protocol_record
     from bench.fid.protocol import main_process
     from bench.generate import generate
     from pixart.files import package_versions, write_json_atomic
@@ -133,10 +134,10 @@ def run_ablate_fid(plan: AblateFidPlan, load, *, batch_size: int = 4, progress: 
         if not main_process(None, None):
             continue
         files = [folder / e["file"] for e in sorted(manifest["images"], key=lambda e: e["index"])]
-        record = {**plan.fid.compute(files, plan.ref), "model": {"name": name, "ckpt": ckpt, **manifest["model"]},
-                  "protocol": "ablate fid: FID-N of each model on one prompt set against one reference",
-                  "n": len(plan.prompts), "seed": plan.seed, "prompts": where,
-                  "reference_source": plan.reference,
+        result = plan.fid.compute(files, plan.ref)
+        record = {**result, "model": {"name": name, "ckpt": ckpt, **manifest["model"]},
+                  "protocol": protocol_record(ABLATE, result), "n": len(plan.prompts), "seed": plan.seed,
+                  "prompts": where, "reference_source": plan.reference,
                   "generation": {"settings": manifest["settings"], "manifest": "manifest.json"}}
         write_json_atomic(folder / "fid.json", record)
         if log:

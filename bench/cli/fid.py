@@ -1,13 +1,16 @@
 """The ``fid`` command group (torch-fidelity FID): ``fid folder GEN REF`` between two image folders, or a
 folder and reference statistics; ``fid coco`` (zero-shot COCO FID-30K end to end) and ``fid world`` (the
 same on the shapes world). The work is done by ``bench.fid`` (``compute_fid``) and ``bench.fid.protocol``;
-commands parse, write ``DIR/fid.json`` and print.
+commands parse, write ``DIR/fid.json`` (with the ``protocol`` record of ``bench.fid.labels``) and print the
+figures on stdout and each warning (small N, KID not computed) as one ``warning: ...`` line on stderr. KID is
+computed beside FID unless ``--no-kid``.
 """
 
 from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
+from typing import Optional
 
 import typer
 
@@ -33,6 +36,10 @@ WORLD_WEIGHTS_OPTION = typer.Option(None, "--world-weights", help="Another world
 RESIZE_OPTION = typer.Option(Resize["center-crop-256"], "--resize", help="center-crop-256: centred square, PIL "
                              "bicubic to 256x256 (both sides); none: as they are (one size per set).")
 KID_OPTION = typer.Option(False, "--kid", help="Also KID (needs the reference's features).")
+KID_DEFAULT_OPTION = typer.Option(None, "--kid/--no-kid", show_default=False,
+                                  help="KID (unbiased at any N) beside FID; on by default, and left out with a "
+                                  "warning when REF is an .npz without features. --kid: refuse such a REF; "
+                                  "--no-kid: FID only.")
 CACHE_OPTION = typer.Option(None, "--cache", help="Statistics cache, keyed by content "
                             "(default: $TORCH_HOME/pixart_bench_fid).")
 NO_CACHE_OPTION = typer.Option(False, "--no-cache", help="Compute both sides, read and write no cache.")
@@ -51,16 +58,19 @@ def pick_device(device: str | None) -> str:
 
 
 def write_result(out: Path, result: dict) -> Path:
-    """``out/fid.json``, written atomically, and the figures printed."""
+    """``out/fid.json``, written atomically, the figures printed, and each warning as one line on stderr."""
     from pixart.files import write_json_atomic
 
     out.mkdir(parents=True, exist_ok=True)
     path = write_json_atomic(out / "fid.json", result)
     kid = f", KID {result['kid_mean']:.6g} ± {result['kid_std']:.3g}" if "kid_mean" in result else ""
     where = "cached" if result["reference"]["cached"] else "computed"
+    protocol = result.get("protocol", {}).get("name", "unknown")
     console.print(f"FID {result['fid']:.4f}{kid} ({result['n_gen']} generated vs {result['n_ref']} reference images; "
                   f"{result['extractor']['name']}, --resize {result['settings']['resize']}; reference statistics "
-                  f"{where})")
+                  f"{where}; protocol: {protocol})")
+    for warning in result.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     console.print(f"wrote {path}", soft_wrap=True)
     return path
 
@@ -71,7 +81,7 @@ FOLDER_EXAMPLES = """[bold]Examples[/bold]
   pixart-bench fid folder out/gen data/ref --out runs/fid --inception-weights weights-inception-2015-12-05-6726825d.pth
   pixart-bench fid folder out/gen data/ref --out runs/fid --save-stats ref.npz   [dim]# keep the reference's stats[/dim]
   pixart-bench fid folder out/gen2 ref.npz --out runs/fid2   [dim]# a second model: only its own images are read[/dim]
-  pixart-bench fid folder out/gen data/ref --out runs/fid --resize none --kid   [dim]# images as they are; KID too[/dim]
+  pixart-bench fid folder out/gen data/ref --out runs/fid --resize none --no-kid   [dim]# as they are; no KID[/dim]
   pixart-bench fid folder out/gen data/ref --out runs/clip --extractor clip-vit-b-32 --clip-weights ViT-B-32.pt
   pixart-bench fid folder world-gen world-real --out runs/w --extractor world-cnn --resize none   [dim]# world-FID[/dim]
 """
@@ -90,29 +100,33 @@ def fid_folder(
     resize: Resize = RESIZE_OPTION,
     save_stats: Path = typer.Option(None, "--save-stats", help="Also write the reference statistics here (.npz), "
                                     "to pass as REF later."),
-    kid: bool = KID_OPTION,
+    kid: Optional[bool] = KID_DEFAULT_OPTION,
     cache: Path = CACHE_OPTION,
     no_cache: bool = NO_CACHE_OPTION,
     device: str = DEVICE_OPTION,
     batch_size: int = BATCH_OPTION,
 ):
-    """FID-N between two image folders (or a folder and reference statistics), computed with torch-fidelity."""
+    """FID-N (and KID) between two image folders, or a folder and reference statistics, with torch-fidelity.
+
+    The row a report makes of it is a folder FID: "COCO-30K zero-shot" is `fid coco`'s label alone."""
     from dataclasses import asdict
 
     from bench.errors import check_out_folder
     from bench.fid import compute_fid
+    from bench.fid.labels import FOLDER, protocol_record
 
     check_out_folder(out, "--out")
     settings = fid_settings(extractor.value, weights_for(extractor, inception_weights, clip_weights, world_weights),
                             resize.value, kid, cache, no_cache, device, batch_size)
-    write_result(out, compute_fid(gen, ref, **asdict(settings), save_stats=save_stats))
+    result = compute_fid(gen, ref, **asdict(settings), save_stats=save_stats)
+    write_result(out, {**result, "protocol": protocol_record(FOLDER, result)})
 
 
 CaptionPolicy = Enum("CaptionPolicy", {n: n for n in ("random", "first", "all")}, type=str)
 ReferencePolicy = Enum("ReferencePolicy", {n: n for n in ("sampled", "all")}, type=str)
 
 
-def fid_settings(extractor: str, weights, resize: str, kid: bool, cache, no_cache: bool, device: str | None,
+def fid_settings(extractor: str, weights, resize: str, kid: bool | None, cache, no_cache: bool, device: str | None,
                  batch_size: int):
     """The protocols' ``FidSettings`` from the shared options (cache: ``--cache``, the default one, or none)."""
     from bench.errors import BenchError
@@ -142,9 +156,9 @@ COCO_EXAMPLES = """[bold]Examples[/bold]
       --ckpt PixArt-XL-2-256x256-MSCOCO-FID732.pth --t5 t5-v1_1-xxl --vae sd-vae-ft-ema --config XL-2-256 \\
       --out runs/coco-fid732 --device cuda --dtype fp16
 
-  [dim]# Imagen's reference (the full validation set), KID and the CLIP score too[/dim]
+  [dim]# Imagen's reference (the full validation set) and the CLIP score too[/dim]
   pixart-bench fid coco --captions annotations/captions_val2014.json --images val2014 --ckpt out/my-pipeline \\
-      --out runs/coco-mine --reference all --kid --clip-score openai/clip-vit-base-patch32 --device cuda
+      --out runs/coco-mine --reference all --clip-score openai/clip-vit-base-patch32 --device cuda
 """
 
 
@@ -164,7 +178,8 @@ def fid_coco(
     reference: ReferencePolicy = typer.Option(ReferencePolicy.sampled, "--reference", help="sampled: the N drawn "
                                               "images; all: every image of the captions file."),
     # the FID options of `fid folder`
-    extractor: FidExtractor = EXTRACTOR_OPTION, resize: Resize = RESIZE_OPTION, kid: bool = KID_OPTION,
+    extractor: FidExtractor = EXTRACTOR_OPTION, resize: Resize = RESIZE_OPTION,
+    kid: Optional[bool] = KID_DEFAULT_OPTION,
     inception_weights: Path = INCEPTION_WEIGHTS_OPTION, clip_weights: Path = CLIP_WEIGHTS_OPTION,
     world_weights: Path = WORLD_WEIGHTS_OPTION, cache: Path = CACHE_OPTION, no_cache: bool = NO_CACHE_OPTION,
     fid_batch_size: int = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call."),
@@ -179,7 +194,9 @@ def fid_coco(
     vae: str = typer.Option(None, "--vae", help="PixArt .pth checkpoints: the VAE folder."),
     config: str = typer.Option(None, "--config", help="PixArt .pth checkpoints: preset or config.json."),
 ):
-    """Zero-shot COCO FID-N: draw N captions, generate an image for each, FID against COCO (torch-fidelity)."""
+    """Zero-shot COCO FID-N (and KID): draw N captions, generate an image for each, compare with COCO.
+
+    fid.json says "coco-30k zero-shot" only when the FID used 30,000 generated images and the standard Inception."""
     from bench.fid.protocol import prepare_coco, run_coco
     from bench.generate import load_source
 
@@ -205,7 +222,7 @@ def report(out: Path, record: dict) -> None:
 WORLD_EXAMPLES = """[bold]Examples[/bold]
 
   pixart-bench fid world --out runs/world-fid   [dim]# the bundled world model, every suite prompt[/dim]
-  pixart-bench fid world --out runs/w --prompts 8 --images-per-prompt 4 --kid
+  pixart-bench fid world --out runs/w --prompts 8 --images-per-prompt 4 --no-kid
   pixart-bench fid world --ckpt out/my-world-model --out runs/w-mine --categories single,color
 """
 
@@ -224,7 +241,7 @@ def fid_world(
     sampler: Sampler = typer.Option(None, "--sampler", help="PixArt only (default: the demo's, sde-dpm-solver)."),
     height: int = HEIGHT_OPTION, width: int = WIDTH_OPTION, device: str = DEVICE_OPTION,
     batch_size: int = typer.Option(8, "--batch-size", help="Images per model call."),
-    world_weights: Path = WORLD_WEIGHTS_OPTION, kid: bool = KID_OPTION,
+    world_weights: Path = WORLD_WEIGHTS_OPTION, kid: Optional[bool] = KID_DEFAULT_OPTION,
     cache: Path = CACHE_OPTION, no_cache: bool = NO_CACHE_OPTION,
     fid_batch_size: int = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call."),
 ):

@@ -10,7 +10,8 @@ The API::
 
 ``gen``/``ref``: a folder, a list of image files or of in-memory images; ``ref`` may also be an ``.npz``
 of statistics written here. ``compute_fid`` returns the ``fid.json`` dict: {"fid", "n_gen", "n_ref",
-"reference": {"id", "source", "n", ...}, "generated", "settings", "extractor", "versions", "seconds"}.
+["kid_mean", "kid_std"], "warnings", "reference": {"id", "source", "n", ...}, "generated", "settings",
+"extractor", "versions", "seconds"}; the commands add its ``protocol`` record (``labels``).
 
 Modules:
 
@@ -21,7 +22,9 @@ Modules:
   torch-fidelity's registry, their weights found offline (``resolve_weights``), ``Extractor``;
 - ``statistics``: features → mu/sigma/n, the ``.npz`` format with provenance, the content-keyed
   cache, ``reference_statistics``;
-- ``metric``: ``compute_fid``;
+- ``metric``: ``compute_fid`` (FID, and KID with ``kid=True``, or where it can with ``kid=None``);
+- ``labels``: the ``protocol`` record of ``fid.json`` (what a number may be called: "coco-30k zero-shot"
+  only for ``fid coco`` with 30,000 images and the standard Inception) and the small-N warning;
 - ``coco``: the COCO captions drawn and the real images they are compared with; ``protocol``: the
   ``fid coco`` and ``fid world`` protocols end to end; ``world``: world-FID against renderings.
 """

@@ -17,7 +17,9 @@ COCO (``prepare_coco`` then ``run_coco``)::
    ``out/samples/<NNNNNN>.png``, resumable, shared between the processes of ``accelerate launch``),
    then the main process computes FID with the core (``bench.fid.compute_fid``: both sides prepared
    with the same resize policy, the reference's statistics from the content-keyed cache, so a second
-   model against the same reference costs only its own images) and writes ``out/fid.json``.
+   model against the same reference costs only its own images) and writes ``out/fid.json``, whose
+   ``protocol`` record says "coco-30k zero-shot" only when that FID used 30,000 generated images and the
+   standard Inception (``bench.fid.labels``), "coco zero-shot" otherwise.
 
 The shapes world (``prepare_world`` then ``run_world``): the prompts of the world's suites, generated
 through the same store, against renderings of scenes that satisfy the same prompts, made with the
@@ -45,6 +47,7 @@ from bench.fid.coco import (
     sample_captions,
     write_caption_list,
 )
+from bench.fid.labels import COMMANDS, WORLD, coco_protocol
 from bench.fid.world import FID_JSON, VERSIONS, score_world
 from pixart.files import package_versions, write_json_atomic
 
@@ -56,7 +59,7 @@ class FidSettings:
     extractor: str = "inception-v3-compat"
     weights: str | Path | None = None
     resize: str = "center-crop-256"
-    kid: bool = False
+    kid: bool | None = False  # None: KID whenever both sides' features are at hand (the commands' default)
     cache_dir: str | Path | None = None
     device: str = "cpu"
     batch_size: int = 64
@@ -164,10 +167,9 @@ def run_coco(plan: CocoPlan, source, *, batch_size: int = 4, rank: int | None = 
         return None
     generated = [plan.out / e["file"] for e in sorted(manifest["images"], key=lambda e: e["index"])]
     result = plan.fid.compute(generated, plan.references)
-    record = {**result, "protocol": "COCO zero-shot FID (captions drawn from a COCO captions file, images "
-                                    "generated from them, compared with COCO images)",
-              "n": plan.n, "seed": plan.seed, "caption_policy": plan.caption_policy,
-              "reference_policy": plan.reference_policy, "caption_list": CAPTION_LIST,
+    record = {**result, "protocol": coco_protocol(result, plan.n, plan.caption_policy), "n": plan.n,
+              "seed": plan.seed, "caption_policy": plan.caption_policy, "reference_policy": plan.reference_policy,
+              "caption_list": CAPTION_LIST,
               "caption_list_sha256": caption_list_sha256(plan.rows), "captions": len(plan.rows),
               "coco": {**plan.coco.describe(), "images_folder": str(plan.images)},
               "model": manifest["model"], "generation": {"settings": manifest["settings"], "seeds": manifest["seeds"],
@@ -246,11 +248,10 @@ def run_world(plan: WorldPlan, source, *, batch_size: int = 8, rank: int | None 
     if not main_process(rank, world) or len(manifest["images"]) < len(prompts):
         return None
     entries = sorted(manifest["images"], key=lambda e: e["index"])
-    extra = {"protocol": "world-FID (the world's suites generated, compared with renderings of scenes that "
-                         "satisfy the same prompts)", "categories": plan.categories, "seed": plan.seed,
+    extra = {"categories": plan.categories, "seed": plan.seed,
              "model": manifest["model"], "generation": {"settings": manifest["settings"], "seeds": manifest["seeds"],
                                                         "layout": manifest["layout"], "manifest": "manifest.json"}}
     f = plan.fid
     return score_world([plan.out / e["file"] for e in entries], plan.specs, [e["seed"] for e in entries], plan.out,
                        weights=f.weights, kid=f.kid, cache_dir=f.cache_dir, device=f.device, batch_size=f.batch_size,
-                       extra=extra)
+                       extra=extra, command=COMMANDS[WORLD])

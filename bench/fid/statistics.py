@@ -127,7 +127,8 @@ def check_compatible(stats: Statistics, path, extractor: Extractor, resize: str,
                          f"prepared with --resize {resize}; both sides must be prepared the same way")
     if kid and stats.features is None:
         raise BenchError(f"--kid needs the reference's features, and REF {path} holds only its mean and covariance; "
-                         "give the reference images, or statistics written with --kid --save-stats")
+                         "give the reference images, or statistics saved while KID was computed (`fid folder "
+                         "--save-stats` does so by default), or leave out --kid")
 
 
 def provenance_for(images: ImageSet, digest: str, key: str, extractor: Extractor, n: int, dim: int) -> dict:
@@ -171,18 +172,19 @@ def is_statistics_file(ref) -> bool:
 
 
 def reference_statistics(ref, *, extractor: str = "inception-v3-compat", weights=None, resize: str = "center-crop-256",
-                         cache_dir=None, kid: bool = False, device: str = "cpu", batch_size: int = 64):
+                         cache_dir=None, kid: bool | None = False, device: str = "cpu", batch_size: int = 64):
     """The reference's statistics and the ``.npz`` that holds them: ``(Statistics, Path | None)``.
 
     ``ref``: a folder or list of image files (statistics computed, or read from ``cache_dir`` when an
     entry with the same key is there; the path is then the cache entry, None without a cache), or an
     ``.npz`` written by this package (checked: format, shapes, provenance, and that it was made with
-    this extractor, layer, weights and resize policy). ``kid=True`` keeps the features too.
+    this extractor, layer, weights and resize policy). ``kid=True`` keeps the features too (and needs them
+    in an ``.npz``); ``kid=None`` keeps them where it computes them, and takes an ``.npz`` without them.
     """
     fe = Extractor(extractor, weights, device, batch_size)
     if is_statistics_file(ref):
         stats = load_statistics(ref)
-        check_compatible(stats, ref, fe, resize, kid)
+        check_compatible(stats, ref, fe, resize, kid is True)
         return stats, Path(ref)
-    stats, entry, _ = set_statistics(image_set(ref, "reference", resize), fe, cache_dir, kid)
+    stats, entry, _ = set_statistics(image_set(ref, "reference", resize), fe, cache_dir, kid is not False)
     return stats, entry

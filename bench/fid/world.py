@@ -44,17 +44,21 @@ def render_references(generated: list[Path], specs: list[dict], seeds: list[int]
     return files
 
 
-def score_world(generated: list[Path], specs: list[dict], seeds: list[int], out, *, weights=None, kid: bool = False,
-                cache_dir=None, device: str = "cpu", batch_size: int = 64, extra: dict | None = None) -> dict:
+def score_world(generated: list[Path], specs: list[dict], seeds: list[int], out, *, weights=None,
+                kid: bool | None = False, cache_dir=None, device: str = "cpu", batch_size: int = 64,
+                extra: dict | None = None, command: str | None = None) -> dict:
     """World-FID of ``generated`` against its renderings (see the module's docstring); writes and returns
-    ``out/fid.json``'s record: the core's result, ``extra``, where the references are and their rule."""
+    ``out/fid.json``'s record: the core's result, ``extra``, the protocol record (``world``, made by
+    ``command``: None for a library call such as the demo's), where the references are and their rule."""
     from bench.fid import compute_fid
+    from bench.fid.labels import WORLD, protocol_record
 
     out = check_out_folder(out, "--out")
     references = render_references(list(generated), specs, seeds, out / REFERENCE_FOLDER)
     result = compute_fid(list(generated), references, extractor="world-cnn", weights=weights, resize="none",
                          cache_dir=cache_dir, kid=kid, device=device, batch_size=batch_size)
-    record = {**result, **(extra or {}), "reference_folder": REFERENCE_FOLDER, "reference_rule": REFERENCE_RULE,
+    record = {**result, "protocol": protocol_record(WORLD, result, command=command), **(extra or {}),
+              "reference_folder": REFERENCE_FOLDER, "reference_rule": REFERENCE_RULE,
               "versions": {**result.get("versions", {}), **package_versions(VERSIONS)}}
     write_json_atomic(out / FID_JSON, record)
     return record

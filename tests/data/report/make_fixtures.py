@@ -86,21 +86,63 @@ def compbench(folder: str, ckpt: str, base: dict, seed: int, color_list: str = "
     write_per_image_csv(out / "per_image.csv", rows)
 
 
-def fid(folder: str, name: str, value: float, reference: str = "ab" * 32, resize: str = "center-crop-256") -> None:
-    write(HERE / folder / "fid.json", {
-        "fid": value, "n_gen": 1000, "n_ref": 5000,
-        "reference": {"id": reference, "source": "a folder", "n": 5000, "content_sha256": "cd" * 32,
+def fid(folder: str, name: str, value: float, reference: str = "ab" * 32, resize: str = "center-crop-256", *,
+        protocol: str | None = "coco-30k zero-shot", n: int = 30_000, n_ref: int = 30_000,
+        extractor: str = "inception-v3-compat", weights_sha256: str | None = None,
+        kid: tuple[float, float] | None = None) -> None:
+    """A fid.json as ``fid coco`` / ``fid folder`` / ``fid world`` write it (``protocol``: the name of its
+    protocol record, written with ``bench.fid.labels``; None: a file from before the record existed;
+    ``weights_sha256`` None: torch-fidelity's standard Inception weights)."""
+    from bench.fid.labels import (ABLATE, COCO, COCO_30K, FOLDER, STANDARD_INCEPTION_SHA256, WORLD, coco_protocol,
+                                  protocol_record, small_n_warning)
+
+    weights_sha256 = weights_sha256 or STANDARD_INCEPTION_SHA256
+
+    dim = {"inception-v3-compat": 2048, "world-cnn": 128}[extractor]
+    record = {
+        "fid": value, "n_gen": n, "n_ref": n_ref,
+        **({"kid_mean": kid[0], "kid_std": kid[1]} if kid else {}),
+        "warnings": [w for w in [small_n_warning(n, n_ref, dim)] if w],
+        "reference": {"id": reference, "source": "a folder", "n": n_ref, "content_sha256": "cd" * 32,
                       "statistics": None, "cached": True, "created": "2026-11-28T10:00:00+00:00"},
-        "generated": {"id": "ef" * 32, "source": "a folder", "n": 1000, "content_sha256": "12" * 32,
+        "generated": {"id": "ef" * 32, "source": "a folder", "n": n, "content_sha256": "12" * 32,
                       "statistics": None, "cached": False},
-        "settings": {"resize": resize, "resize_call": "PIL", "distance": "torch_fidelity", "kid": False,
+        "settings": {"resize": resize, "resize_call": "PIL", "distance": "torch_fidelity", "kid": kid is not None,
+                     **({"kid_subsets": 100, "kid_subset_size": min(1000, max(2, min(n, n_ref) // 2))} if kid else {}),
                      "device": "cuda", "batch_size": 64, "cache_dir": None, "saved_statistics": None},
-        "extractor": {"name": "inception-v3-compat", "layer": "2048", "weights": "weights-inception.pth",
-                      "weights_sha256": "6726825d" + "0" * 56, "feature_dim": 2048},
+        "extractor": {"name": extractor, "layer": "2048" if dim == 2048 else "feat", "weights": "weights.pth",
+                      "weights_sha256": weights_sha256, "feature_dim": dim},
         "model": {"name": name, "ckpt": f"runs/{name}", "kind": "pixart", "class": "PixArtPipeline",
                   "transformer_sha256": "34" * 32},
         "versions": {"pixart-bench": "0.1.0", "torch-fidelity": "0.4.0", "torch": "2.14.1"},
-        "seconds": {"generated": 10.0, "reference": 0.1, "distance": 0.5}})
+        "seconds": {"generated": 10.0, "reference": 0.1, "distance": 0.5}}
+    if protocol is None:
+        record.pop("warnings")  # older files have neither record
+    elif protocol in (COCO_30K, COCO):
+        record["protocol"] = coco_protocol(record, n, "random")
+        assert record["protocol"]["name"] == protocol, record["protocol"]
+        record.update(n=n, seed=0, caption_policy="random", reference_policy="sampled" if n_ref == n else "all")
+    else:
+        assert protocol in (FOLDER, WORLD, ABLATE)
+        record["protocol"] = protocol_record(protocol, record)
+    write(HERE / folder / "fid.json", record)
+
+
+def fids() -> None:
+    """The fid.json fixtures: three COCO-30K runs (two against one reference, one against another), and the
+    image-folder kinds: two comparable folder FIDs of 20 images, a COCO run at N = 5,000, a world-FID and a file
+    without a protocol record."""
+    fid("fid-pixart", "pixart", 31.25, kid=(0.0121, 0.0004))
+    fid("fid-sdxl", "sdxl", 28.5, kid=(0.0098, 0.0003))
+    fid("fid-other-ref", "other", 40.0, reference="99" * 32, n_ref=40_504)
+    fid("fid-folder-a", "small-a", 180.5, reference="77" * 32, protocol="folder", n=20, n_ref=20,
+        kid=(0.0512, 0.0101))
+    fid("fid-folder-b", "small-b", 150.25, reference="77" * 32, protocol="folder", n=20, n_ref=20,
+        kid=(0.0433, 0.0097))
+    fid("fid-coco-5k", "pixart-5k", 33.0, protocol="coco zero-shot", n=5_000, n_ref=5_000)
+    fid("fid-world", "world-model", 28.26, reference="55" * 32, resize="none", protocol="world", n=298, n_ref=298,
+        extractor="world-cnn", weights_sha256="66" * 32, kid=(0.0213, 0.0021))
+    fid("fid-legacy", "legacy", 12.0, n=1_000, n_ref=5_000, protocol=None, weights_sha256="6726825d" + "0" * 56)
 
 
 def compbenches() -> None:
@@ -132,9 +174,7 @@ def cost_row(config: str, parameters: int, memory: float | None, median: float |
 
 def main():
     compbenches()
-    fid("fid-pixart", "pixart", 31.25)
-    fid("fid-sdxl", "sdxl", 28.5)
-    fid("fid-other-ref", "other", 40.0, reference="99" * 32, resize="none")
+    fids()
     settings = {"batch_size": 64, "dtype": "bf16", "grad_checkpointing": False, "resolution": None,
                 "device": "cuda", "steps": 5, "warmup": 1, "text_tokens": 120, "real_tokens": 24,
                 "diffusers": False, "max_memory_gib": None, "timeout_s": 1800.0}
