@@ -39,13 +39,20 @@ CLI_CASES = [
             r"missing evaluators: --blip PATH .* for color"),
     CliCase("compbench: the six categories without evaluators", lambda f, i: compbench(f, "--images", f),
             r"--blip PATH .* for color, shape, texture, complex; --clip PATH .* for non_spatial, complex; "
-            r"--detections FILE or --detector .* for spatial, complex"),
+            r"--detections-2d FILE \(the official rule: UniDet RS200's detections\) or --detector .* for spatial, "
+            r"complex"),
     CliCase("compbench: 3d_spatial without depth", lambda f, i: compbench(
-        f, "--images", f, "--categories", "3d_spatial", "--detections", write(f / "d.json", "{}")),
+        f, "--images", f, "--categories", "3d_spatial", "--detections-3d", write(f / "d.json", "{}")),
         r"--depth PATH .* or --depth-dir DIR for 3d_spatial"),
-    CliCase("compbench: --detector and --detections", lambda f, i: compbench(
-        f, "--images", f, "--categories", "spatial", "--detector", "owlv2:x", "--detections", write(f / "d.json", "{}")),
-        r"give one of --detector and --detections, not both"),
+    CliCase("compbench: --detector and --detections-2d", lambda f, i: compbench(
+        f, "--images", f, "--categories", "spatial", "--detector", "owlv2:x", "--detections-2d",
+        write(f / "d.json", "{}")), r"give one of --detector and --detections-2d, not both"),
+    CliCase("compbench: numeracy with only --detections-2d", lambda f, i: compbench(
+        f, "--images", f, "--categories", "numeracy", "--detections-2d", write(f / "d.json", "{}")),
+        r"--detections-3d FILE \(the official rules: UniDet R50's detections\) or --detector .* for numeracy"),
+    CliCase("compbench: --assume-official-seeds with --ckpt", lambda f, i: compbench(
+        f, "--ckpt", i.pipeline, *BLIP, "--categories", "color", "--assume-official-seeds"),
+        r"--assume-official-seeds is for --images"),
     CliCase("compbench: --suite other", lambda f, i: compbench(f, "--images", f, "--suite", "geneval"),
             r"--suite must be compbench or world"),
     CliCase("compbench: --suite world with --images", lambda f, i: compbench(f, "--images", f, "--suite", "world"),
@@ -84,7 +91,7 @@ API_CASES = [
     ApiCase("list_samples: no samples folder", lambda f, i: (f,), list_samples, BenchError,
             r"no samples/ folder in .*: the official layout"),
     ApiCase("Evaluators.check: numeracy without a detector", lambda f, i: (Evaluators(), ["numeracy"]),
-            Evaluators.check, BenchError, r"--detections FILE or --detector .* for numeracy"),
+            Evaluators.check, BenchError, r"--detections-3d FILE .* or --detector .* for numeracy"),
     ApiCase("load_prompts: unknown category", lambda f, i: ("colors",), load_prompts, BenchError,
             r"unknown T2I-CompBench category 'colors'"),
 ]

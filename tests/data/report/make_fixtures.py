@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench.compbench.protocol import category_protocol, run_protocol
 from bench.compbench.published import PIXART_ALPHA
 from bench.compbench.results import per_image_rows, summarise, write_per_image_csv
 from bench.compbench.samples import ImageScore, SampleImage
@@ -35,7 +36,7 @@ LISTS = {"color": ("color_val.txt", "1634259756dbc77d13093d907d414480080ec9790a8
          "color-2023": ("color_val_2023.txt", "1e37a12c1861bf6b11623eaffb0bf6d6eeea9702caf45b95d040f1721bba7f4f"),
          "shape": ("shape_val.txt", "37e1a276906c7ea9516cbd7ac8501be896006c0c17ca7344f260562834455bae"),
          "spatial": ("spatial_val.txt", "8707a1d7e42ce3002d95363cf55f74bd043c843ae27108f5125aaaa7840ca988")}
-METRIC = {"color": "B-VQA", "shape": "B-VQA", "spatial": "UniDet 2D (UniDet rules, owlv2 detections)"}
+METRIC = {"color": "B-VQA", "shape": "B-VQA", "spatial": "2D spatial (OWLv2, not the official metric)"}
 VERSIONS = {"pixart-bench": "0.1.0", "torch": "2.14.1", "transformers": "5.24.0", "diffusers": "0.42.1"}
 
 
@@ -52,7 +53,7 @@ def compbench(folder: str, ckpt: str, base: dict, seed: int, color_list: str = "
     "unknown"; None: an older file without the record) and ``evidence`` where it comes from."""
     rng = np.random.default_rng(seed)
     out = HERE / folder
-    results, rows = {}, []
+    results, rows, facts = {}, [], {}
     for category, listed in prompts.items():
         images = [SampleImage(out / category / "samples" / f"{p}_{2 * i + k:06d}.png", p, 2 * i + k)
                   for i, p in enumerate(listed) for k in range(2)]
@@ -63,22 +64,27 @@ def compbench(folder: str, ckpt: str, base: dict, seed: int, color_list: str = "
         key = "color-2023" if category == "color" and color_list == "2023" else category
         provenance = ({"metric": "B-VQA", "model": "Salesforce/blip-vqa-capfilt-large", "image_size": 480,
                        "np_num": np_num} if METRIC[category] == "B-VQA" else
-                      {"metric": METRIC[category], "confidence_threshold": 0.5, "detector": {"detector": "owlv2"}})
+                      {"metric": METRIC[category], "confidence_threshold": 0.5,
+                       "detector": {"detector": "OWLv2", "model": "google/owlv2-base-patch16-ensemble"}})
         summary.update(provenance=provenance, folder=f"{folder}/{category}",
                        prompt_list={"file": LISTS[key][0], "sha256": LISTS[key][1]}, complete=False)
+        if seeds is not None:  # what the command records: the first prompts of a 300-prompt list, counted
+            listed_300 = listed + [f"prompt {j}" for j in range(300 - len(listed))]
+            facts[category] = category_protocol(images, listed_300, list(seeds) if seeds != "unknown" else seeds,
+                                                evidence)
+            summary.update(protocol=facts[category], complete=facts[category]["complete"])
         results[category] = summary
-    record = {"format": "pixart-bench compbench", "version": 1, "created": "2026-11-28T10:00:00+00:00",
+    limit = len(next(iter(prompts.values())))
+    protocol = ({"images_per_prompt": 2, "seed": 42, "color_list": color_list, "limit": limit, "official": False}
+                if seeds is None else run_protocol(facts, color_list=color_list, limit=limit))
+    record = {"format": "pixart-bench compbench", "version": 1 if seeds is None else 2,
+              "created": "2026-11-28T10:00:00+00:00",
               "model": {"ckpt": ckpt, "kind": "pixart", "class": "PixArtPipeline",
                         "transformer_sha256": f"{seed:02d}" * 32},
-              "protocol": {"images_per_prompt": 2, "seed": seeds[0] if isinstance(seeds, (list, tuple)) else
-                           None if seeds == "unknown" else 42, "color_list": color_list,
-                           "limit": len(next(iter(prompts.values()))), "official": False,
-                           **({} if seeds is None else {"seeds": list(seeds) if seeds != "unknown" else seeds,
-                                                        "seeds_evidence": evidence}),
-                           **({"assumptions": ["seeds 42…51 assumed (--assume-official-seeds), not verified"]}
-                              if evidence.startswith("assumed") else {})},
+              "protocol": protocol,
               "evaluators": {"blip": "Salesforce/blip-vqa-capfilt-large", "clip": None, "clip_backend": "auto",
-                             "detector": "owlv2:google/owlv2-base-patch16-ensemble", "detections": None,
+                             "detector": "owlv2:google/owlv2-base-patch16-ensemble", "detections_2d": None,
+                             "detections_3d": None,
                              "depth": None, "depth_dir": None, "threshold": 0.5, "np_num": np_num,
                              "spacy_model": "en_core_web_sm", "device": "cuda", "batch_size": 32},
               "categories": results, "published": PIXART_ALPHA, "versions": VERSIONS}
