@@ -32,7 +32,7 @@ def check_golden(name: str, text: str) -> None:
     if os.environ.get("UPDATE_GOLDEN") == "1":
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    assert path.is_file(), f"no golden file {path}; run with UPDATE_GOLDEN=1 once and check it by eye"
+    assert path.is_file(), f"no golden file {path}; run with UPDATE_GOLDEN=1 once; the tests check its numbers"
     assert text == path.read_text(encoding="utf-8"), f"{name} differs from its golden file"
 
 
