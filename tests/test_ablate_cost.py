@@ -254,6 +254,7 @@ def test_ablate_fid_on_two_tiny_pipelines_equals_fid_folder(tmp_path, inception,
     with open(out / "ablate_fid.csv") as fh:
         assert [r["model"] for r in csv.DictReader(fh)] == ["a", "b"]
     assert "FID-4" in printed
+    assert printed.count("warning: FID of 4 generated and 5 reference images: below 10,000 images") == 1
 
 
 @pytest.mark.parametrize("command", ["cost", "fid"])

@@ -168,4 +168,9 @@ def fid(
     for row in record["models"]:
         table.add_row(row["model"], f"{row['fid']:.4f}", f"{row['n']:,}", row["reference_id"][:16])
     console.print(table)
+    from pixart.errors import read_json
+
+    first = read_json(out / record["models"][0]["model"] / "fid.json")  # every model's FID shares N and reference
+    for warning in first.get("warnings", []):
+        typer.echo(f"warning: {warning}", err=True)
     console.print(f"wrote {out / 'ablate_fid.json'} and {out / 'ablate_fid.csv'}", soft_wrap=True)
