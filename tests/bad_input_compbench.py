@@ -4,13 +4,14 @@ fail before anything is scored or written."""
 
 import json
 
-from bad_input import ApiCase, CliCase, write
+from bad_input import ApiCase, CliCase, truncate, write
 from bad_input_world import png
 
 from bench.compbench.metrics import Evaluators
 from bench.compbench.prompts import load_prompts
 from bench.compbench.samples import list_samples
 from bench.errors import BenchError
+from bench.world.demo import REFERENCE
 
 BLIP = ["--blip", "blip-folder"]  # never loaded: every case fails before
 
@@ -200,4 +201,47 @@ CLI_CASES += [
             r"--out .*audit already holds audit\.json of another run"),
     CliCase("compbench audit: --out is a file", lambda f, i: audit(f, "--out", write(f / "taken", "keep")),
             r"--out .*taken is a file"),
+]
+
+
+# ---- check first, then work: with --ckpt, every evaluator and the spaCy pipeline fail before the model loads --------
+
+def tiny_blip(f, damage=None):
+    from test_compbench_blip import build_tiny_blip
+
+    folder = build_tiny_blip(f / "blip")
+    if damage is not None:
+        damage(folder)
+    return folder
+
+
+def generating(f, i, *args, categories="color"):
+    """compbench generating with the tiny pipeline: one image of one prompt, one step."""
+    return compbench(f, "--ckpt", i.pipeline, "--categories", categories, "--limit", "1", "--images-per-prompt", "1",
+                     "--steps", "1", *args)
+
+
+CLI_CASES += [
+    CliCase("compbench --ckpt: --blip folder without config.json", lambda f, i: generating(
+        f, i, "--blip", write(f / "blip" / "vocab.txt", "[PAD]\n").parent),
+        r"--blip .*blip: no BLIP-VQA model there: config\.json does not exist; on a machine with internet access"),
+    CliCase("compbench --ckpt: --blip with truncated weights", lambda f, i: generating(
+        f, i, "--blip", tiny_blip(f, lambda d: truncate(d / "model.safetensors"))),
+        r"--blip .*blip: weight file model\.safetensors is damaged: its header describes"),
+    CliCase("compbench --ckpt: --blip is a file", lambda f, i: generating(f, i, "--blip", write(f / "blip.bin", "x")),
+            r"--blip .*blip\.bin is a file; pass the model folder"),
+    CliCase("compbench --ckpt: --detections-2d that does not parse", lambda f, i: generating(
+        f, i, "--detections-2d", write(f / "d.json", "{"), categories="spatial"),
+        r"--detections-2d: cannot read detections file .*d\.json: invalid JSON at line 1"),
+    CliCase("compbench --suite world: a missing --spacy-model", lambda f, i: [
+        "compbench", "--ckpt", REFERENCE, "--out", f / "out", "--categories", "single", "--limit", "1",
+        "--blip", tiny_blip(f), "--spacy-model", "no_such_pipeline"],
+        r"spaCy pipeline 'no_such_pipeline' not found: it is not installed, not a folder, and no installed package "
+        r"provides it \(installed pipelines: .*\); install the package that provides it, or pass --spacy-model"),
+]
+
+API_CASES += [
+    ApiCase("Evaluators.preflight: --depth folder of another model", lambda f, i: (
+        Evaluators(depth=str(write(f / "dpt" / "config.json", '{"model_type": "vit"}').parent)), ["depth"]),
+        Evaluators.preflight, BenchError, r"--depth .*dpt holds a 'vit' model, not DPT depth model"),
 ]

@@ -3,7 +3,8 @@
 It parses options and prints; the work is ``bench.compbench.run`` (generate or find the images,
 score them, write ``results.json`` / ``per_image.csv`` and the official ``vqa_result.json`` files)
 and, for the shapes world, ``bench.compbench.world``. Everything that can be checked before a model
-loads is: the categories, the evaluators they need, the generation settings, the output folder.
+loads is: the categories, the evaluators they need (resolved and checked: ``bench.compbench.preflight``),
+the spaCy pipeline, the generation settings, the output folder.
 """
 
 from __future__ import annotations
@@ -129,7 +130,13 @@ def compbench(
     if not world:
         ev.check(chosen)
     source = None
-    if ckpt is not None:
+    if ckpt is not None:  # check first: every evaluator and spaCy before the model loads (--images: once listed)
+        from bench.compbench.preflight import compbench_preflight, world_preflight
+
+        if world:
+            world_preflight(ev, chosen, limit)
+        else:
+            compbench_preflight(ev, chosen, color_list=color_list, limit=limit)
         source = _load(ckpt, world, device=device, dtype=dtype.value, steps=steps, cfg=cfg, sampler=sampler,
                        scheduler=scheduler, height=height, width=width)
     log = (lambda message: typer.echo(message, err=True))
@@ -187,14 +194,29 @@ def _is_world(ckpt: str | None, suite: str | None) -> bool:
 
 
 def _load(ckpt: str, world: bool, *, sampler, steps, cfg, **options):
-    """The generation source; the world model samples as the demo does unless told otherwise."""
+    """The generation source; a PixArt world model samples as the demo does unless told otherwise (any
+    other pipeline with its own scheduler)."""
     from bench.generate import load_source
 
-    if world and sampler is None and steps is None and cfg is None:
+    if world and sampler is None and steps is None and cfg is None and _is_pixart(ckpt):
         from bench.world.demo import DEMO_CFG, DEMO_SAMPLER, DEMO_STEPS
 
         return load_source(ckpt, sampler=DEMO_SAMPLER, steps=DEMO_STEPS, cfg=DEMO_CFG, **options)
     return load_source(ckpt, sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, **options)
+
+
+def _is_pixart(ckpt: str) -> bool:
+    """Whether ``ckpt`` loads as a PixArt model (the demo's sampler is PixArt's); False when it does not
+    resolve (``load_source`` then says why)."""
+    from bench.errors import BenchError
+    from bench.generate.sources import detect
+    from pixart.errors import PipelineError
+    from pixart.pipeline import resolve_pretrained
+
+    try:
+        return detect(resolve_pretrained(ckpt)) == "pixart"
+    except (BenchError, PipelineError):
+        return False
 
 
 def _model(ckpt: str, source) -> dict:

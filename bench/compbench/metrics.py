@@ -9,7 +9,9 @@
 | 3d_spatial | UniDet's 3D rules with depth (``spatial3d``) | ``--detections-3d`` (official: UniDet R50) or ``--detector``, and ``--depth`` or ``--depth-dir`` |
 | numeracy | counting (``numeracy``) | ``--detections-3d`` (official: UniDet R50) or ``--detector`` |
 
-``Evaluators`` holds the options; ``check`` names every missing one before any work. ``Scorers``
+``Evaluators`` holds the options; ``check`` names every missing one before any work, and ``preflight``
+resolves and checks the ones a run uses (folders, weights, detections files, spaCy) before it makes
+an image (``bench.compbench.preflight``). ``Scorers``
 builds each category's scorer and loads each evaluator model once per run (B-VQA for color, shape,
 texture and complex is one model).
 """
@@ -50,6 +52,7 @@ class Evaluators:
     spacy_model: str = "en_core_web_sm"
     device: str = "cpu"
     batch_size: int = 32
+    resolved = None  # not a field: {option: what it resolved to}, once ``preflight`` has run
 
     def has(self, need: str) -> bool:
         if need in ("detector_2d", "detector_3d"):
@@ -71,6 +74,15 @@ class Evaluators:
             raise BenchError("missing evaluators: " + "; ".join(lacking) + ". Weights come from local folders or the "
                              "Hugging Face cache; choose fewer categories with --categories")
 
+    def preflight(self, needs, prompts=()) -> dict[str, str]:
+        """Resolve and check the evaluators in ``needs`` (``NEEDS``' names) and, when one of ``prompts``
+        lacks a shipped analysis, the spaCy pipeline, before any work: BenchError names the option and the
+        path (``bench.compbench.preflight``). Returns {option: what it resolved to}."""
+        from bench.compbench.preflight import preflight
+
+        self.resolved = preflight(self, needs, prompts)
+        return self.resolved
+
 
 class Scorers:
     """``scorers(category)`` → that category's ``Scorer``; each evaluator model is loaded once."""
@@ -80,6 +92,8 @@ class Scorers:
 
         self.ev = ev
         self.parser = Parser(ev.spacy_model)
+        if (ev.resolved or {}).get("--spacy-model"):  # the prompts need spaCy: every score's provenance names it
+            self.parser.load()
         self._built: dict = {}
 
     def _once(self, key, build):

@@ -116,6 +116,7 @@ def run_compbench(categories: list[str], out: str | Path, ev: Evaluators, *, sou
     The protocol is recorded from evidence (``bench.compbench.protocol``): images counted per prompt,
     seeds from the folders' generate manifests checked by SHA-256 (or, with ``assume_official_seeds``
     for ``images``, assumed and said so)."""
+    from bench.compbench.preflight import compbench_preflight
     from bench.generate import generate
 
     ev.check(categories)
@@ -125,6 +126,8 @@ def run_compbench(categories: list[str], out: str | Path, ev: Evaluators, *, sou
         raise BenchError("--assume-official-seeds is for --images: the images this run makes have their seeds "
                          "on record")
     out = Path(out)
+    if source is not None:  # every evaluator and the spaCy pipeline checked before an image is made
+        compbench_preflight(ev, categories, color_list=color_list, limit=limit, out=out)
     folders, lists = {}, {}
     for category in categories:
         lists[category] = {"file": list_file(category, color_list), "sha256": list_sha256(category, color_list)}
@@ -139,6 +142,8 @@ def run_compbench(categories: list[str], out: str | Path, ev: Evaluators, *, sou
     if int(os.environ.get("RANK", "0")) != 0:
         return None
     listed = {category: list_samples(folders[category]) for category in categories}  # every folder, before models load
+    if images is not None:  # the images' prompts are known now; nothing is read yet
+        compbench_preflight(ev, categories, prompts={c: [im.prompt for im in listed[c]] for c in categories})
     hashes = {category: image_hashes(listed[category]) for category in categories}
     facts = {}
     for category in categories:

@@ -52,11 +52,13 @@ def run_world(source, out: str | Path, ev: Evaluators, *, categories: list[str] 
               limit: int | None = None, images_per_prompt: int = 4, seed: int = 0, generation_batch: int = 8,
               progress: bool = True, log=print) -> tuple[dict, list[dict]]:
     """Generate and score the world suites; returns ({suite: result}, per-image rows)."""
+    from bench.compbench.preflight import world_preflight
     from bench.generate import generate
     from bench.world.dataset import load_suite
     from bench.world.demo import SUITES, select_categories
 
     chosen = select_categories(categories)
+    world_preflight(ev, chosen, limit)  # the learned metrics' evaluators and spaCy, before an image is made
     scorers = Scorers(ev)
     results, rows = {}, []
     for suite in chosen:

@@ -75,7 +75,8 @@ def hub_checkpoints() -> Path:
 
 def resolve_weights(name: str, weights=None) -> Path:
     """The weights file of extractor ``name``: ``weights`` if given, else torch-fidelity's cache (Inception,
-    CLIP) or the bundled file (world-cnn); BenchError naming the file and the places looked."""
+    CLIP) or the bundled file (world-cnn); BenchError naming the file and the places looked, or a torch
+    file whose archive does not read (truncated), before any image is looked at."""
     info = extractor_info(name)
     if weights is not None:
         path = Path(weights)
@@ -83,7 +84,7 @@ def resolve_weights(name: str, weights=None) -> Path:
             why = "no such file" if not path.exists() else "a folder, not a file"
             raise BenchError(f"{info.option} {path}: {why}; give the {info.what}"
                              + (f" (download {info.url} on a connected machine)" if info.url else ""))
-        return path
+        return _readable(path, info)
     if info.file_name is None:
         from bench.world.fid import DEFAULT_WEIGHTS
 
@@ -93,7 +94,18 @@ def resolve_weights(name: str, weights=None) -> Path:
         raise BenchError(f"{info.what} not found: {info.option} was not given and torch-fidelity's cache has no "
                          f"{cached}; on a connected machine download {info.url}, then pass it with "
                          f"{info.option} FILE or copy it to {cached}")
-    return cached
+    return _readable(cached, info)
+
+
+def _readable(path: Path, info: ExtractorInfo) -> Path:
+    """``path``, once the header of a torch weights file (Inception, CLIP) reads; the full load comes
+    before the first feature (``FidSettings.check`` loads it before a protocol generates)."""
+    from bench.compbench.evaluators import weights_header_problem
+
+    problem = weights_header_problem(path) if info.url else None
+    if problem:
+        raise BenchError(f"cannot load {info.what} from {path}: {problem}; give the right file with {info.option}")
+    return path
 
 
 def worker_message(message: str) -> str:
