@@ -336,10 +336,28 @@ def _model_folder(path: Path) -> Path:
     raise CheckpointError(f"no transformer config.json in {path} (looked for config.json and transformer/config.json)")
 
 
+# what a refusal of a file that is not a checkpoint says was expected
+EXPECTED = ("a PixArt transformer checkpoint is an official .pth or .safetensors file, a transformer folder "
+            "(config.json), or a diffusers or pixart-bench pipeline folder holding one")
+# the key prefixes of an official-named PixArt (or DiT) state dict, and of a diffusers one
+MODEL_PREFIXES = ("x_embedder.", "t_embedder.", "y_embedder.", "blocks.", "final_layer.", "transformer_blocks.",
+                  "pos_embed")
+
+
 def read_official(path: Path, key: str | None = None) -> dict:
     """State dict of an official ``.pth`` / ``.pt`` (``state_dict`` by default) or ``.safetensors``."""
-    if path.suffix == ".safetensors":
-        return read_safetensors(path, CheckpointError)
+    try:
+        sd = read_safetensors(path, CheckpointError) if path.suffix == ".safetensors" else _read_official_pth(path, key)
+    except CheckpointError as e:
+        raise CheckpointError(f"{e}; {EXPECTED}") from None
+    if sd and not any(k.startswith(MODEL_PREFIXES) for k in sd):
+        names = ", ".join(sorted(map(str, sd))[:3]) + (", ..." if len(sd) > 3 else "")
+        raise CheckpointError(f"{path} is not a PixArt transformer checkpoint: none of its {len(sd):,} entries "
+                              f"({names}) has a transformer's name; {EXPECTED}")
+    return sd
+
+
+def _read_official_pth(path: Path, key: str | None) -> dict:
     obj = load_torch_file(path)
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
@@ -392,9 +410,36 @@ def load_torch_file(path: Path):
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - only torch.load of the user's file is inside
+        looks = _looks_like(path)
+        if looks is not None:  # torch's own words on such a file say nothing useful
+            raise CheckpointError(f"cannot read {path} as a torch checkpoint: the file is {looks}, not a "
+                                  "checkpoint") from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        first = first if len(first) <= 200 else first[:197] + "..."
         raise CheckpointError(f"cannot read {path} as a torch checkpoint (truncated, corrupt or not a "
                               f"checkpoint): {first}") from None
+
+
+def _looks_like(path: Path) -> str | None:
+    """What a file that is no checkpoint seems to be, from its first bytes (None when nothing is recognised)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(512)
+    except OSError:
+        return None
+    for magic, what in ((b"\x89PNG", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
+                        (b"%PDF", "a PDF document")):
+        if head.startswith(magic):
+            return what
+    if not head:
+        return "empty"
+    import codecs
+
+    try:  # incremental: a character cut at byte 512 is not an error
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)
+    except UnicodeDecodeError:  # binary: a damaged checkpoint, or something else
+        return None
+    return "a text file"
 
 
 def read_native(path: Path) -> tuple[PixArtConfig, dict, dict]:

@@ -195,3 +195,17 @@ API_CASES += [
             lambda out, budget, claims: run_train_ablation(out, budget, claims, components=REFERENCE, progress=False),
             BenchError, r"--claims: choose at least one claim"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("ablate cost: --out holds another command's run", lambda f, i: [
+        "ablate", "cost", "--config", "tiny", "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("ablate fid: --out holds another command's run", lambda f, i: [
+        "ablate", "fid", "--prompts", f / "p.txt", "--ref", f / "ref", "--ckpt", f"a={i.pipeline}", "--out",
+        another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("ablate train: --out holds another command's run", lambda f, i: [
+        "ablate", "train", "--out", another_run(f, i), "--budget", "quick"], r"--out .*demo-report " + TAKEN),
+]

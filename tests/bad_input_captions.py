@@ -157,3 +157,16 @@ API_CASES = [
     ApiCase("load_spacy: unknown model", lambda f, i: ("no_such_spacy_model",), load_spacy, DataError,
             r"spaCy model 'no_such_spacy_model' is missing"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("caption: --out holds another model's captions", lambda f, i: [
+        "caption", images(f, i), "--out", captions_out(f, [good_record("a.png")]), "--model", "llava-b", "--prompt",
+        "p"], r"--out .*captions\.jsonl holds captions made with another --model or --prompt \(m\); choose another"),
+    CliCase("caption: --out holds no captions", lambda f, i: [
+        "caption", images(f, i), "--out", write(f / "notes.jsonl", "my notes\n"), "--model", "llava"],
+        r"--out .*notes\.jsonl holds something other than captions"),
+]

@@ -245,3 +245,26 @@ API_CASES += [
         Evaluators(depth=str(write(f / "dpt" / "config.json", '{"model_type": "vit"}').parent)), ["depth"]),
         Evaluators.preflight, BenchError, r"--depth .*dpt holds a 'vit' model, not DPT depth model"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("compbench: --out holds another command's run", lambda f, i: [
+        "compbench", "--ckpt", REFERENCE, "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("compbench audit: --out holds another command's run", lambda f, i: [
+        "compbench", "audit", f / "run", "--official", f / "official", "--out", another_run(f, i)],
+        r"--out .*demo-report " + TAKEN),
+    CliCase("compbench: --ckpt is a text file", lambda f, i: [
+        "compbench", "--ckpt", write(f / "model.pth", "my notes\n"), "--suite", "world", "--out", f / "cb"],
+        r"cannot read .*model\.pth as a torch checkpoint: the file is a text file, not a checkpoint; a PixArt "
+        r"transformer checkpoint is an official \.pth or \.safetensors file, a transformer folder"),
+    CliCase("compbench: a transformer checkpoint without T5 and VAE", lambda f, i: [
+        "compbench", "--ckpt", i.native, "--suite", "world", "--out", f / "cb"],
+        r"is a transformer checkpoint only: also pass the T5 encoder \(--t5 PATH\) and the VAE \(--vae PATH\) "
+        r"folders, or give a pipeline folder made from the three \(pixart-bench export-diffusers"),
+    CliCase("compbench: --t5 with --images", lambda f, i: [
+        "compbench", "--images", f, "--t5", f, "--out", f / "cb", "--categories", "color"],
+        r"--t5, --vae and --config go with --ckpt"),
+]

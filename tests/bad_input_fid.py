@@ -256,3 +256,14 @@ API_CASES = [
             r"REF .*w.npz holds world-cnn features \(layer feat\), and the generated images are scored with "
             r"inception-v3-compat \(layer 2048\)"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("fid folder: --out holds another command's run", lambda f, i: [
+        "fid", "folder", f / "gen", f / "ref", "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("fid world: --out holds another command's run", lambda f, i: [
+        "fid", "world", "--out", another_run(f, i), "--prompts", "1"], r"--out .*demo-report " + TAKEN),
+]

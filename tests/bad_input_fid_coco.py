@@ -209,3 +209,13 @@ API_CASES = [
     ApiCase("score_world: fewer specs than images", lambda f, i: ([f / "a.png", f / "b.png"], [{}], [0, 1], f / "out"),
             score_world, BenchError, r"2 images, 1 specs and 2 seeds: one of each per image"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("fid coco: --out holds a demo report", lambda f, i: [
+        "fid", "coco", "--captions", f / "captions.json", "--images", f / "val2014", "--ckpt", i.pipeline, "--out",
+        another_run(f, i)], r"--out .*demo-report " + TAKEN),
+]

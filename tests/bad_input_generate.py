@@ -263,3 +263,17 @@ API_CASES = [
     ApiCase("fill_folder: no jobs", lambda f, i: (f / "run", [], None, {}), fill_folder, PipelineError,
             r"the run has no images to make"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("generate: --out holds another command's run", lambda f, i: [
+        "generate", "--ckpt", i.pipeline, "--prompts", "color", "--out", another_run(f, i)],
+        r"--out .*demo-report " + TAKEN),
+    CliCase("generate: --ckpt is a PNG image", lambda f, i: [
+        "generate", "--ckpt", png(f / "model.png"), "--prompts", "color", "--out", f / "run"],
+        r"cannot read .*model\.png as a torch checkpoint: the file is a PNG image, not a checkpoint; a PixArt "
+        r"transformer checkpoint is an official \.pth or \.safetensors file"),
+]

@@ -299,3 +299,21 @@ API_CASES = [
         *loaded_pipeline(f, i), ["a"], f / "run", SampleSettings(steps=2)), lambda pipe, prompts, out, s: run_sampling(
             pipe, prompts, out, s, images_per_prompt=0), PipelineError, r"--images-per-prompt must be a whole number"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("sample: --out holds another command's run", lambda f, i: [
+        "sample", "--ckpt", i.pipeline, "--prompt", "a", "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("convert: DST holds another command's run", lambda f, i: ["convert", i.native, another_run(f, i)],
+            r"DST .*demo-report " + TAKEN),
+    CliCase("convert: DST holds a converted checkpoint", lambda f, i: ["convert", i.native, i.copy("native", f)],
+            r"DST .*native holds a model folder \(config\.json\); choose another folder or pass --overwrite"),
+    CliCase("export-diffusers: DST holds another command's run", lambda f, i: [
+        "export-diffusers", i.pipeline, another_run(f, i)], r"DST .*demo-report " + TAKEN),
+    CliCase("sample: --ckpt is a text file", lambda f, i: [
+        "sample", "--ckpt", write(f / "notes.txt", "my notes\n"), "--prompt", "a", "--out", f / "run"],
+        r"cannot read .*notes\.txt as a torch checkpoint: the file is a text file, not a checkpoint"),
+]

@@ -108,3 +108,12 @@ CLI_CASES += [
         "--out", f / "o"],
         r"cannot read result file .*a/audit.json: invalid JSON"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("report: --out holds another command's run", lambda f, i: [
+        "report", i.demo_report, "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+]

@@ -438,3 +438,17 @@ API_CASES = [
     ApiCase("write_prompts: a folder", lambda f, i: (["a cat"], write(f / "p.txt" / "keep", "x").parent),
             write_prompts, StudyError, r"cannot write the prompt list .*p.txt: it is a folder"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("study create: --out holds another command's run", lambda f, i: [
+        "study", "create", "--model", f"a={f / 'a'}", "--model", f"b={f / 'b'}", "--out", another_run(f, i)],
+        r"--out .*demo-report " + TAKEN),
+    CliCase("study results: --out holds another command's run", lambda f, i: [
+        "study", "results", f / "study", "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("study demo: --out holds another command's run", lambda f, i: [
+        "study", "demo", "--out", another_run(f, i), "--no-serve"], r"--out .*demo-report " + TAKEN),
+]

@@ -344,3 +344,14 @@ API_CASES = [
             r"was made with different max_length \(max_length=120; the config has max_length=77\)"),
     *CAPTION_API,
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+from bad_input_world import TAKEN, another_run  # noqa: E402
+
+CLI_CASES += [
+    CliCase("train: output_dir holds another command's run", lambda f, i: [
+        "train", "--config", TINY, "--output-dir", another_run(f, i)], r"output_dir .*demo-report " + TAKEN),
+    CliCase("extract-features: --out holds another command's run", lambda f, i: extract(f, i, out=another_run(f, i)),
+            r"--out .*demo-report " + TAKEN),
+]

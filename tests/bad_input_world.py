@@ -353,3 +353,29 @@ API_CASES = [
             lambda f, i: (put(f / "stage2" / "inputs.json", '{"init_from"').parent, None, None, print),
             set_aside_if_inputs_changed, BenchError, r"cannot read stage record .*stage2.inputs.json"),
 ]
+
+
+# ---- the --out rule: a folder holding another command's run is refused, naming it (bench.errors.check_out) ----
+TAKEN = r"holds a demo run \(results\.json\); choose another folder or pass --overwrite"
+
+
+def another_run(f, inputs) -> Path:
+    """A copy of a finished demo report: another command's run, which no command may write into."""
+    return inputs.copy("demo_report", f)
+
+
+CLI_CASES += [
+    CliCase("demo: --out holds another command's run", lambda f, i: ["demo", "--quick", "--out", i.copy(
+        "world_images", f)], r"--out .*world-images holds a world dataset \(manifest\.jsonl\); choose another "
+                             r"folder or pass --overwrite"),
+    CliCase("world make-dataset: --out holds another command's run", lambda f, i: make_dataset_args(
+        f, out=another_run(f, i)), r"--out .*demo-report " + TAKEN),
+    CliCase("world make-suites: --out holds another command's run", lambda f, i: [
+        "world", "make-suites", "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("world train-reference: --out holds another command's run", lambda f, i: [
+        "world", "train-reference", "--work", f / "work", "--out", another_run(f, i)], r"--out .*demo-report " + TAKEN),
+    CliCase("world train-extractor: --out exists", lambda f, i: [
+        "world", "train-extractor", "--out", i.copy("extractor", f) / "feature_extractor.safetensors", "--steps", "1"],
+        r"--out .*feature_extractor\.safetensors already exists \(made from other inputs\); choose another file "
+        r"name or pass --overwrite"),
+]

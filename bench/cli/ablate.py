@@ -62,6 +62,8 @@ def cost(
     max_memory_gib: float = typer.Option(None, "--max-memory-gib", help="Skip a config the memory model puts above "
                                          "this (default: the memory available); on CUDA also a hard cap."),
     timeout: float = typer.Option(1800, "--timeout", help="Seconds per config measurement."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Parameters, peak training memory, step time, FLOPs and MFU of model configs, each measured in its own process.
 
@@ -70,11 +72,13 @@ def cost(
     """
     from bench.ablate.cost import CostSettings, run_cost
     from bench.cli.fid import pick_device
+    from bench.errors import check_out
 
     settings = CostSettings(batch_size=batch_size, dtype=dtype.value, grad_checkpointing=grad_checkpointing,
                             resolution=resolution, device=pick_device(device), steps=steps, warmup=warmup,
                             text_tokens=text_tokens, real_tokens=real_tokens, diffusers=diffusers,
                             max_memory_gib=max_memory_gib, timeout_s=timeout)
+    check_out(out, "ablate cost", overwrite=overwrite)  # its own run resumes when its settings are the same
     record = run_cost(config, settings, out, log=lambda message: typer.echo(message, err=True))
     print_cost(record)
     console.print(f"wrote {out / 'cost.json'} and {out / 'cost.csv'}", soft_wrap=True)
@@ -140,21 +144,26 @@ def fid(
     scheduler: str = SCHEDULER_OPTION, height: int = HEIGHT_OPTION, width: int = WIDTH_OPTION,
     dtype: DType = DTYPE_OPTION, device: str = DEVICE_OPTION,
     batch_size: int = typer.Option(4, "--batch-size", help="Images per model call."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """FID-N of several models on one prompt set against one cached reference (the paper's FID-5K protocol)."""
     from bench.ablate.fid import model_names, prepare_ablate_fid, run_ablate_fid
     from bench.cli.fid import fid_settings, weights_for
-    from bench.errors import check_range
+    from bench.errors import check_out, check_range
     from bench.generate import load_source
 
     check_range("--batch-size", batch_size, 1, 4096, whole=True)
+    # a folder per model, each resumed by the generation store when its prompts and model are the same
+    check_out(out, "ablate fid", also=tuple(name for name, _ in model_names(ckpt)), overwrite=overwrite)
     settings = fid_settings(extractor.value, weights_for(extractor, inception_weights, clip_weights, world_weights),
                             resize.value, kid, cache, no_cache, device, fid_batch_size)
     plan = prepare_ablate_fid(out, prompts=prompts, ref=ref, n=n, models=model_names(ckpt), seed=seed, fid=settings)
 
     def load(path: str):
         return load_source(path, steps=steps, cfg=cfg, height=height, width=width, device=settings.device,
-                           dtype=dtype.value, scheduler=scheduler, sampler=sampler.value if sampler else None)
+                           dtype=dtype.value, scheduler=scheduler, sampler=sampler.value if sampler else None,
+                           component_options=False)
 
     record = run_ablate_fid(plan, load, batch_size=batch_size, log=lambda message: typer.echo(message, err=True))
     if record is None:

@@ -43,15 +43,19 @@ def ablate_train(
     threads: int = typer.Option(None, "--threads", help="CPU threads for torch (on a busy CPU, 1 is often faster)."),
     workers: int = typer.Option(None, "--workers", help="Processes that render the dataset and score images with "
                                 "the oracle (default: the budget's)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Train every arm of the chosen claims for several seeds at equal budgets on the world (64 px), evaluate
     them at a few checkpoints, and write each claim's difference between arms, its CI and a verdict."""
     from bench.ablate.train import RESULTS, run_train_ablation
     from bench.ablate.train_budget import make_budget, parse_claims
+    from bench.errors import check_out
     from bench.world.demo import REFERENCE
 
     chosen = parse_claims(claims)
     b = make_budget(budget, steps=steps, seeds=seeds, workers=workers)
+    check_out(out, "ablate train", overwrite=overwrite)  # its own run resumes when its settings are the same
     result = run_train_ablation(out, b, chosen, components=components or REFERENCE, threads=threads,
                                 log=lambda message: typer.echo(message, err=True))
     print_claims(result)

@@ -88,11 +88,16 @@ def compbench(
     width: int = WIDTH_OPTION,
     dtype: DType = DTYPE_OPTION,
     generation_batch: int = typer.Option(4, "--generation-batch", help="Images per model call."),
+    t5: str = typer.Option(None, "--t5", help="A PixArt transformer checkpoint's T5 encoder folder."),
+    vae: str = typer.Option(None, "--vae", help="A PixArt transformer checkpoint's VAE folder."),
+    config: str = typer.Option(None, "--config", help="A PixArt .pth checkpoint's preset or config.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """T2I-CompBench for any model: generate (or reuse) images, score them with the official rules, 95% CIs."""
     from bench.compbench.metrics import Evaluators
     from bench.compbench.prompts import CATEGORIES, PAPER_CATEGORIES
-    from bench.errors import BenchError, check_out_folder, check_range
+    from bench.errors import BenchError, check_out, check_range
     from bench.generate import parse_seed
 
     if ctx.invoked_subcommand is not None:  # `compbench audit ...`: the subcommand does the work
@@ -121,7 +126,9 @@ def compbench(
     check_range("--threshold", threshold, 0, 1)
     if limit is not None:
         check_range("--limit", limit, 1, 10_000, whole=True)
-    check_out_folder(out, "--out")
+    if images is not None and (t5 or vae or config):
+        raise BenchError("--t5, --vae and --config go with --ckpt (a PixArt transformer checkpoint), not --images")
+    check_out(out, "compbench", same=lambda folder: _same_run(folder, ckpt, images), overwrite=overwrite)
     ev = Evaluators(blip=blip, clip=clip, clip_backend=clip_backend, detector=detector,
                     detections_2d=str(detections_2d) if detections_2d else None,
                     detections_3d=str(detections_3d) if detections_3d else None, depth=depth,
@@ -138,7 +145,7 @@ def compbench(
         else:
             compbench_preflight(ev, chosen, color_list=color_list, limit=limit)
         source = _load(ckpt, world, device=device, dtype=dtype.value, steps=steps, cfg=cfg, sampler=sampler,
-                       scheduler=scheduler, height=height, width=width)
+                       scheduler=scheduler, height=height, width=width, t5=t5, vae=vae, config=config)
     log = (lambda message: typer.echo(message, err=True))
     if world:
         from bench.compbench.world import run_world_and_write
@@ -217,6 +224,14 @@ def _is_pixart(ckpt: str) -> bool:
         return detect(resolve_pretrained(ckpt)) == "pixart"
     except (BenchError, PipelineError):
         return False
+
+
+def _same_run(folder: Path, ckpt: str | None, images: Path | None) -> bool:
+    """Whether ``folder/results.json`` is a run of the same model (--ckpt) or images (--images): resumed."""
+    import json
+
+    model = json.loads((folder / "results.json").read_text()).get("model", {})
+    return model.get("ckpt") == ckpt if ckpt is not None else model.get("images") == str(images)
 
 
 def _model(ckpt: str, source) -> dict:

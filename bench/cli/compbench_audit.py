@@ -29,10 +29,16 @@ def audit(
                                   "DIR/<category>/annotation_blip/vqa_result.json and the others in their official "
                                   "places (or one category's folder for a run of one category)."),
     out: Path = typer.Option(None, "--out", help="Folder for audit.json (default: RUN/audit)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Compare a run's per-image scores with the official scripts' output on the same images."""
     from bench.compbench.audit import run_audit, summary_table
 
+    from bench.errors import check_out
+
+    # an audit of its own is checked by the audit itself (of this run, against these official files)
+    check_out(out if out is not None else run / "audit", "compbench audit", overwrite=overwrite)
     record, path = run_audit(run, official, out)
     typer.echo(summary_table(record))
     console.print(f"audit: {path}", soft_wrap=True, markup=False)

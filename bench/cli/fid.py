@@ -105,21 +105,38 @@ def fid_folder(
     no_cache: bool = NO_CACHE_OPTION,
     device: str = DEVICE_OPTION,
     batch_size: int = BATCH_OPTION,
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """FID-N (and KID) between two image folders, or a folder and reference statistics, with torch-fidelity.
 
     The row a report makes of it is a folder FID: "COCO-30K zero-shot" is `fid coco`'s label alone."""
     from dataclasses import asdict
 
-    from bench.errors import check_out_folder
+    from bench.errors import check_out
     from bench.fid import compute_fid
     from bench.fid.labels import FOLDER, protocol_record
 
-    check_out_folder(out, "--out")
+    check_out(out, "fid folder", same=lambda folder: _same_fid(folder, gen, ref, extractor.value, resize.value),
+              overwrite=overwrite)
     settings = fid_settings(extractor.value, weights_for(extractor, inception_weights, clip_weights, world_weights),
                             resize.value, kid, cache, no_cache, device, batch_size)
     result = compute_fid(gen, ref, **asdict(settings), save_stats=save_stats)
     write_result(out, {**result, "protocol": protocol_record(FOLDER, result)})
+
+
+def _same_fid(folder: Path, gen: Path, ref: Path, extractor: str, resize: str) -> bool:
+    """Whether ``folder/fid.json`` measured the same two sides with the same extractor and resize."""
+    import json
+
+    def same_path(recorded, given: Path) -> bool:
+        return recorded is not None and Path(str(recorded)).resolve() == given.resolve()
+
+    record = json.loads((folder / "fid.json").read_text())
+    return (same_path(record.get("generated", {}).get("source"), gen)
+            and same_path(record.get("reference", {}).get("source"), ref)
+            and record.get("extractor", {}).get("name") == extractor
+            and record.get("settings", {}).get("resize") == resize)
 
 
 CaptionPolicy = Enum("CaptionPolicy", {n: n for n in ("random", "first", "all")}, type=str)
@@ -193,15 +210,19 @@ def fid_coco(
     t5: str = typer.Option(None, "--t5", help="PixArt .pth checkpoints: the T5 encoder folder."),
     vae: str = typer.Option(None, "--vae", help="PixArt .pth checkpoints: the VAE folder."),
     config: str = typer.Option(None, "--config", help="PixArt .pth checkpoints: preset or config.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Zero-shot COCO FID-N (and KID): draw N captions, generate an image for each, compare with COCO.
 
     fid.json says "coco-30k zero-shot" only when the FID used 30,000 generated images and the standard Inception."""
+    from bench.errors import check_out
     from bench.fid.protocol import prepare_coco, run_coco
     from bench.generate import load_source
 
     settings = fid_settings(extractor.value, weights_for(extractor, inception_weights, clip_weights, world_weights),
                             resize.value, kid, cache, no_cache, device, fid_batch_size)
+    check_out(out, "fid coco", overwrite=overwrite)  # its own run resumes: the caption list is checked next
     plan = prepare_coco(out, captions=captions, images=images, n=n, seed=seed, caption_policy=caption_policy.value,
                         reference=reference.value, fid=settings, clip_model=clip_score)
     source = load_source(ckpt, steps=steps, cfg=cfg, height=height, width=width, device=settings.device,
@@ -244,8 +265,11 @@ def fid_world(
     world_weights: Path = WORLD_WEIGHTS_OPTION, kid: Optional[bool] = KID_DEFAULT_OPTION,
     cache: Path = CACHE_OPTION, no_cache: bool = NO_CACHE_OPTION,
     fid_batch_size: int = typer.Option(64, "--fid-batch-size", help="Images per feature-extractor call."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """World-FID: the world's suites generated with any model, against renderings of the same prompts (world-cnn)."""
+    from bench.errors import check_out
     from bench.fid.protocol import prepare_world, run_world
     from bench.generate import load_source
     from bench.generate.sources import detect
@@ -254,6 +278,7 @@ def fid_world(
 
     settings = fid_settings("world-cnn", world_weights, "none", kid, cache, no_cache, device, fid_batch_size)
     chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
+    check_out(out, "fid world", overwrite=overwrite)  # its own run resumes: the store checks its prompts and model
     plan = prepare_world(out, categories=chosen, prompts_per_category=prompts, images_per_prompt=images_per_prompt,
                          seed=seed, fid=settings)
     ckpt = ckpt or str(REFERENCE)
@@ -264,7 +289,7 @@ def fid_world(
     else:
         sampler_name = sampler.value if sampler else None
     source = load_source(ckpt, steps=steps, cfg=cfg, height=height, width=width, device=settings.device,
-                         sampler=sampler_name)
+                         sampler=sampler_name, component_options=False)
     record = run_world(plan, source, batch_size=batch_size, log=lambda message: typer.echo(message, err=True))
     if record is not None:
         report(out, record)

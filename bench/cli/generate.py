@@ -69,16 +69,18 @@ def generate(
     t5: str = typer.Option(None, "--t5", help="PixArt transformer checkpoints: the T5 encoder folder."),
     vae: str = typer.Option(None, "--vae", help="PixArt transformer checkpoints: the VAE folder."),
     config: str = typer.Option(None, "--config", help="PixArt .pth checkpoints: preset or config.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Generate images for a prompt list with any text-to-image model (resumable, shardable, recorded)."""
-    from bench.errors import check_out_folder
+    from bench.errors import check_out
     from bench.generate import generate as run, load_source, parse_seed, resolve_prompts
     from bench.generate.plan import check_counts
 
     seed = parse_seed(seeds)
     check_counts(images_per_prompt, seed, batch_size)
     texts, where = resolve_prompts(prompts, color_list)
-    check_out_folder(out, "--out")
+    check_out(out, "generate", overwrite=overwrite)  # its own run resumes: checked once the model is known
     source = load_source(ckpt, loader=loader, steps=steps, cfg=cfg, height=height, width=width, device=device,
                          dtype=dtype.value, noise=noise, scheduler=scheduler,
                          sampler=sampler.value if sampler else None,

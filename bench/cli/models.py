@@ -103,6 +103,8 @@ def convert(
     caption_channels: int = typer.Option(4096, help="--from dit: text feature width of the new caption projection (T5-XXL: 4096)."),
     model_max_length: int = typer.Option(120, help="--from dit: tokens in the new null caption."),
     seed: int = typer.Option(0, help="--from dit: seed for the freshly initialised caption layers."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Convert a PixArt transformer between official, diffusers and native formats, or initialise one from DiT.
 
@@ -112,6 +114,7 @@ def convert(
     from pixart import checkpoints
 
     target = (to or Target.native).value
+    _check_dst(dst, "convert", overwrite, one_file=target == "official")
     if from_ is Source.dit:
         from pixart.dit_init import pixart_from_dit
 
@@ -163,8 +166,12 @@ def sample(
     t5: Path = typer.Option(None, "--t5", help="T5 encoder folder (needed with a bare transformer checkpoint)."),
     vae: Path = typer.Option(None, "--vae", help="VAE folder (needed with a bare transformer checkpoint)."),
     config: str = typer.Option(None, "--config", help="Transformer preset / config.json, for a .pth whose config cannot be inferred."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Generate images from prompts with a PixArt checkpoint (diffusers schedulers, per-image seeds)."""
+    from bench.errors import check_out
+    from bench.generate.sources import check_bare_checkpoint
     from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings, check_prompts
     from pixart.sample_run import check_run, read_prompts, run_sampling
 
@@ -176,6 +183,8 @@ def sample(
     settings = SampleSettings(sampler.value, steps, cfg, height, width, null_caption.value if null_caption else None)
     settings.check()
     check_run(out, images_per_prompt, batch_size)
+    check_out(out, "sample", overwrite=overwrite)  # its own run resumes: checked once the model is known
+    check_bare_checkpoint(ckpt, t5, vae, config)  # a file that is no checkpoint is named as such
     pipe = PixArtPipeline.from_pretrained(ckpt, t5=t5, vae=vae, transformer_config=config, device=device,
                                           dtype=torch_dtype(dtype))
     manifest = run_sampling(pipe, texts, out, settings, seed=seed, images_per_prompt=images_per_prompt,
@@ -190,9 +199,26 @@ def export_diffusers(
     t5: Path = typer.Option(None, "--t5"),
     vae: Path = typer.Option(None, "--vae"),
     config: str = typer.Option(None, "--config"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Write a diffusers PixArtAlphaPipeline folder that generates the same images as our pipeline."""
+    from bench.generate.sources import check_bare_checkpoint
     from pixart.pipeline import PixArtPipeline
 
+    _check_dst(dst, "export-diffusers", overwrite)
+    check_bare_checkpoint(src, t5, vae, config, option="SRC")
     PixArtPipeline.from_pretrained(src, t5=t5, vae=vae, transformer_config=config).export_diffusers(dst)
     console.print(f"wrote a diffusers PixArtAlphaPipeline folder to {dst}")
+
+
+def _check_dst(dst: Path, command: str, overwrite: bool, one_file: bool = False) -> None:
+    """The --out rule for DST (``one_file``: a checkpoint file, else a folder): a folder holding anything
+    (even this command's output, whose source is not recorded) or an existing file is refused unless
+    --overwrite; a file where a folder goes (and the reverse) is the writer's own error."""
+    from bench.errors import check_new_file, check_out
+
+    if dst.is_dir() and not one_file:
+        check_out(dst, command, same=False, overwrite=overwrite, option="DST")
+    elif dst.is_file() and one_file:
+        check_new_file(dst, "DST", overwrite=overwrite)

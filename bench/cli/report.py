@@ -38,9 +38,11 @@ def report(
                                    "never bold) to the T2I-CompBench and FID tables."),
     variant: list[str] = typer.Option(None, "--variant", help="NAME=CONFIG: ablate fid's model NAME is ablate cost's "
                                       "config CONFIG in the ablation table (repeat)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Tables of results (Markdown, LaTeX, CSV, HTML), each with the provenance of its numbers."""
-    from bench.errors import BenchError
+    from bench.errors import BenchError, check_out
     from reports.build import parse_formats, write_report
 
     chosen = [m.strip() for m in models.split(",") if m.strip()] if models is not None else None
@@ -54,6 +56,8 @@ def report(
         if name in variants:
             raise BenchError(f"--variant: {name} is given twice")
         variants[name] = config
+    # a report of the same result files is written again (they may have changed); one of others is refused
+    check_out(out, "report", same=lambda folder: _same_inputs(folder, results), overwrite=overwrite)
     record = write_report(results, out, parse_formats(formats), chosen, strict=strict, published=published,
                           variants=variants)
     for table in record["tables"]:
@@ -63,3 +67,15 @@ def report(
     console.print(f"wrote {len(record['files'])} files to {out}: report.md, report.json"
                   + (", tables/" if any(f.startswith("tables") for f in record["files"]) else "")
                   + (", report.html" if "report.html" in record["files"] else ""), soft_wrap=True, markup=False)
+
+
+def _same_inputs(folder: Path, results: list[str]) -> bool:
+    """Whether ``folder/report.json`` was made from result files that ``results`` names (all of them, or some:
+    --models leaves some out, and a report may grow)."""
+    import json
+
+    from reports.collect import result_files, split_name
+
+    recorded = {Path(i["path"]).resolve() for i in json.loads((folder / "report.json").read_text()).get("inputs", [])}
+    given = {f.resolve() for value in results for f in result_files(split_name(value)[1])}
+    return bool(recorded) and recorded <= given

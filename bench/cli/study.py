@@ -77,6 +77,24 @@ def _load(folder: Path, db: str | None):
     return study, StudyStore(study.database_url(db), study.study_id)
 
 
+def _same_study(folder: Path, study_folder: Path) -> bool:
+    """Whether ``folder/results.json`` aggregates the study in ``study_folder``."""
+    import json
+
+    recorded = json.loads((folder / "results.json").read_text()).get("study", {}).get("folder")
+    return recorded is not None and Path(recorded).resolve() == study_folder.resolve()
+
+
+def _demo_prompts(folder: Path):
+    """The prompts per category of the demo study in ``folder`` (None when unreadable)."""
+    import json
+
+    try:
+        return json.loads((folder / "study" / "study.json").read_text())["prompt_source"]["per_category"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 @study_app.command("prompts", epilog=STUDY_EXAMPLES)
 def prompts_command(
     out: Path = typer.Option(..., "--out", help="Text file to write, one prompt per line."),
@@ -117,6 +135,8 @@ def create_command(
     completion_url: str = typer.Option(None, "--completion-url", help="Link shown at the end, with {code}, e.g. "
                                        "https://app.prolific.com/submissions/complete?cc={code}"),
     title: str = typer.Option("Image ranking study", "--title"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Create a study: check every model has an image of every prompt, copy them blind, write the plan."""
     from bench.generate.plan import read_prompt_file
@@ -124,6 +144,10 @@ def create_command(
     from human_study.errors import StudyError
     from human_study.prompts import default_prompts
 
+    if out.is_dir():  # a study already there is never replaced (create_study says so)
+        from bench.errors import check_out
+
+        check_out(out, "study create", overwrite=overwrite)
     models = {}
     for spec in model:
         name, folder = parse_model(spec)
@@ -219,14 +243,17 @@ def results_command(
     n_boot: int = typer.Option(1000, "--n-boot", help="Bootstrap replicates for the 95% CIs."),
     seed: int = typer.Option(0, "--seed"),
     include_excluded: bool = typer.Option(False, "--include-excluded", help="Keep raters who failed checks."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Aggregate the answers: first-place shares, mean ranks, Plackett–Luce strengths, agreement."""
-    from bench.errors import check_out_folder, check_range
+    from bench.errors import check_out, check_range
     from human_study.aggregate import aggregate, write_results
     from human_study.answers import tables
     from human_study.errors import StudyError
 
-    check_out_folder(out, "--out")  # before the bootstrap, which can take a while
+    # before the bootstrap, which can take a while; the same study's results are written again (more answers)
+    check_out(out, "study results", same=lambda folder: _same_study(folder, study_folder), overwrite=overwrite)
     check_range("--n-boot", n_boot, 1, whole=True)
     check_range("--seed", seed, 0, whole=True)
     study, store = _load(study_folder, db)
@@ -260,10 +287,16 @@ def demo_command(
     prompts: int = typer.Option(2, "--prompts", help="Prompts per world category."),
     port: int = typer.Option(7860, "--port"),
     serve: bool = typer.Option(True, "--serve/--no-serve", help="--no-serve: create the study and print links only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """A small study of the bundled world model against the world's renderer, to click through locally."""
+    from bench.errors import check_out
     from human_study.demo import make_demo_study
 
+    # a demo study of the same --prompts is reused; one of other --prompts, with its answers, is never replaced
+    check_out(out, "study demo", same=lambda folder: _demo_prompts(folder) == prompts, replace=False,
+              overwrite=overwrite)
     if serve:  # a busy or impossible port is refused before any image is made
         _check_port("127.0.0.1", port)
 

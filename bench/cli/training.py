@@ -47,12 +47,18 @@ def train(
     set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value (YAML scalar). Repeatable."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the latest complete checkpoint in output_dir."),
     output_dir: str = typer.Option(None, "--output-dir", help="Shortcut for --set output_dir=..."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an output_dir that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Train PixArt (any of the paper's three stages) with the hybrid IDDPM loss, EMA, checkpoints and exact resume."""
     from pixart.train import load_config
     from pixart.train import train as run_train
 
     cfg = load_config(config, [*set_, *([f"output_dir={output_dir}"] if output_dir else [])])
+    if Path(cfg.output_dir).is_dir():  # the --out rule; a run of its own is resumed (--resume) or refused there
+        from bench.errors import check_out
+
+        check_out(cfg.output_dir, "train", overwrite=overwrite, option="output_dir")
     result = run_train(cfg, resume=resume)
     last = result["history"][-1] if result["history"] else {}
     console.print(f"done: {len(result['history'])} steps, last loss {last.get('loss', float('nan')):.4f}; "
@@ -67,10 +73,16 @@ def extract_features_cmd(
     set_: list[str] = typer.Option([], "--set", help="Override a config value: key.sub=value. Repeatable."),
     batch_size: int = typer.Option(8, "--batch-size", min=1),
     shard_size: int = typer.Option(256, "--shard-size", min=1, help="Items per safetensors shard."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Precompute T5 features and VAE posteriors (per aspect bucket) for training; resumable, multi-process."""
     from pixart.extract import run_extract
 
+    if out.is_dir():  # the --out rule; a cache of other settings is refused by the extraction itself
+        from bench.errors import check_out
+
+        check_out(out, "extract-features", overwrite=overwrite)
     n = run_extract(out, config, set_, batch_size=batch_size, shard_size=shard_size)
     console.print(f"encoded {n} new items into {out}")
 
@@ -103,9 +115,40 @@ def caption(
     """Re-caption images with a vision-language model (the paper's dense LLaVA captions); batched and resumable."""
     from pixart.captions import DEFAULT_PROMPT, caption_images
 
+    _check_captions_file(out, model, prompt or DEFAULT_PROMPT)
     n = caption_images(images, out, model, prompt=prompt or DEFAULT_PROMPT, batch_size=batch_size,
                        max_new_tokens=max_new_tokens, device=device, dtype=torch_dtype(dtype))
     console.print(f"captioned {n} new images into {out}")
+
+
+def _check_captions_file(out: Path, model: str, prompt: str) -> None:
+    """The --out rule for a captions file: new, or captions by the same --model and --prompt (resumed);
+    one holding other captions (another model or prompt) or no captions at all is refused."""
+    from bench.errors import BenchError
+    from pixart.captions import read_done
+
+    if not out.is_file():
+        return
+    read_done(out, repair=False)  # a damaged line is named first
+    with open(out, encoding="utf-8", errors="replace") as f:
+        first = f.readline()
+    try:
+        record = json.loads(first)
+    except ValueError:  # an empty file, or the first record cut short by a crash (then resumed)
+        record = None
+    if first.strip() and not first.startswith('{"path"') and not isinstance(record, dict):
+        raise BenchError(f"--out {out} holds something other than captions (its first line is not a caption "
+                         "record); choose another --out file")
+    if isinstance(record, dict) and (not _same_model(record.get("model"), model) or record.get("prompt") != prompt):
+        raise BenchError(f"--out {out} holds captions made with another --model or --prompt ({record.get('model')}); "
+                         "choose another --out file, or the same --model and --prompt to resume it")
+
+
+def _same_model(recorded, model: str) -> bool:
+    if recorded == str(model):
+        return True
+    return (recorded is not None and Path(str(recorded)).exists()
+            and Path(str(recorded)).resolve() == Path(model).resolve())
 
 
 @app.command(epilog=VOCAB_EXAMPLES)

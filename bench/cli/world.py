@@ -33,10 +33,14 @@ def world_make_dataset(
     workers: int = typer.Option(1, "--workers", help="Render in this many processes (same files)."),
     and_fraction: float = typer.Option(0.0, "--and-fraction", help="Share of two-object short captions without "
                                        "the relation ('a red circle and a blue square', the binding suites' phrasing)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Render a world dataset the trainer reads (image folder + captions + JSONL manifest); re-running resumes."""
+    from bench.errors import check_out
     from bench.world.dataset import make_dataset
 
+    check_out(out, "world make-dataset", overwrite=overwrite)  # its own dataset resumes when seed and size match
     sizes = [(size, size), (size, size * 2), (size * 2, size)] if multi_aspect else None
     make_dataset(out, n, size, seed=seed, sizes=sizes, workers=workers, and_fraction=and_fraction)
     console.print(f"wrote {n} images to {out} (manifest.jsonl)")
@@ -47,10 +51,14 @@ def world_make_suites(
     out: Path = typer.Option(..., "--out"),
     n: int = typer.Option(50, "--n", help="Prompts per category."),
     seed: int = typer.Option(1234, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Write the compositional prompt suites ({category}_val.txt + ground-truth .json); the bundled ones use the defaults."""
+    from bench.errors import check_out
     from bench.world.dataset import make_suites
 
+    check_out(out, "world make-suites", same=lambda folder: _same_suites(folder, n, seed), overwrite=overwrite)
     suites = make_suites(out, n, seed)
     console.print(f"wrote {', '.join(f'{k} ({len(v)})' for k, v in suites.items())} to {out}")
     capped = [k for k, v in suites.items() if len(v) < n]
@@ -84,11 +92,15 @@ def demo(
     categories: str = typer.Option(None, "--categories", help="Comma-separated suites, e.g. single,color,spatial (default: all six)."),
     size: int = typer.Option(None, "--size", help="Square image side in pixels (default: the model's, 128 for the bundle)."),
     first_seed: int = typer.Option(0, "--first-seed", help="Image k of a category uses seed first-seed + k."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
+    from bench.errors import check_out
     from bench.world.demo import REFERENCE, run_demo, select_categories
 
     chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
+    check_out(out, "demo", overwrite=overwrite)  # its own report resumes when model and settings match
     run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
              sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
              size=size, first_seed=first_seed, log=console.print)
@@ -99,7 +111,7 @@ def demo(
 
 TRAIN_REFERENCE_EXAMPLES = """[bold]Examples[/bold]
 
-  pixart-bench world train-reference --work runs/world-reference --out bench/world/reference
+  pixart-bench world train-reference --work runs/world-reference --out bench/world/reference --overwrite   [dim]# the bundle's own folder (it holds the world-FID extractor too)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 12000   [dim]# a longer low-LR phase (resumes; a stage whose parent or data changed restarts, the old run kept aside)[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --stage2-low-lr-steps 0 --stage3-low-lr-steps 0   [dim]# constant learning rate[/dim]
   pixart-bench world train-reference --work runs/wr --out out/wr --and-fraction 0.5   [dim]# "X and Y" captions too: stages 1-3 retrain (the old runs kept aside)[/dim]
@@ -158,8 +170,11 @@ def world_train_reference(
                                    "stages in different ways (the command prints the step options that resume it)."),
     stage3_from: Path = typer.Option(None, "--stage3-from", help="Skip stages 1-2b: stage 3 starts from this 64 px "
                                      "text model (a pipeline folder, or a transformer / checkpoint ema/ folder)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Reproduce the bundled world model from scratch: tokenizer, T5, VAE, and PixArt through the paper's three stages."""
+    from bench.errors import check_out
     from bench.world.reference import STEP_OPTIONS, ReferenceBudget, parse_stage_minutes, train_reference
 
     budget = ReferenceBudget(n_images_64=n_images_64, n_images_128=n_images_128, vae_steps=vae_steps,
@@ -172,6 +187,7 @@ def world_train_reference(
                              compile_stages=tuple(filter(None, (n.strip() for n in compile_stages.split(",")))),
                              compile_mode=compile_mode,
                              stage_minutes=parse_stage_minutes(stage_minutes), latent_scale_128=latent_scale_128)
+    check_out(out, "world train-reference", same=lambda folder: _same_budget(folder, budget), overwrite=overwrite)
     record = train_reference(out, work, budget, log=console.print, workers=workers, components=components,
                              prepare_only=prepare_only, stop_after=stop_after, stage3_from=stage3_from)
     if prepare_only:
@@ -205,15 +221,51 @@ def world_train_extractor(
     n_images: int = typer.Option(10000, "--n-images", help="Rendered training scenes."),
     steps: int = typer.Option(2500, "--steps", help="AdamW steps of batch 64."),
     seed: int = typer.Option(0, "--seed"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into an --out that holds something "
+                                   "else: replace only this command's own files there."),
 ):
     """Train world-FID's feature extractor (a small CNN) on rendered scenes; prints its held-out accuracy.
 
     The bundled extractor (bench/world/reference/feature_extractor.safetensors) is this command with
     its defaults; its .json records the run.
     """
+    from bench.errors import check_new_file
     from bench.world.fid import train_feature_extractor
 
+    check_new_file(out, also=(Path(out).with_suffix(".json"),), overwrite=overwrite,
+                   same=lambda path: _same_extractor(path, n_images, steps, seed))
     config = train_feature_extractor(out, n_images=n_images, steps=steps, seed=seed, verbose=True)
     accuracy = config["training"]["heldout_accuracy"]
     console.print("held-out accuracy: " + ", ".join(f"{k} {v:.3f}" for k, v in accuracy.items()))
     console.print(f"wrote {out} and {Path(out).with_suffix('.json')} ({config['training']['wall_s']:.0f} s)")
+
+
+def _same_suites(folder: Path, n: int, seed: int) -> bool:
+    """Whether ``folder`` holds exactly the suites of ``n`` and ``seed`` (then writing them changes nothing)."""
+    import tempfile
+
+    from bench.world.dataset import make_suites
+
+    with tempfile.TemporaryDirectory() as tmp:
+        make_suites(tmp, n, seed)
+        return all((folder / p.name).is_file() and (folder / p.name).read_bytes() == p.read_bytes()
+                   for p in Path(tmp).iterdir())
+
+
+def _same_budget(folder: Path, budget) -> bool:
+    """Whether ``folder/training.json`` records a model trained with ``budget``."""
+    import json
+
+    recorded = json.loads((folder / "training.json").read_text()).get("budget")
+    return recorded == json.loads(json.dumps(budget.__dict__, default=str))
+
+
+def _same_extractor(path: Path, n_images: int, steps: int, seed: int) -> bool:
+    """Whether the extractor at ``path`` was trained with these settings (its .json says so)."""
+    import json
+
+    try:
+        training = json.loads(Path(path).with_suffix(".json").read_text())["training"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return (training.get("n_images"), training.get("steps"), training.get("seed")) == (n_images, steps, seed)

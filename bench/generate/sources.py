@@ -176,13 +176,39 @@ def check_device(device: str) -> str:
     return local_device(device)
 
 
+def check_bare_checkpoint(ckpt: str, t5=None, vae=None, config=None, *, option: str = "--ckpt",
+                          component_options: bool = True) -> None:
+    """For a ``ckpt`` that is a transformer alone (a file, or a folder with a config.json), given without
+    its T5 encoder or VAE: a CheckpointError naming it when it is no PixArt transformer checkpoint (a text
+    file, an image, a truncated .pth, another model's .safetensors), else a BenchError saying what to add
+    (``component_options``: the command takes --t5 and --vae; else only a pipeline folder made with
+    ``pixart-bench export-diffusers``). Nothing for pipelines, or when both components are given (loading
+    checks the checkpoint then)."""
+    root = resolve_pretrained(ckpt)
+    if not (root.is_file() or (root / "config.json").is_file()) or (t5 is not None and vae is not None):
+        return
+    from pixart.checkpoints import load_transformer
+
+    load_transformer(root, config)  # a file that is no checkpoint is named here, with what was expected
+    export = f"pixart-bench export-diffusers {ckpt} OUT --t5 PATH --vae PATH"
+    if component_options:
+        missing = [what for what, v in (("the T5 encoder (--t5 PATH)", t5), ("the VAE (--vae PATH)", vae)) if v is None]
+        raise BenchError(f"{option} {ckpt} is a transformer checkpoint only: also pass {' and '.join(missing)} "
+                         f"folder{'s' if len(missing) > 1 else ''}, or give a pipeline folder made from the three "
+                         f"({export})")
+    raise BenchError(f"{option} {ckpt} is a transformer checkpoint only, and this command takes pipeline folders: "
+                     f"make one from it, its T5 encoder and its VAE ({export}) and give OUT")
+
+
 def load_source(ckpt: str, *, loader: str = "auto", steps: int | None = None, cfg: float | None = None,
                 height: int | None = None, width: int | None = None, device: str = "cpu", dtype: str = "fp32",
                 noise: str | None = None, scheduler: str | None = None, sampler: str | None = None,
                 null_caption: str | None = None, t5: str | None = None, vae: str | None = None,
-                config: str | None = None):
+                config: str | None = None, component_options: bool = True):
     """The source ``ckpt`` names (a path, or a hub id in the Hugging Face cache), loaded with these
-    settings; options that do not apply to it are a BenchError, as are bad values, before loading."""
+    settings; options that do not apply to it are a BenchError, as are bad values, before loading. A
+    transformer checkpoint alone needs ``t5`` and ``vae`` (``check_bare_checkpoint``; ``component_options``:
+    whether the command has --t5 and --vae to say so)."""
     import torch
 
     check_settings(steps, cfg, height, width, dtype, noise or "cpu", loader)
@@ -209,6 +235,7 @@ def load_source(ckpt: str, *, loader: str = "auto", steps: int | None = None, cf
         settings = SampleSettings(sampler or "dpm-solver", steps, 4.5 if cfg is None else cfg, height, width,
                                   null_caption)
         settings.check()
+        check_bare_checkpoint(ckpt, t5, vae, config, component_options=component_options)
         pipe = PixArtPipeline.from_pretrained(root, t5=t5, vae=vae, transformer_config=config, device=device,
                                               dtype=torch_dtype)
         return PixArtSource(pipe, settings, path=str(ckpt), dtype=dtype)
