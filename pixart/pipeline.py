@@ -38,14 +38,13 @@ from pixart.checkpoints import load_transformer, save_transformer
 from pixart.errors import PipelineError, read_json
 from pixart.files import package_version, sha256_files, write_json_atomic
 from pixart.model import PixArt, trim_text_padding
+from pixart.names import NULL_CAPTIONS, SAMPLERS
 from pixart.text import TextEncoder
 from pixart.vae import VAE
 
 MAX_SIDE = 8192  # pixels: 16x the released models' 512 px side, far beyond any PixArt-α bin
 MAX_GUIDANCE = 100.0  # published guidance scales are 1-20; beyond 100 the samples are noise
 MAX_PROMPT_CHARS = 2000  # T5 reads the first max_length (120) tokens, about 500 characters
-SAMPLERS = {"dpm-solver": 20, "sde-dpm-solver": 50, "sa-solver": 25, "iddpm": 100, "ddpm": 100}  # name → default steps
-NULL_CAPTIONS = ("trained", "empty-string")
 # PixArt-α's training schedule: linear betas 1e-4 → 0.02 over 1000 steps, ε prediction.
 TRAIN_SCHEDULE = {"num_train_timesteps": 1000, "beta_start": 1e-4, "beta_end": 0.02, "beta_schedule": "linear",
                   "prediction_type": "epsilon"}

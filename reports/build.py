@@ -143,3 +143,14 @@ def write_report(paths: list[str | os.PathLike], out: str | os.PathLike, formats
               "versions": package_versions(("pixart-bench", "pandas"))}
     write_json_atomic(out / "report.json", record)
     return record
+
+
+def write_demo_report(folder: str | Path, formats: tuple[str, ...] = ("md", "html")) -> Path:
+    """A demo folder's figures, then its ``report.md`` (and ``report.html``) written by ``write_report``
+    from the ``results.json`` that ``bench.world.demo.run_demo`` wrote there; returns ``report.md``'s path."""
+    from reports.demo import RESULTS, write_demo_figures
+
+    folder = Path(folder)
+    write_demo_figures(folder)
+    write_report([folder / RESULTS], folder, formats=formats)
+    return folder / "report.md"

@@ -12,7 +12,7 @@ an entry of kind "demo":
 - ``write_demo_figures(folder)``: ``grid.png`` (the first prompt of each category, one image per
   seed) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder.
 
-``bench.world.demo.write_demo_report`` puts the two together at the end of ``pixart-bench demo``:
+``reports.build.write_demo_report`` puts the two together at the end of ``pixart-bench demo``:
 the figures, then ``report.md`` / ``report.html`` through ``reports.build.write_report``.
 """
 
@@ -24,11 +24,11 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
+from bench.world.demo import RESULTS
 from reports.figures import image_grid, loss_curves_svg
 from reports.provenance import files_note
 from reports.tables import Table, best_cells
 
-RESULTS = "results.json"
 GRID = "grid.png"
 LOSS_CURVES = "loss_curves.svg"
 SCORE_COLUMNS = ["category", "score", "95% CI", "images", "VAE ceiling", "objects found per image",

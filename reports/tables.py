@@ -1,6 +1,7 @@
-"""Tables as text: a header and rows of formatted cells (``markdown_table``), and the report's
-``Table``: one pandas frame written as GitHub Markdown, LaTeX (booktabs), CSV or an HTML fragment,
-with its best cells in bold, published rows marked, and footnotes saying where its numbers come from.
+"""Tables as text: a header and rows of formatted cells (``markdown_table``, from ``bench.markdown``),
+and the report's ``Table``: one pandas frame written as GitHub Markdown, LaTeX (booktabs), CSV or an
+HTML fragment, with its best cells in bold, published rows marked, and footnotes saying where its
+numbers come from.
 """
 
 from __future__ import annotations
@@ -11,17 +12,10 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from bench.markdown import markdown_table  # noqa: F401  (here too: the report's text tables)
+
 PUBLISHED = "published, not measured here"
 MEASURED = "measured"
-
-
-def markdown_table(header: list[str], rows: list[list]) -> list[str]:
-    """GitHub Markdown table lines; every row must have one cell per column."""
-    for row in rows:
-        if len(row) != len(header):
-            raise ValueError(f"a row has {len(row)} cells for {len(header)} columns: {row}")
-    line = lambda cells: "| " + " | ".join(str(c) for c in cells) + " |"
-    return [line(header), "|" + "---|" * len(header), *(line(r) for r in rows)]
 
 
 # characters LaTeX reads as commands, and the symbols of these tables that need math mode under pdflatex

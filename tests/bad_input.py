@@ -3,8 +3,8 @@
 A case builds damaged or wrong input in its own folder, runs one command (``CliCase``) or one
 library call (``ApiCase``), and states the message it must give. Every case checks that
 
-- a command exits with status 2 and prints one ``error: ...`` line (or click's usage error), no
-  traceback; a library call raises the documented exception;
+- a command exits with status 2 and prints one ``error: ...`` message on stderr (a usage error too:
+  no usage box), no traceback; a library call raises the documented exception;
 - the message matches ``match`` (a regular expression naming the file, key or option);
 - every file that was in the case's folder before the call is still there, byte for byte: finished
   images, checkpoints, manifests and caches are never changed or lost.
@@ -140,9 +140,11 @@ class Inputs:
     def demo_report(self) -> Path:
         """A finished quick demo report (2 "single" prompts) sampled from ``diffusers_pipeline``."""
         from bench.world.demo import run_demo
+        from reports.build import write_demo_report
 
         run_demo(self.root / "demo-report", quick=True, reference=self.diffusers_pipeline, categories=["single"],
                  log=lambda *a: None)
+        write_demo_report(self.root / "demo-report")
         return self.root / "demo-report"
 
     def copy(self, name: str, folder: Path, damage: Callable[[Path], object] | None = None) -> Path:
@@ -193,6 +195,9 @@ def run_cli_case(case: CliCase, folder: Path, inputs: Inputs):
     assert result.exit_code == 2, f"exit {result.exit_code}: {output}\n{result.exception!r}"
     assert isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in output, output
+    lines = re.split(r"[\r\n]", result.stderr)  # a progress bar's last state ends with \r, not a new line
+    assert [line.startswith("error: ") for line in lines].count(True) == 1, output
+    assert "Usage:" not in output and "╭" not in output, output
     assert re.search(case.match, output, re.S), f"{case.match!r} not in:\n{output}"
     assert_nothing_lost(before, folder)
 

@@ -9,15 +9,19 @@ import pytest
 import torch
 from conftest import load_script
 
-from bench.world.demo import REFERENCE, run_demo, write_demo_report
+from bench.world.demo import REFERENCE, run_demo
 from pixart.model import PixArtConfig
 from pixart.random_components import random_pipeline
+from reports.build import write_demo_report
 
 
 def test_demo_report_on_a_random_pipeline(tmp_path):
     random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "ref")
     report = run_demo(tmp_path / "report", quick=True, reference=tmp_path / "ref", steps=3, log=lambda *a: None)
     results = json.loads((tmp_path / "report" / "results.json").read_text())
+    # the measurements are the core's; the report is written a layer up, from results.json alone
+    assert results == json.loads(json.dumps(report)) and not (tmp_path / "report" / "report.md").exists()
+    assert write_demo_report(tmp_path / "report") == tmp_path / "report" / "report.md"
     assert set(results["scores"]) == {"single", "color", "shape", "texture", "spatial", "complex"}
     for v in results["scores"].values():
         assert 0.0 <= v["ci95"][0] <= v["score"] <= v["ci95"][1] <= 1.0 and v["images"] == 2
@@ -42,6 +46,7 @@ def test_demo_subset_of_categories_size_and_first_seed(tmp_path):
     random_pipeline(PixArtConfig.preset("tiny", model_max_length=120)).export_diffusers(tmp_path / "ref")
     report = run_demo(tmp_path / "r", reference=tmp_path / "ref", prompts_per_category=1, seeds=2, steps=2,
                       categories=["spatial", "single"], size=32, first_seed=7, log=lambda *a: None)
+    write_demo_report(tmp_path / "r")
     assert list(report["scores"]) == ["single", "spatial"]  # the suites' order
     assert report["size"] == 32 and report["first_seed"] == 7
     manifest = json.loads((tmp_path / "r" / "images" / "single" / "manifest.json").read_text())

@@ -28,6 +28,7 @@ from bench.errors import BenchError
 from bench.fid import compute_fid, image_set, load_statistics, reference_statistics
 from bench.fid.extractors import worker_message
 from bench.fid.images import center_crop_256
+from bench.world.fid import register_world_extractor
 
 torch_fidelity = require("torch_fidelity", "the FID parity tests compare with torch-fidelity (a project dependency)")
 N = 12  # images per set
@@ -159,6 +160,7 @@ def test_cache_is_keyed_by_content_resize_extractor_and_weights(tmp_path, sets, 
     changed = shutil.copytree(ref, tmp_path / "changed")
     Image.open(changed / "003.png").rotate(90).save(changed / "003.png")  # one image differs
     other_weights = random_inception(tmp_path / "other.pth", seed=1)
+    register_world_extractor()  # the world's extractor joins torch-fidelity's registry where it is used
     misses = {"one changed image": stats_of(changed), "another resize": stats_of(ref, resize="center-crop-256"),
               "another extractor": stats_of(ref, extractor="world-cnn", weights=None),
               "other weights": stats_of(ref, weights=other_weights)}

@@ -95,13 +95,12 @@ def compbench(
                                    "else: replace only this command's own files there."),
 ):
     """T2I-CompBench for any model: generate (or reuse) images, score them with the official rules, 95% CIs."""
+    if ctx.invoked_subcommand is not None:  # `compbench audit ...`: the subcommand does the work
+        return
     from bench.compbench.metrics import Evaluators
     from bench.compbench.prompts import CATEGORIES, PAPER_CATEGORIES
     from bench.errors import BenchError, check_out, check_range
     from bench.generate import parse_seed
-
-    if ctx.invoked_subcommand is not None:  # `compbench audit ...`: the subcommand does the work
-        return
     world = _is_world(ckpt, suite)
     chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
     if not world:

@@ -152,6 +152,10 @@ def fid_settings(extractor: str, weights, resize: str, kid: bool | None, cache, 
 
     if no_cache and cache is not None:
         raise BenchError("--cache and --no-cache contradict each other; give one")
+    if extractor == "world-cnn":  # the world's network joins torch-fidelity's registry here, at the top
+        from bench.world.fid import register_world_extractor
+
+        register_world_extractor()
     return FidSettings(extractor=extractor, weights=weights, resize=resize, kid=kid,
                        cache_dir=None if no_cache else (cache or default_cache_dir()), device=pick_device(device),
                        batch_size=batch_size)

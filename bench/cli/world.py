@@ -1,9 +1,10 @@
 """The shapes world's commands: ``demo`` and ``world make-dataset | make-suites | train-reference |
 train-extractor`` (world-FID between folders is ``fid folder --extractor world-cnn``).
 
-The work is done by ``bench.world`` (dataset, demo, reference, fid); commands parse and print. The
-library checks its input up front and raises ``bench.errors.BenchError`` (or the pipeline's and
-trainer's own errors), which the command group prints as one line with exit status 2.
+The work is done by ``bench.world`` (dataset, demo, reference, fid) and, for the demo's report,
+``reports.build.write_demo_report``; commands parse and print. The library checks its input up front
+and raises ``bench.errors.BenchError`` (or the pipeline's and trainer's own errors), which the command
+group prints as one line with exit status 2.
 """
 
 from __future__ import annotations
@@ -98,12 +99,14 @@ def demo(
     """Run the whole product offline on the bundled world model: sample → oracle scores with CIs → world-FID → report."""
     from bench.errors import check_out
     from bench.world.demo import REFERENCE, run_demo, select_categories
+    from reports.build import write_demo_report
 
     chosen = select_categories([c.strip() for c in categories.split(",") if c.strip()] if categories else None)
     check_out(out, "demo", overwrite=overwrite)  # its own report resumes when model and settings match
     run_demo(out, quick=quick, reference=reference or REFERENCE, prompts_per_category=prompts, seeds=seeds,
              sampler=sampler.value if sampler else None, steps=steps, cfg=cfg, categories=chosen,
              size=size, first_seed=first_seed, log=console.print)
+    write_demo_report(out)
     console.print(f"\nReport: {out / 'report.md'} and {out / 'report.html'} (one self-contained page; figures in "
                   f"{out / 'results.json'}, samples in {out / 'grid.png'})")
     console.print("Next: sample a real checkpoint with `pixart-bench sample --ckpt PixArt-alpha/PixArt-XL-2-512x512 ...`.")

@@ -380,7 +380,7 @@ def _number(value, digits: int = 4) -> str:
 
 def summary_table(record: dict) -> str:
     """The audit in Markdown: a row per category, then what to read into the numbers."""
-    from reports.tables import markdown_table
+    from bench.markdown import markdown_table
 
     rows = []
     for category, c in record["categories"].items():

@@ -21,9 +21,9 @@ import numpy as np
 
 from bench.compbench.published import COLUMN_NAMES, PIXART_ALPHA
 from bench.compbench.samples import ImageScore, SampleImage
+from bench.markdown import markdown_table
 from bench.stats import bootstrap_ci
 from pixart.files import write_text_atomic
-from reports.tables import markdown_table
 
 CSV_COLUMNS = ("category", "file", "prompt", "score", "metric")
 

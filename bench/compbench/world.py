@@ -94,7 +94,7 @@ def run_world(source, out: str | Path, ev: Evaluators, *, categories: list[str] 
 def world_table(results: dict[str, dict]) -> str:
     """The world suites' scores in Markdown: the oracle's and, where run, the learned metric's with
     the correlation between them."""
-    from reports.tables import markdown_table
+    from bench.markdown import markdown_table
 
     def cell(r):
         return f"{r['score']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"

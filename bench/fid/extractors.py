@@ -6,8 +6,11 @@
 - ``clip-vit-b-32`` (CLIP-FID; layer ``clip``): a TorchScript file as OpenAI publishes it (what
   torch-fidelity downloads). Weights: ``--clip-weights FILE``, else
   ``$TORCH_HOME/hub/checkpoints/clip-vit-b-32-<sha256>.pt``.
-- ``world-cnn`` (layer ``feat``): the shapes world's extractor (``bench.world.fid``), registered with
-  torch-fidelity; its weights are bundled (``--world-weights FILE`` for another one).
+- ``world-cnn`` (layer ``feat``): the shapes world's extractor. Its network lives with the world
+  (``bench.world.fid``), which this module does not import: whoever uses it registers it with
+  torch-fidelity first (``bench.world.fid.register_world_extractor``: the command line, and the world's
+  own FID functions, do), and the registered class names its bundled weights (``default_weights``;
+  ``--world-weights FILE`` for another one).
 
 Nothing is downloaded: the weights path is always handed to torch-fidelity
 (``feature_extractor_weights_path``), and a missing file is a ``BenchError`` that names the file, the
@@ -27,6 +30,7 @@ from pathlib import Path
 import torch
 from torch_fidelity.feature_extractor_clip import MODEL_METADATA, MODEL_URLS
 from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
 from torch_fidelity.utils import create_feature_extractor, get_featuresdict_from_dataset
 
 from bench.errors import BenchError, check_device, check_range
@@ -86,9 +90,7 @@ def resolve_weights(name: str, weights=None) -> Path:
                              + (f" (download {info.url} on a connected machine)" if info.url else ""))
         return _readable(path, info)
     if info.file_name is None:
-        from bench.world.fid import DEFAULT_WEIGHTS
-
-        return DEFAULT_WEIGHTS
+        return bundled_weights(info)
     cached = hub_checkpoints() / info.file_name
     if not cached.is_file():
         raise BenchError(f"{info.what} not found: {info.option} was not given and torch-fidelity's cache has no "
@@ -106,6 +108,15 @@ def _readable(path: Path, info: ExtractorInfo) -> Path:
     if problem:
         raise BenchError(f"cannot load {info.what} from {path}: {problem}; give the right file with {info.option}")
     return path
+
+
+def bundled_weights(info: ExtractorInfo) -> Path:
+    """The weights that come with a registered extractor's network (its class's ``default_weights``)."""
+    weights = getattr(FEATURE_EXTRACTORS_REGISTRY.get(info.name), "default_weights", None)
+    if weights is None:
+        raise BenchError(f"the {info.name} extractor is not registered with torch-fidelity: register it before "
+                         "use (bench.world.fid.register_world_extractor(); the commands do)")
+    return Path(weights)
 
 
 def worker_message(message: str) -> str:
@@ -160,10 +171,6 @@ class Extractor:
 
     def module(self):
         if self._module is None:
-            if self.name == "world-cnn":
-                from bench.world.fid import register_world_extractor
-
-                register_world_extractor()
             with self._cuda_context():
                 try:
                     self._module = create_feature_extractor(

@@ -49,6 +49,7 @@ from bench.fid.coco import (
 )
 from bench.fid.labels import COMMANDS, WORLD, coco_protocol
 from bench.fid.world import FID_JSON, VERSIONS, score_world
+from bench.world.fid import register_world_extractor
 from pixart.files import package_versions, write_json_atomic
 
 
@@ -231,6 +232,7 @@ def prepare_world(out, *, categories: list[str] | None = None, prompts_per_categ
     fid = fid or FidSettings(extractor="world-cnn", resize="none")
     if (fid.extractor, fid.resize) != ("world-cnn", "none"):
         raise BenchError("world-FID uses the world-cnn extractor on images as they are (--resize none)")
+    register_world_extractor()
     fid.check()
     return WorldPlan(out, specs, chosen, int(seed), fid)
 

@@ -5,7 +5,8 @@
 rendered with that seed at image i's size (``render(scene_from_spec(spec, random.Random(seed)),
 size, seed=seed)``, as the demo has always made its references), saved as
 ``out/reference/<NNNNNN>.png``. FID is the core's (``bench.fid.compute_fid``) with the ``world-cnn``
-extractor on images as they are (resize ``none``); the record goes to ``out/fid.json``.
+extractor on images as they are (resize ``none``); the record goes to ``out/fid.json``. The world's
+extractor is registered with torch-fidelity here, where it is used.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import random
 from pathlib import Path
 
 from bench.errors import BenchError, check_out_folder
+from bench.world.fid import register_world_extractor
 from pixart.files import atomic_write, package_versions, write_json_atomic
 
 FID_JSON = "fid.json"
@@ -54,6 +56,7 @@ def score_world(generated: list[Path], specs: list[dict], seeds: list[int], out,
     from bench.fid.labels import WORLD, protocol_record
 
     out = check_out_folder(out, "--out")
+    register_world_extractor()
     references = render_references(list(generated), specs, seeds, out / REFERENCE_FOLDER)
     result = compute_fid(list(generated), references, extractor="world-cnn", weights=weights, resize="none",
                          cache_dir=cache_dir, kid=kid, device=device, batch_size=batch_size)

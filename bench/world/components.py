@@ -17,20 +17,17 @@ import random
 import shutil
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from tqdm.auto import tqdm
 
 from bench.errors import BenchError
+from bench.world.budget import ReferenceBudget
 from bench.world.dataset import make_suites, medium_caption
 from bench.world.scene import sample_scene
 from pixart.errors import read_json
 from pixart.files import write_json_atomic
 from pixart.random_components import corpus_tokenizer, small_t5
-
-if TYPE_CHECKING:
-    from bench.world.reference import ReferenceBudget
 
 PARTS = ("tokenizer", "text_encoder", "vae")
 

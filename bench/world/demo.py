@@ -1,14 +1,15 @@
-"""``pixart-bench demo``: the whole product on the bundled world model, offline, on a CPU, in minutes.
+"""``pixart-bench demo``'s measurements: the whole product on the bundled world model, offline, on a CPU,
+in minutes.
 
 bundled reference pipeline → the world's compositional prompt suites through the real sampler and
 the resumable generation store (``pixart.sample_run``) → oracle scores per category with
 bootstrap 95% confidence intervals → world-FID (``bench.fid.world.score_world``, the scoring of
 ``pixart-bench fid world``: torch-fidelity with the world feature extractor; real images are renderings
 of scenes that satisfy the same prompts, kept in ``world-fid/reference/``) → parameter table →
-``results.json``, from which the report machinery (``write_demo_report``: the tables and files of
-``pixart-bench report``) writes ``report.md`` and the self-contained ``report.html`` in the
-same folder: score tables, an image grid (prompt → samples), and the reference model's training
-loss curves.
+``results.json`` (``run_demo``). The report is a layer above: ``reports.build.write_demo_report`` (the
+tables and files of ``pixart-bench report``) writes ``report.md`` and the self-contained
+``report.html`` in the same folder from ``results.json``: score tables, an image grid (prompt →
+samples), and the reference model's training loss curves. The ``demo`` command runs both.
 
 Each category also gets a *VAE ceiling*: the oracle score of the ground-truth renderings after a
 round trip through the pipeline's own VAE. No transformer decoded by that VAE can be expected to
@@ -33,8 +34,6 @@ from bench.world.dataset import CATEGORIES, check_side, load_suite, scene_from_s
 from bench.world.render import render
 from pixart.errors import read_json
 from pixart.files import write_json_atomic
-from reports.build import write_report
-from reports.demo import RESULTS, write_demo_figures
 
 REFERENCE = Path(bench.world.__file__).parent / "reference"
 SUITES = Path(bench.world.__file__).parent / "suites"
@@ -44,6 +43,7 @@ SUITES = Path(bench.world.__file__).parent / "suites"
 # the fresh noise corrects the small model's errors instead of carrying them to the end; 20 SDE
 # steps score as well as IDDPM's 100 at a fifth of the cost.
 DEMO_SAMPLER, DEMO_STEPS, DEMO_CFG = "sde-dpm-solver", 20, 2.0
+RESULTS = "results.json"  # OUT/results.json: what run_demo measured, which the report is made from
 WORLD_FID = "world-fid"  # OUT/world-fid/: the rendered references (reference/) and fid.json
 
 
@@ -109,7 +109,8 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     of a category uses seed ``first_seed + k`` (fresh seeds check a setting chosen on others).
     Bad options, a ``reference`` that is not a pipeline folder, or an ``out`` holding samples of
     another model or settings are a ``BenchError`` (``PipelineError`` for the sampler's settings and
-    the pipeline itself) before anything is sampled or written."""
+    the pipeline itself) before anything is sampled or written. Writes and returns ``out/results.json``'s
+    record; ``reports.build.write_demo_report(out)`` makes the report from it."""
     from bench.ablate.params import parameter_table
     from bench.fid.world import score_world
     from bench.world.oracle import score
@@ -193,15 +194,5 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
               "steps": settings.steps, "cfg": settings.guidance_scale, "scores": results, "world_fid": fid, "reference_parameters": n_params,
               "reference": str(reference), "seconds": time.perf_counter() - t0, "parameter_table": parameter_table(),
               "reference_training": {k: v for k, v in training.items() if k != "loss_curves"}}
-    write_json_atomic(out / "results.json", report)
-    write_demo_report(out)
+    write_json_atomic(out / RESULTS, report)
     return report
-
-
-def write_demo_report(folder: str | Path, formats: tuple[str, ...] = ("md", "html")) -> Path:
-    """The demo folder's figures, then its ``report.md`` (and ``report.html``) written by the report
-    machinery from ``results.json``; returns the path of ``report.md``."""
-    folder = Path(folder)
-    write_demo_figures(folder)
-    write_report([folder / RESULTS], folder, formats=formats)
-    return folder / "report.md"

@@ -4,7 +4,9 @@
 torch-fidelity's input convention (a ``torch.uint8`` batch [B, 3, H, W]) and returns a tuple of
 float32 features in ``features_list`` order ("feat", "attr_logits"). Weights load from the
 package's reference folder (or ``feature_extractor_weights_path=``); nothing touches the
-network. ``register_world_extractor()`` registers it (idempotent; ``world_fid`` calls it).
+network. ``register_world_extractor()`` registers it (idempotent): ``bench.fid`` knows the name
+"world-cnn" but not the network, so whoever uses it registers it first (the command line, ``world_fid``,
+``bench.fid.world``), and ``bench.fid`` finds the bundled weights as the class's ``default_weights``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ class WorldFeatureExtractor(FeatureExtractorBase):
     Keyword arguments honoured: ``feature_extractor_weights_path`` (a .safetensors with its .json
     beside it) and ``feature_extractor_internal_dtype`` ("float32" default, or "float64").
     """
+
+    default_weights = DEFAULT_WEIGHTS  # the bundled weights: bench.fid's default for "world-cnn"
 
     def __init__(self, name, features_list, feature_extractor_weights_path=None,
                  feature_extractor_internal_dtype=None, **kwargs):

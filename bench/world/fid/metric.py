@@ -28,6 +28,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench.fid import compute_fid
+from bench.fid.statistics import default_cache_dir
+from bench.world.fid.extractor import register_world_extractor
+
 
 def world_fid(real, generated, *, device: str = "cpu", cache: bool = False, cache_root: str | Path | None = None,
               kid: bool = False, batch_size: int = 64, weights_path: str | Path | None = None,
@@ -50,9 +54,7 @@ def world_fid(real, generated, *, device: str = "cpu", cache: bool = False, cach
     Returns {"fid", "n_real", "n_generated", "feature_extractor", "feature_dim", "weights_sha256"}
     (+ "kid_mean", "kid_std").
     """
-    from bench.fid import compute_fid
-    from bench.fid.statistics import default_cache_dir
-
+    register_world_extractor()
     cache_dir = (cache_root or default_cache_dir()) if cache else None
     result = compute_fid(generated, real, extractor="world-cnn", weights=weights_path, resize="none",
                          cache_dir=cache_dir, kid=kid, device=device, batch_size=batch_size, verbose=verbose)
