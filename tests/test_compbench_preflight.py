@@ -217,3 +217,14 @@ def test_fid_folder_names_truncated_inception_weights_before_reading_any_image(t
     failed(result, r"cannot load Inception-v3 weights .* from .*weights-inception-random\.pth: it is neither a torch "
                    r"archive nor torch's legacy format \(truncated or damaged\?\); give the right file with "
                    r"--inception-weights")
+
+
+def test_the_world_spatial_suite_takes_a_2d_detections_file():
+    """The world's spatial suite runs UniDet's 2D rules, so --detections-2d (or --detector) gives it its learned
+    metric; --detections-3d does not."""
+    from bench.compbench.metrics import Evaluators
+    from bench.compbench.needs import LEARNED
+
+    assert Evaluators(detections_2d="d.json").has(LEARNED["spatial"])
+    assert Evaluators(detector="owlv2:x").has(LEARNED["spatial"])
+    assert not Evaluators(detections_3d="d.json").has(LEARNED["spatial"])

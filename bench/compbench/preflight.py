@@ -82,7 +82,7 @@ def check_detections(path: str, rule: str) -> str:
 
 
 def preflight(ev, needs, prompts=()) -> dict[str, str]:
-    """{option: what it resolved to} for the evaluators in ``needs`` (``metrics.NEEDS``' names, or
+    """{option: what it resolved to} for the evaluators in ``needs`` (``needs.NEEDS``' names, or
     "detector") and, when a prompt lacks a shipped analysis, the spaCy pipeline; BenchError otherwise."""
     from bench.compbench.parse import load_spacy, needs_spacy, resolve_spacy
 
@@ -113,7 +113,7 @@ def compbench_preflight(ev, categories: list[str], *, color_list: str = "2025", 
     """``ev.check`` and ``ev.preflight`` for T2I-CompBench ``categories``: their evaluators, and spaCy
     when a prompt the rules parse lacks a shipped analysis (``prompts``: {category: the images'
     prompts}, by default each list's first ``limit``); ``out``, when given, must be a folder to write."""
-    from bench.compbench.metrics import NEEDS
+    from bench.compbench.needs import NEEDS
     from bench.compbench.prompts import load_prompts
 
     ev.check(categories)
@@ -128,7 +128,7 @@ def compbench_preflight(ev, categories: list[str], *, color_list: str = "2025", 
 def world_preflight(ev, suites: list[str] | None, limit: int | None = None) -> dict[str, str]:
     """``ev.preflight`` for the shapes world's ``suites``: the learned metric of each suite whose
     evaluator is given, and spaCy for their prompts."""
-    from bench.compbench.world import LEARNED
+    from bench.compbench.needs import LEARNED
     from bench.world.dataset import load_suite
     from bench.world.demo import SUITES, select_categories
 

@@ -18,14 +18,12 @@ from pathlib import Path
 import numpy as np
 
 from bench.compbench.metrics import Evaluators, Scorers
+from bench.compbench.needs import LEARNED
 from bench.compbench.results import per_image_rows, summarise
 from bench.compbench.samples import ImageScore, list_samples, open_image
 from bench.errors import BenchError
 from pixart.files import package_versions, write_json_atomic
 
-# the learned metric for each world suite, and the evaluator it needs
-LEARNED = {"single": "blip", "color": "blip", "shape": "blip", "texture": "blip", "complex": "blip",
-           "spatial": "detector"}
 ORACLE = "oracle"
 
 
