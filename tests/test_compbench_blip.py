@@ -184,7 +184,8 @@ def test_a_question_scores_the_same_whatever_it_is_batched_with(scorer, images):
     states = scorer.image_states(scorer.pixels([images[0].path] * 3))
     alone = scorer.p_yes(states[:1], ["a green bench?"])
     mixed = scorer.p_yes(states, ["a", "a green bench?", "a green bench and a blue bowl and a red car?"])
-    assert mixed[1] == alone[0] and mixed[0] != alone[0]
+    # row 1 of a batched vision pass against row 0: equal to float rounding, not bit for bit
+    assert mixed[1] == pytest.approx(alone[0], abs=1e-6) and abs(mixed[0] - alone[0]) > 1e-4
 
 
 def test_transformers_blip_decoder_ignores_its_cross_attention_mask(scorer, images):

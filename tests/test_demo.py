@@ -148,8 +148,8 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     assert (results["sampler"], results["steps"], results["cfg"]) == ("sde-dpm-solver", 20, 2.0)  # the demo's defaults
     assert "sde-dpm-solver 20 steps, cfg 2.0" in (tmp_path / "report" / "report.md").read_text()
     # the sampler options reach the sampler and the record
-    result = runner.invoke(app, ["demo", "--quick", "--prompts", "1", "--out", str(tmp_path / "ode"),
-                                 "--sampler", "dpm-solver", "--cfg", "4.5"])
+    result = runner.invoke(app, ["demo", "--quick", "--prompts", "2", "--categories", "single", "--out",
+                                 str(tmp_path / "ode"), "--sampler", "dpm-solver", "--cfg", "4.5"])
     assert result.exit_code == 0, result.output
     ode = json.loads((tmp_path / "ode" / "results.json").read_text())
     assert (ode["sampler"], ode["steps"], ode["cfg"]) == ("dpm-solver", 20, 4.5)

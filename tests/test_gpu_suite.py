@@ -13,17 +13,36 @@ from conftest import load_script
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.py"
 
 
-def run_suite(out: Path, *extra: str, timeout: int = 600) -> str:
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--tiny", "--device", "cpu", "--out", str(out), *extra],
+# The smallest setting of each row: the default test runs every row and variant on these; the slow ones
+# run the script's own TINY (two sampling settings, tiny-MS at 1024 px among them, three training settings).
+SMALLEST = {
+    "world": {"batch": 2, "hidden": 48, "depth": 1, "heads": 3, "patch": 2, "steps": 2, "skip": 1},
+    "loop": {"settings": [["tiny", 64, 2]], "steps": 2, "repeats": 1},
+    "e2e": {"settings": [["tiny", 64, 2]], "steps": 2, "repeats": 1},
+    "train": {"settings": [["tiny", 64, 2, True]], "warmup": 1, "steps": 1},
+}
+# the script run with its TINY parameters replaced (argv[1], JSON): a process of its own, as the command runs
+WITH_PARAMS = ("import importlib.util, json, sys\n"
+               "spec = importlib.util.spec_from_file_location('gpu_suite', sys.argv[2])\n"
+               "suite = importlib.util.module_from_spec(spec)\n"
+               "sys.modules['gpu_suite'] = suite\n"
+               "spec.loader.exec_module(suite)\n"
+               "suite.TINY = json.loads(sys.argv[1])\n"
+               "sys.exit(suite.main(sys.argv[3:]))\n")
+
+
+def run_suite(out: Path, *extra: str, timeout: int = 600, tiny: dict | None = None) -> str:
+    head = [sys.executable, str(SCRIPT)] if tiny is None else [sys.executable, "-c", WITH_PARAMS, json.dumps(tiny),
+                                                               str(SCRIPT)]
+    proc = subprocess.run([*head, "--tiny", "--device", "cpu", "--out", str(out), *extra],
                           capture_output=True, text=True, timeout=timeout, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
 
-def expected_lines(compile_: bool) -> set[tuple[str, str, str]]:
-    """(row, setting, variant) the tiny run must print, from the suite's own tiny parameters."""
-    suite = load_script("gpu_suite")
-    tiny = suite.TINY
+def expected_lines(compile_: bool, tiny: dict | None = None) -> set[tuple[str, str, str]]:
+    """(row, setting, variant) the tiny run must print, from its parameters (the suite's own TINY by default)."""
+    tiny = tiny or load_script("gpu_suite").TINY
     w = tiny["world"]
     world = f"hidden {w['hidden']} depth {w['depth']} batch {w['batch']} 64px"
     lines = {("world", world, v) for v in ["preload+device-rng", "bf16"] + (["compile-ro", "bf16+compile-ro"]
@@ -39,12 +58,12 @@ def expected_lines(compile_: bool) -> set[tuple[str, str, str]]:
     return lines
 
 
-def check_run(out: Path, stdout: str, compile_: bool) -> None:
+def check_run(out: Path, stdout: str, compile_: bool, tiny: dict | None = None) -> None:
     record = json.loads((out / "gpu_suite.json").read_text())
     assert record["finished"] and record["tiny"] and record["device"].startswith("cpu")
     rows = record["rows"]
-    assert {(r["row"], r["setting"], r["variant"]) for r in rows} == expected_lines(compile_)
-    assert len(rows) == len(expected_lines(compile_))  # each line once
+    assert {(r["row"], r["setting"], r["variant"]) for r in rows} == expected_lines(compile_, tiny)
+    assert len(rows) == len(expected_lines(compile_, tiny))  # each line once
     for r in rows:
         assert r["status"] == "ok", r
         assert r["ms"] > 0, r
@@ -78,6 +97,17 @@ def check_run(out: Path, stdout: str, compile_: bool) -> None:
     assert "MFU n/a: no peak FLOP/s for CPUs" in stdout
 
 
+def test_smallest_suite_without_compile(tmp_path):
+    """Every row and variant of the tiny run, each row at its smallest setting (SMALLEST): the checks of
+    the tiny run, but not tiny-MS at 1024 px (micro-conditions) nor the training settings at 128 px, which
+    the slow tests run (the full tiny run took 43 s of the 2-core suite; this one about a quarter)."""
+    out = tmp_path / "suite"
+    stdout = run_suite(out, "--no-compile", tiny=SMALLEST)
+    check_run(out, stdout, compile_=False, tiny=SMALLEST)
+    assert json.loads((out / "gpu_suite.json").read_text())["params"]["loop"] == SMALLEST["loop"]
+
+
+@pytest.mark.slow
 def test_tiny_suite_without_compile(tmp_path):
     out = tmp_path / "suite"
     stdout = run_suite(out, "--no-compile")

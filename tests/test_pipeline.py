@@ -42,7 +42,8 @@ def test_matches_diffusers_pipeline(pipe, exported, sampler, steps):
     ours_img = np.stack([np.asarray(im) for im in pipe(PROMPTS[:2], [3, 4], s, progress=False)])
     theirs_img = np.stack([np.asarray(im) for im in _diffusers_run(exported, sampler, PROMPTS[:2], [3, 4], "pil", steps)])
     assert ours_img.shape == (2, 16, 16, 3)
-    assert np.array_equal(ours_img, theirs_img)
+    # other code (diffusers attends to all 120 text slots, we to the unpadded ones): pixels within 1/255
+    assert np.abs(ours_img.astype(int) - theirs_img.astype(int)).max() <= 1
 
 
 def test_exported_folder_loads_back_with_null_caption(pipe, exported):
@@ -158,7 +159,10 @@ def test_feature_cache(pipe, tmp_path):
         enc.encode = original
     assert calls == [sorted(PROMPTS[:3]), [PROMPTS[3]]]  # only the new prompt was encoded the second time
     y, m = original(PROMPTS[:4])
-    assert torch.equal(y1, y[:3]) and torch.equal(m2, m[1:4]) and torch.equal(y2, y[1:4])
+    # the cache's features were encoded in batches of 3 and 1, these in one of 4: equal to float rounding
+    assert torch.equal(m2, m[1:4]) and y1.shape == y[:3].shape and y2.shape == y[1:4].shape
+    torch.testing.assert_close(y1, y[:3], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(y2, y[1:4], rtol=1e-5, atol=1e-6)
 
 
 def test_sde_dpm_solver_draws_noise_at_every_step(pipe):

@@ -220,6 +220,21 @@ def test_preloaded_cache_trims_text_padding_like_the_model_helper():
         assert mean[:, 0, 0, 0].tolist() == [float(lengths[i]) for i in idx]
 
 
+def test_compile_hands_the_training_forward_to_torch_compile(world, tmp_path, monkeypatch):
+    """compile=true passes the training forward to torch.compile in ``compile_mode`` (recorded here, and
+    run as it is); that the compiled forward gives the same losses is the slow test below: on a fresh
+    machine it spends ~40 s compiling C++ on 2 cores."""
+    seen = []
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None, **kw: seen.append((type(model).__name__, mode))
+                        or model)
+    eager = losses(train(cfg_for(world, tmp_path / "a", "max_steps=2"), progress=False))
+    assert seen == []
+    passed = losses(train(cfg_for(world, tmp_path / "b", "max_steps=2", "compile=true",
+                                  "compile_mode=reduce-overhead"), progress=False))
+    assert seen == [("PixArt", "reduce-overhead")] and passed == eager  # the same computation, run eagerly
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["default", "reduce-overhead"])
 def test_compiled_forward_gives_the_same_losses(world, tmp_path, mode):
     """compile=true runs the training forward through torch.compile in ``compile_mode``: same losses

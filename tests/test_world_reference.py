@@ -194,9 +194,13 @@ def test_train_reference_cli_refuses_bad_options_before_making_anything(tmp_path
         assert not (tmp_path / "w").exists()
 
 
-def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_path):
+def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_path, monkeypatch):
     """--components reuses a pipeline's tokenizer/T5/VAE; --prepare-only stops before training; a
-    stage with a 0-minute cap stops after one step, with a checkpoint the next stage starts from."""
+    stage with a 0-minute cap stops after one step, with a checkpoint the next stage starts from.
+    --compile reaches the stage's config and torch.compile (here recorded and run eagerly: compiling
+    took ~25 s of a fresh 2-core machine; tests/test_train.py's slow test compiles)."""
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda model, mode=None, **kw: compiled.append(mode) or model)
     bundle = Path(__file__).resolve().parents[1] / "bench" / "world" / "reference"
     b = ReferenceBudget(n_images_64=24, n_images_128=12, stage1_steps=2, stage2_steps=50, stage2_low_lr_steps=2,
                         stage3_steps=2, stage3_low_lr_steps=0, batch_size=4, batch_size_128=2, hidden=48, depth=1,
@@ -220,6 +224,7 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
     cfg = yaml.safe_load((work / "stage2b" / "train_config.yaml").read_text())
     assert Path(cfg["init_from"]) == work / "stage2" / "checkpoints" / "step-0000001" / "ema"
     assert cfg["compile"] and not yaml.safe_load((work / "stage2" / "train_config.yaml").read_text())["compile"]
+    assert compiled == [cfg["compile_mode"]]  # stage 2b's forward, and no other stage's
     assert record["vae_psnr_db"] == json.loads((bundle / "training.json").read_text())["vae_psnr_db"]
     with pytest.raises(ValueError, match="unknown stages"):
         train_reference(tmp_path / "out", work, dataclasses.replace(b, stage_minutes={"stage9": 1}), log=lambda *a: None)

@@ -132,7 +132,8 @@ class Extractor:
     """One torch-fidelity feature extractor, shared by both sides of a comparison (made on first use).
 
     ``features(dataset)`` runs torch-fidelity's own loop (``get_featuresdict_from_dataset``): no worker
-    processes on a CPU (they would compete with the network for the cores), 4 on a GPU.
+    processes on a CPU (they would compete with the network for the cores), 4 on a GPU where this process
+    may use at least 4 CPUs, else none (``loader_workers``).
     """
 
     def __init__(self, name: str = "inception-v3-compat", weights=None, device: str = "cpu", batch_size: int = 64,
@@ -190,7 +191,25 @@ class Extractor:
         cuda = self.device.type == "cuda"
         with self._cuda_context():
             try:
-                out = get_featuresdict_from_dataset(dataset, module, self.batch_size, cuda, not cuda, self.verbose)
+                out = get_featuresdict_from_dataset(dataset, module, self.batch_size, cuda,
+                                                    loader_workers(cuda) == 0, self.verbose)
             except BenchError as e:
                 raise BenchError(worker_message(str(e))) from None
         return out[self.layer]
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity where the system has one, else all)."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # no affinity on this system
+        return os.cpu_count() or 1
+
+
+def loader_workers(cuda: bool) -> int:
+    """The DataLoader worker processes of torch-fidelity's loop: it takes 4 (``save_cpu_ram=False``) or none.
+    None on a CPU, where they would compete with the network for the cores; 4 on a GPU only where 4 CPUs
+    are ours, as more worker processes than CPUs only wait for each other (and torch warns on every FID)."""
+    return 4 if cuda and usable_cpus() >= 4 else 0
