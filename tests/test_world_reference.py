@@ -16,6 +16,8 @@ from bench.world.reference import STAGES, ReferenceBudget, stage_configs, train_
 from bench.world.stage_records import loss_curve, set_aside_if_inputs_changed
 
 
+# slow (about 7 s): the VAE also trains in test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps
+@pytest.mark.slow
 def test_train_vae_on_crops_of_both_resolutions(tmp_path):
     make_dataset(tmp_path / "d64", 70, 64, progress=False)
     make_dataset(tmp_path / "d128", 70, 128, seed=1, sizes=[(128, 128), (128, 256)], progress=False)
@@ -31,6 +33,9 @@ def test_train_vae_on_crops_of_both_resolutions(tmp_path):
     assert 0.5 < z.std().item() < 2.0
 
 
+# slow (about 9 s): every stage end to end; the default suite trains the stages with time caps in
+# test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps
+@pytest.mark.slow
 def test_train_reference_from_scratch_at_a_toy_budget(tmp_path):
     from pixart.checkpoints import load_transformer
     from pixart.pipeline import PixArtPipeline, SampleSettings
@@ -232,6 +237,9 @@ def test_prepare_elsewhere_then_train_with_bundled_components_and_time_caps(tmp_
         train_reference(tmp_path / "out", work, dataclasses.replace(b, compile_stages=("stage-2",)), log=lambda *a: None)
 
 
+# slow (about 6 s): --stop-after and setting a changed stage aside; the records' rules are also checked
+# without training in test_a_stage_whose_*_is_set_aside_not_deleted
+@pytest.mark.slow
 def test_stop_after_then_stage3_with_scaled_latents_from_a_copy(tmp_path, monkeypatch):
     """--stop-after stage2b trains stages 1-2b and writes no pipeline; a copy of the work folder,
     given the reached steps, resumes them untouched and trains stage 3 on latents × 0.5. Its
