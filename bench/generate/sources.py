@@ -32,9 +32,9 @@ from bench.errors import check_device as bench_check_device
 from bench.generate.plan import local_device
 from pixart.errors import read_json, reading
 from pixart.files import sha256_files
+from pixart.names import DTYPES
 from pixart.pipeline import MAX_GUIDANCE, MAX_SIDE, PIPELINE_FILE, resolve_pretrained
 
-DTYPES = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16"}
 LOADERS = ("auto", "pixart", "diffusers", "folder")
 NOISE = ("cpu", "device")
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pth", ".pt", ".ckpt")
