@@ -32,18 +32,13 @@ from typing import Sequence
 import torch
 
 from bench.compbench.detectors import KINDS, NMS_IOU, Detection, DetectionsFile, Detector, frame_image, nms_per_label
-from bench.compbench.evaluators import load_pretrained, weights_sha256
+from bench.compbench.evaluators import how_to_get, load_pretrained, weights_sha256
 from bench.compbench.samples import SampleImage
 from bench.errors import BenchError
 from pixart.files import package_versions
 
 OWLV2_HUB = "google/owlv2-base-patch16-ensemble"
 GROUNDING_DINO_HUB = "IDEA-Research/grounding-dino-base"
-
-
-def how_to_get(hub_id: str) -> str:
-    return (f"on a machine with internet access run `hf download {hub_id} --local-dir {hub_id.split('/')[1]}` "
-            "(older huggingface_hub: `huggingface-cli download ...`), copy the folder over and pass its path")
 
 
 def clipped(box: Sequence[float], width: int, height: int) -> tuple[float, float, float, float]:
