@@ -29,7 +29,7 @@ from bench.errors import BenchError
 from pixart.errors import read_json
 
 OFFICIAL_IMAGES_PER_PROMPT = 10
-OFFICIAL_SEED = 42
+OFFICIAL_SEED = 42  # the official script seeds image k of every prompt with 42 + k
 OFFICIAL_SEEDS = [OFFICIAL_SEED + k for k in range(OFFICIAL_IMAGES_PER_PROMPT)]
 MANIFEST = "manifest.json"
 

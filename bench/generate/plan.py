@@ -20,13 +20,13 @@ import os
 from pathlib import Path
 
 from bench.compbench.prompts import CATEGORIES, list_sha256, load_prompts
+from bench.compbench.protocol import OFFICIAL_SEED
 from bench.compbench.samples import SAMPLES, sample_name
 from bench.errors import BenchError, check_range
 from pixart.errors import read_text
 from pixart.pipeline import MAX_PROMPT_CHARS
 from pixart.sample_run import Job
 
-OFFICIAL_SEED = 42  # the official script seeds image k of every prompt with 42 + k
 MAX_SEED = 2**32 - 1  # seeds that every random number generator (torch, numpy) takes
 NAME_BYTES = 255  # the longest file name most file systems allow
 LAYOUT = f"{SAMPLES}/<prompt>_<NNNNNN>.png; image k of prompt i is number n*i + k"
