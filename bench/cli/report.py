@@ -72,10 +72,11 @@ def report(
 def _same_inputs(folder: Path, results: list[str]) -> bool:
     """Whether ``folder/report.json`` was made from result files that ``results`` names (all of them, or some:
     --models leaves some out, and a report may grow)."""
-    import json
-
+    from bench.errors import BenchError
+    from pixart.errors import read_json
     from reports.collect import result_files, split_name
 
-    recorded = {Path(i["path"]).resolve() for i in json.loads((folder / "report.json").read_text()).get("inputs", [])}
+    report = read_json(folder / "report.json", BenchError, "report record")
+    recorded = {Path(i["path"]).resolve() for i in report.get("inputs", [])}
     given = {f.resolve() for value in results for f in result_files(split_name(value)[1])}
     return bool(recorded) and recorded <= given

@@ -259,7 +259,10 @@ def _same_budget(folder: Path, budget) -> bool:
     """Whether ``folder/training.json`` records a model trained with ``budget``."""
     import json
 
-    recorded = json.loads((folder / "training.json").read_text()).get("budget")
+    from bench.errors import BenchError
+    from pixart.errors import read_json
+
+    recorded = read_json(folder / "training.json", BenchError, "training record").get("budget")
     return recorded == json.loads(json.dumps(budget.__dict__, default=str))
 
 
