@@ -56,8 +56,9 @@ CLI_CASES = [
         r"--assume-official-seeds is for --images"),
     CliCase("compbench: --suite other", lambda f, i: compbench(f, "--images", f, "--suite", "geneval"),
             r"--suite must be compbench or world"),
-    CliCase("compbench: --suite world with --images", lambda f, i: compbench(f, "--images", f, "--suite", "world"),
-            r"--suite world generates its images: give --ckpt"),
+    CliCase("compbench: --suite world with --images of no world suite", lambda f, i: compbench(
+        f, "--images", f, "--suite", "world"), r"--images .*: no images of the world suite 'single': looked for "
+        r".*world-single/samples and .*single/samples"),
     CliCase("compbench: --seeds junk", lambda f, i: compbench(f, "--ckpt", i.pipeline, "--seeds", "many", *BLIP,
                                                               "--categories", "color"), r"--seeds"),
     *[CliCase(f"compbench: {option} {value}", lambda f, i, o=option, v=value: compbench(

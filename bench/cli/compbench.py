@@ -37,6 +37,9 @@ COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
 
   [dim]# the bundled world model: the world's suites, scored by the exact oracle (and by B-VQA beside it)[/dim]
   pixart-bench compbench --ckpt bench/world/reference --out out/world-compbench --blip ./blip-vqa-capfilt-large
+
+  [dim]# world images made elsewhere: DIR/world-<suite>/samples/<prompt>_<NNNNNN>.png, scored by the oracle[/dim]
+  pixart-bench compbench --images out/my-world-images --suite world --out out/my-world-scores
 """
 
 
@@ -46,7 +49,8 @@ def compbench(
     ckpt: str = typer.Option(None, "--ckpt", help="The model: a diffusers pipeline folder or hub id in the HF cache, "
                              "or a PixArt pipeline / checkpoint (as `generate` takes)."),
     images: Path = typer.Option(None, "--images", help="Score images made elsewhere instead: DIR/<category>/samples/"
-                                "<prompt>_<NNNNNN>.png (or DIR/samples/ for one category)."),
+                                "<prompt>_<NNNNNN>.png (or DIR/samples/ for one category); with --suite world: "
+                                "DIR/world-<suite>/samples/ (or DIR/<suite>/samples/), as a --ckpt run writes."),
     out: Path = typer.Option(Path("compbench-out"), "--out", help="Images (per category), results.json, "
                              "per_image.csv, the official vqa_result.json files."),
     categories: str = typer.Option(None, "--categories", help="Comma-separated: color, shape, texture, spatial, "
@@ -64,7 +68,9 @@ def compbench(
     detector: str = typer.Option(None, "--detector", help="owlv2:PATH or grounding-dino:PATH: an open-vocabulary "
                                  "detector instead of UniDet (a different metric, labelled as such)."),
     suite: str = typer.Option(None, "--suite", help="compbench (T2I-CompBench's prompts) or world (the shapes "
-                              "world's suites, scored by the oracle). Default: world for the bundled world model."),
+                              "world's suites, scored by the oracle; generated with --ckpt, or a folder of them "
+                              "with --images). Default: world for the bundled world model; --images without "
+                              "--suite is T2I-CompBench."),
     depth: str = typer.Option(None, "--depth", help="3d_spatial: a depth model (Intel/dpt-hybrid-midas)."),
     depth_dir: Path = typer.Option(None, "--depth-dir", help="3d_spatial: depth maps made elsewhere."),
     threshold: float = typer.Option(0.5, "--threshold", help="Detector confidence below which detections are ignored."),
@@ -111,8 +117,9 @@ def compbench(
                                      param_hint="--categories")
     if (ckpt is None) == (images is None):
         raise BenchError("give --ckpt MODEL to generate the images, or --images DIR to score images made elsewhere")
-    if world and images is not None:
-        raise BenchError("--suite world generates its images: give --ckpt, not --images")
+    if assume_official_seeds and world:
+        raise BenchError("--assume-official-seeds is for T2I-CompBench's prompts: the world suites have no seed "
+                         "protocol to assume")
     if assume_official_seeds and images is None:
         raise BenchError("--assume-official-seeds is for --images: the images this command makes have their seeds "
                          "on record")
@@ -149,8 +156,12 @@ def compbench(
     if world:
         from bench.compbench.world import run_world_and_write
 
-        record = run_world_and_write(source, out, ev, categories=chosen, limit=limit, images_per_prompt=n_images,
-                                     seed=seed, generation_batch=generation_batch, model=_model(ckpt, source), log=log)
+        if images is not None:  # world images made elsewhere, in the layout a --ckpt run writes
+            record = run_world_and_write(None, out, ev, images=images, categories=chosen, limit=limit, log=log)
+        else:
+            record = run_world_and_write(source, out, ev, categories=chosen, limit=limit, images_per_prompt=n_images,
+                                         seed=seed, generation_batch=generation_batch, model=_model(ckpt, source),
+                                         log=log)
         if record is not None:
             from bench.compbench.world import world_table
 

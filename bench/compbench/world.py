@@ -7,6 +7,10 @@ through the generation store, in the official layout, and scores every image wit
 weights are given, the learned metrics score the same images beside it, B-VQA for the attribute
 suites (single, color, shape, texture, complex) and UniDet's 2D rules for spatial, and the results
 say how far they agree with the oracle: the mean of each, and the Pearson correlation over images.
+
+``--suite world --images DIR`` scores world images made elsewhere instead, in the layout the
+generating run writes: ``DIR/world-<suite>/samples/<prompt>_<NNNNNN>.png`` (or ``DIR/<suite>/samples/``),
+every prompt one of the suite's. Every folder is found and checked before anything is scored.
 """
 
 from __future__ import annotations
@@ -20,11 +24,13 @@ import numpy as np
 from bench.compbench.metrics import Evaluators, Scorers
 from bench.compbench.needs import LEARNED
 from bench.compbench.results import per_image_rows, summarise
-from bench.compbench.samples import ImageScore, list_samples, open_image
+from bench.compbench.samples import SAMPLES, ImageScore, SampleImage, list_samples, open_image
 from bench.errors import BenchError
 from pixart.files import package_versions, write_json_atomic
 
 ORACLE = "oracle"
+SUITES_NAME = "bench/world/suites"  # where the suites' prompts are, as error messages name it
+GENERATION_SETTINGS = ("images_per_prompt", "seed", "generation_batch")  # not recorded for --images
 
 
 def oracle_scores(images, specs: dict[str, dict]) -> list[ImageScore]:
@@ -46,35 +52,80 @@ def agreement(oracle: list[ImageScore], learned: list[ImageScore]) -> dict:
     return {"oracle_mean": float(a.mean()), "learned_mean": float(b.mean()), "pearson_r": r}
 
 
-def run_world(source, out: str | Path, ev: Evaluators, *, categories: list[str] | None = None,
-              limit: int | None = None, images_per_prompt: int = 4, seed: int = 0, generation_batch: int = 8,
-              progress: bool = True, log=print) -> tuple[dict, list[dict]]:
-    """Generate and score the world suites; returns ({suite: result}, per-image rows)."""
+def world_folder(images: Path, suite: str) -> Path:
+    """The folder of ``suite``'s images under ``--images DIR``: ``DIR/world-<suite>/`` (the layout the
+    generating run writes) or ``DIR/<suite>/``, whichever holds ``samples/``; BenchError naming both."""
+    for folder in (images / f"world-{suite}", images / suite):
+        if (folder / SAMPLES).is_dir():
+            return folder
+    raise BenchError(f"--images {images}: no images of the world suite {suite!r}: looked for "
+                     f"{images / f'world-{suite}' / SAMPLES} and {images / suite / SAMPLES} (the layout "
+                     f"compbench --suite world --ckpt writes: {images}/world-<suite>/{SAMPLES}/<prompt>_<NNNNNN>.png)")
+
+
+def find_world_images(images: Path, suite: str, specs: list[dict], limit: int | None) -> tuple[Path, list[SampleImage]]:
+    """``suite``'s folder under ``--images DIR`` and its images, of the suite's first ``limit`` prompts
+    (all without a limit); BenchError names an image whose prompt is not in the suite, or a folder
+    with no image of the prompts asked for."""
+    folder = world_folder(Path(images), suite)
+    listed = list_samples(folder)  # names a folder that is empty or holds a file not in the official layout
+    prompts = [s["prompt"] for s in specs]
+    for im in listed:
+        if im.prompt not in prompts:
+            raise BenchError(f"{im.path}: its prompt {im.prompt!r} is not in the world suite {suite!r} "
+                             f"({SUITES_NAME}/{suite}_val.txt); move it out of {folder / SAMPLES}")
+    wanted = set(prompts[:limit])
+    chosen = [im for im in listed if im.prompt in wanted]
+    if not chosen:
+        raise BenchError(f"{folder / SAMPLES} holds no images of the first {limit} prompts of the world suite "
+                         f"{suite!r} (--limit {limit})")
+    return folder, chosen
+
+
+def run_world(source, out: str | Path, ev: Evaluators, *, images: str | Path | None = None,
+              categories: list[str] | None = None, limit: int | None = None, images_per_prompt: int = 4,
+              seed: int = 0, generation_batch: int = 8, progress: bool = True, log=print) -> tuple[dict, list[dict]]:
+    """Generate (``source``) or find (``images``: a folder in the layout the generating run writes) the
+    world suites' images and score them; returns ({suite: result}, per-image rows). With ``images``,
+    every suite's folder and every image's prompt are checked, and every image is read by the oracle,
+    before anything is written (the learned metrics write their official outputs and score cache into
+    the suite folders, as T2I-CompBench's --images does)."""
     from bench.compbench.preflight import world_preflight
     from bench.generate import generate
     from bench.world.dataset import load_suite
     from bench.world.demo import SUITES, select_categories
 
+    if (source is None) == (images is None):
+        raise ValueError("give a source to generate from, or a folder of images")
     chosen = select_categories(categories)
+    specs = {suite: load_suite(SUITES, suite) for suite in chosen}
+    folders, listed = {}, {}
+    if images is not None:  # every folder and every image's prompt, before an evaluator loads
+        for suite in chosen:
+            folders[suite], listed[suite] = find_world_images(Path(images), suite, specs[suite], limit)
     world_preflight(ev, chosen, limit)  # the learned metrics' evaluators and spaCy, before an image is made
+    for suite in chosen:
+        specs[suite] = specs[suite][:limit]
+        if images is None:
+            folders[suite] = Path(out) / f"world-{suite}"
+            generate(source, [s["prompt"] for s in specs[suite]], folders[suite], images_per_prompt=images_per_prompt,
+                     seed=seed, batch_size=generation_batch, progress=progress, log=log,
+                     prompt_source={"suite": f"world {suite}", "file": str(SUITES / f"{suite}_val.json")})
+            listed[suite] = list_samples(folders[suite])
+    # the oracle reads every image (a damaged one is an error) before a learned metric writes anything
+    oracle = {suite: oracle_scores(listed[suite], {s["prompt"]: s for s in specs[suite]}) for suite in chosen}
     scorers = Scorers(ev)
     results, rows = {}, []
     for suite in chosen:
-        specs = load_suite(SUITES, suite)[:limit]
-        folder = Path(out) / f"world-{suite}"
-        generate(source, [s["prompt"] for s in specs], folder, images_per_prompt=images_per_prompt, seed=seed,
-                 batch_size=generation_batch, progress=progress, log=log,
-                 prompt_source={"suite": f"world {suite}", "file": str(SUITES / f"{suite}_val.json")})
-        images = list_samples(folder)
-        scores = oracle_scores(images, {s["prompt"]: s for s in specs})
-        result = {ORACLE: summarise(suite, ORACLE, images, scores)}
-        rows += per_image_rows(f"world-{suite}", ORACLE, images, scores)
+        folder, found, scores = folders[suite], listed[suite], oracle[suite]
+        result = {ORACLE: summarise(suite, ORACLE, found, scores)}
+        rows += per_image_rows(f"world-{suite}", ORACLE, found, scores)
         need = LEARNED[suite]
         if ev.has(need):
             from bench.compbench.run import score_category
 
             learned = score_category(folder, f"world-{suite}", scorers.blip() if need == "blip" else
-                                     scorers.spatial(complex=False), progress=progress, log=log)
+                                     scorers.spatial(complex=False), images=found, progress=progress, log=log)
             learned_rows = learned.pop("rows")
             rows += learned_rows
             learned["agreement_with_oracle"] = agreement(scores, [ImageScore(r["score"]) for r in learned_rows])
@@ -108,16 +159,23 @@ def world_table(results: dict[str, dict]) -> str:
     return "\n".join(markdown_table(header, rows)) + "\n"
 
 
-def run_world_and_write(source, out: str | Path, ev: Evaluators, *, model: dict, **options) -> dict:
+def run_world_and_write(source, out: str | Path, ev: Evaluators, *, model: dict | None = None,
+                        images: str | Path | None = None, **options) -> dict:
     """``run_world``, then ``OUT/results.json`` (the suites' results, settings, provenance) and
-    ``OUT/per_image.csv``; returns the record."""
+    ``OUT/per_image.csv``; returns the record. With ``images`` the protocol records the folder instead
+    of generation settings, and the model is ``{"images": DIR}``."""
     from bench.compbench.results import write_per_image_csv
 
     out = Path(out)
-    results, rows = run_world(source, out, ev, **options)
+    results, rows = run_world(source, out, ev, images=images, **options)
+    protocol = {k: v for k, v in options.items() if k not in ("log", "progress")}
+    if images is not None:
+        protocol = {k: v for k, v in protocol.items() if k not in GENERATION_SETTINGS} | {"images": str(images)}
+        model = {"images": str(images)}
+    out.mkdir(parents=True, exist_ok=True)
     record = {"format": "pixart-bench compbench (shapes world)", "version": 1,
               "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-              "model": model, "protocol": {k: v for k, v in options.items() if k not in ("log", "progress")},
+              "model": model, "protocol": protocol,
               "evaluators": asdict(ev), "suites": results,
               "versions": package_versions(("pixart-bench", "torch", "transformers", "diffusers"))}
     write_json_atomic(out / "results.json", record)
