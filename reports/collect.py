@@ -139,14 +139,25 @@ def _check(kind: str, data: dict, path: Path) -> None:
 
 
 def _check_world(data: dict, path: Path, need) -> None:
-    """Each suite: the oracle's score, CI and image count; the learned metric's, where run."""
+    """The reader (version 2: "reader" with key "judge" or "oracle"; version 1: the exact oracle, key
+    "oracle"); each suite: the reader's score, CI and image count; the learned metric's, where run."""
+    version = data.get("version", 1)
+    if version not in (1, 2):
+        raise BenchError(f"{path}: a compbench world result of version {version!r}; this pixart-bench reads "
+                         "versions 1 and 2 (write it again with compbench --suite world)")
+    if version == 2:
+        need(data, "reader", dict, "")
+        if data["reader"].get("key") not in ("judge", "oracle"):
+            raise BenchError(f"{path}: reader['key'] must be 'judge' or 'oracle', got {data['reader'].get('key')!r}")
+        need(data["reader"], "name", str, "reader ")
+    reader = data["reader"]["key"] if version == 2 else "oracle"
     if not data["suites"]:
         raise BenchError(f"{path}: a compbench world result with no suites")
     for suite, result in data["suites"].items():
-        if not isinstance(result, dict) or not isinstance(result.get("oracle"), dict):
-            raise BenchError(f"{path}: suites[{suite!r}] lacks 'oracle'")
+        if not isinstance(result, dict) or not isinstance(result.get(reader), dict):
+            raise BenchError(f"{path}: suites[{suite!r}] lacks {reader!r} (the scores of its reader)")
         for key, typ in WORLD_KEYS:
-            need(result["oracle"], key, typ, f"suites[{suite!r}]['oracle'] ")
+            need(result[reader], key, typ, f"suites[{suite!r}][{reader!r}] ")
         if "learned" in result:
             learned = result["learned"]
             if not isinstance(learned, dict):

@@ -265,6 +265,12 @@ CLI_CASES += [
         "compbench", "--ckpt", i.native, "--suite", "world", "--out", f / "cb"],
         r"is a transformer checkpoint only: also pass the T5 encoder \(--t5 PATH\) and the VAE \(--vae PATH\) "
         r"folders, or give a pipeline folder made from the three \(pixart-bench export-diffusers"),
+    CliCase("compbench: --world-judge without --suite world", lambda f, i: [
+        "compbench", "--images", f, "--world-judge", "oracle", "--out", f / "cb", "--categories", "color"],
+        r"--world-judge picks the reader of the shapes world's suites: give it with --suite world"),
+    CliCase("compbench --suite world: --world-judge neither judge nor oracle", lambda f, i: [
+        "compbench", "--images", f, "--suite", "world", "--world-judge", "people", "--out", f / "cb"],
+        r"--world-judge must be judge or oracle, got 'people'"),
     CliCase("compbench: --t5 with --images", lambda f, i: [
         "compbench", "--images", f, "--t5", f, "--out", f / "cb", "--categories", "color"],
         r"--t5, --vae and --config go with --ckpt"),

@@ -78,6 +78,18 @@ AUDIT = {"format": "pixart-bench compbench audit", "version": 1, "model": {"ckpt
                                   "max_abs_diff": 0.0, "mean_abs_diff": 0.0, "pearson_r": None, "over_tolerance": 0}}}
 
 
+WORLD_V2 = {**WORLD, "version": 2, "reader": {"key": "judge", "name": "world judge", "weights_sha256": "ab" * 32,
+                                              "agreement": None},
+            "suites": {"single": {"judge": {**WORLD["suites"]["single"]["oracle"], "metric": "world judge"}}}}
+
+
+def world_v2(f: Path, change) -> list:
+    """`report` on a version 2 world record (the world judge's) changed by ``change``."""
+    record = json.loads(json.dumps(WORLD_V2))
+    change(record)
+    return ["report", write(f / "world" / "results.json", json.dumps(record)), "--out", f / "o"]
+
+
 def world_without_score(f: Path) -> Path:
     record = json.loads(json.dumps(WORLD))
     del record["suites"]["single"]["oracle"]["score"]
@@ -96,6 +108,19 @@ CLI_CASES += [
     CliCase("report: a world suite without its oracle score", lambda f, i: ["report", world_without_score(f),
                                                                            "--out", f / "o"],
             r"world/results.json: a compbench_world result without suites\['single'\]\['oracle'\] 'score'"),
+    CliCase("report: a version 2 world suite without its judge score", lambda f, i: world_v2(
+        f, lambda r: r["suites"]["single"]["judge"].pop("score")),
+        r"world/results.json: a compbench_world result without suites\['single'\]\['judge'\] 'score'"),
+    CliCase("report: a version 2 world suite scored under the other reader's key", lambda f, i: world_v2(
+        f, lambda r: r["reader"].update(key="oracle")),
+        r"world/results.json: suites\['single'\] lacks 'oracle' \(the scores of its reader\)"),
+    CliCase("report: a version 2 world result without its reader", lambda f, i: world_v2(f, lambda r: r.pop("reader")),
+            r"world/results.json: a compbench_world result without 'reader'"),
+    CliCase("report: a world result with an unknown reader", lambda f, i: world_v2(
+        f, lambda r: r["reader"].update(key="people")),
+        r"world/results.json: reader\['key'\] must be 'judge' or 'oracle', got 'people'"),
+    CliCase("report: a world result of a later version", lambda f, i: world_v2(f, lambda r: r.update(version=3)),
+            r"world/results.json: a compbench world result of version 3; this pixart-bench reads versions 1 and 2"),
     CliCase("report: a world result without suites", lambda f, i: [
         "report", write(f / "w" / "results.json", json.dumps({**WORLD, "suites": {}})), "--out", f / "o"],
         r"w/results.json: a compbench world result with no suites"),

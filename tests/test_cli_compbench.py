@@ -1,6 +1,6 @@
 """pixart-bench compbench end to end: a tiny random pipeline generates, tiny random BLIP / CLIP / OWLv2 score,
 the result files and official outputs are written, a rerun reuses the scores; the shapes world through the
-oracle with B-VQA beside it."""
+world judge (the default reader) with B-VQA beside it."""
 
 import csv
 import json
@@ -97,17 +97,20 @@ def test_generate_score_write_and_resume(model, evaluators, tmp_path):
     assert "seeds unknown" in changed.output and "its SHA-256 differs" in changed.output
 
 
-def test_world_suites_with_the_oracle_and_bvqa_beside_it(evaluators, tmp_path):
+def test_world_suites_with_the_world_judge_and_bvqa_beside_it(evaluators, tmp_path):
+    from bench.world.judge import JUDGE_NAME
+
     out = tmp_path / "world"
     result = run("--ckpt", REFERENCE, "--out", out, "--categories", "single,spatial", "--limit", "2",
                  "--images-per-prompt", "1", *evaluators[:2], "--spacy-model", SPACY)
-    assert "world suite" in result.output and "oracle" in result.output
+    assert "world suite" in result.output and "world judge [95% CI]" in result.output
     record = json.loads((out / "results.json").read_text())
+    assert record["version"] == 2 and record["reader"]["key"] == "judge" and record["reader"]["name"] == JUDGE_NAME
     assert list(record["suites"]) == ["single", "spatial"]
     single = record["suites"]["single"]
-    assert single["oracle"]["images"] == 2 and single["learned"]["metric"] == "B-VQA"
+    assert single["judge"]["images"] == 2 and single["learned"]["metric"] == "B-VQA"
     assert set(single["learned"]["agreement_with_oracle"]) == {"oracle_mean", "learned_mean", "pearson_r"}
-    assert "learned" not in record["suites"]["spatial"]  # no detector given: the oracle alone
+    assert "learned" not in record["suites"]["spatial"]  # no detector given: the reader alone
     assert record["protocol"]["images_per_prompt"] == 1
     assert (out / "world-single" / "annotation_blip" / "vqa_result.json").is_file()
     manifest = json.loads((out / "world-single" / "manifest.json").read_text())

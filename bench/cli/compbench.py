@@ -35,11 +35,11 @@ COMPBENCH_EXAMPLES = """[bold]Examples[/bold]
   [dim]# several GPUs share the generation; scoring runs once, in the main process[/dim]
   accelerate launch --num_processes 8 -m bench compbench --ckpt PixArt-alpha/PixArt-XL-2-512x512 --device cuda ...
 
-  [dim]# the bundled world model: the world's suites, scored by the exact oracle (and by B-VQA beside it)[/dim]
+  [dim]# the bundled world model: the world's suites, scored by the world judge (and by B-VQA beside it)[/dim]
   pixart-bench compbench --ckpt bench/world/reference --out out/world-compbench --blip ./blip-vqa-capfilt-large
 
-  [dim]# world images made elsewhere: DIR/world-<suite>/samples/<prompt>_<NNNNNN>.png, scored by the oracle[/dim]
-  pixart-bench compbench --images out/my-world-images --suite world --out out/my-world-scores
+  [dim]# world images made elsewhere: DIR/world-<suite>/samples/<prompt>_<NNNNNN>.png, scored by the exact oracle[/dim]
+  pixart-bench compbench --images out/my-world-images --suite world --world-judge oracle --out out/my-world-scores
 """
 
 
@@ -68,9 +68,13 @@ def compbench(
     detector: str = typer.Option(None, "--detector", help="owlv2:PATH or grounding-dino:PATH: an open-vocabulary "
                                  "detector instead of UniDet (a different metric, labelled as such)."),
     suite: str = typer.Option(None, "--suite", help="compbench (T2I-CompBench's prompts) or world (the shapes "
-                              "world's suites, scored by the oracle; generated with --ckpt, or a folder of them "
-                              "with --images). Default: world for the bundled world model; --images without "
-                              "--suite is T2I-CompBench."),
+                              "world's suites, scored by the world judge or the exact oracle: --world-judge; "
+                              "generated with --ckpt, or a folder of them with --images). Default: world for the "
+                              "bundled world model; --images without --suite is T2I-CompBench."),
+    world_judge: str = typer.Option(None, "--world-judge", help="--suite world: which reader scores the images. "
+                                    "judge (default): the world judge, which reads model images as people do "
+                                    "(its measured agreement with people: docs/world.md); oracle: the exact "
+                                    "oracle, exact on renders but rejecting most objects a model draws."),
     depth: str = typer.Option(None, "--depth", help="3d_spatial: a depth model (Intel/dpt-hybrid-midas)."),
     depth_dir: Path = typer.Option(None, "--depth-dir", help="3d_spatial: depth maps made elsewhere."),
     threshold: float = typer.Option(0.5, "--threshold", help="Detector confidence below which detections are ignored."),
@@ -108,6 +112,13 @@ def compbench(
     from bench.errors import BenchError, check_out, check_range
     from bench.generate import parse_seed
     world = _is_world(ckpt, suite)
+    if world_judge is not None and not world:
+        raise BenchError("--world-judge picks the reader of the shapes world's suites: give it with --suite world "
+                         "(or the bundled world model, bench/world/reference); T2I-CompBench's categories are "
+                         "scored by their official rules")
+    if world_judge not in (None, "judge", "oracle"):
+        raise BenchError(f"--world-judge must be judge or oracle, got {world_judge!r}")
+    reader = world_judge or "judge"
     chosen = [c.strip() for c in categories.split(",") if c.strip()] if categories else None
     if not world:
         chosen = chosen or list(PAPER_CATEGORIES)
@@ -157,15 +168,16 @@ def compbench(
         from bench.compbench.world import run_world_and_write
 
         if images is not None:  # world images made elsewhere, in the layout a --ckpt run writes
-            record = run_world_and_write(None, out, ev, images=images, categories=chosen, limit=limit, log=log)
+            record = run_world_and_write(None, out, ev, images=images, categories=chosen, limit=limit, judge=reader,
+                                         log=log)
         else:
             record = run_world_and_write(source, out, ev, categories=chosen, limit=limit, images_per_prompt=n_images,
                                          seed=seed, generation_batch=generation_batch, model=_model(ckpt, source),
-                                         log=log)
+                                         judge=reader, log=log)
         if record is not None:
             from bench.compbench.world import world_table
 
-            typer.echo(world_table(record["suites"]))
+            typer.echo(world_table(record["suites"], record["reader"]))
             console.print(f"results: {out / 'results.json'}; per image: {out / 'per_image.csv'}")
         return
     from bench.compbench.results import table
