@@ -8,7 +8,9 @@ region and relation accuracy, object-count and self-score agreement, a per-size 
 the wall time. ``--hard`` applies every corruption at its limit at once (noise 8, JPEG 75,
 blur 0.7, rescale 0.9 or 1.1).
 
-    .venv/bin/python benchmarks/oracle_validation.py [--scenes 2000] [--seed 0] [--hard] [--workers 1]
+    .venv/bin/python benchmarks/oracle_validation.py [--scenes 2000] [--seed 0] [--hard] [--workers 1] [--judge]
+
+``--judge`` measures the world judge (``bench.world.judge.judge_detect``) the same way.
 """
 
 from __future__ import annotations
@@ -20,19 +22,27 @@ from concurrent.futures import ProcessPoolExecutor
 from bench.world.oracle import VALIDATION_KEYS, validate
 
 
+def _detector(judge: bool):
+    if not judge:
+        return None
+    from bench.world.judge import judge_detect
+
+    return judge_detect
+
+
 def _chunk(args):
-    start, n, seed, hard = args
-    return validate(n, seed=seed, hard=hard, start=start)
+    start, n, seed, hard, judge = args
+    return validate(n, seed=seed, hard=hard, start=start, detector=_detector(judge))
 
 
-def run(scenes: int, seed: int = 0, hard: bool = False, workers: int = 1) -> dict:
+def run(scenes: int, seed: int = 0, hard: bool = False, workers: int = 1, judge: bool = False) -> dict:
     """validate() over ``scenes`` scenes, split across ``workers`` processes; merged counts."""
     t0 = time.perf_counter()
     if workers <= 1:
-        parts = [validate(scenes, seed=seed, hard=hard)]
+        parts = [validate(scenes, seed=seed, hard=hard, detector=_detector(judge))]
     else:
         step = -(-scenes // workers)
-        jobs = [(s, min(step, scenes - s), seed, hard) for s in range(0, scenes, step)]
+        jobs = [(s, min(step, scenes - s), seed, hard, judge) for s in range(0, scenes, step)]
         with ProcessPoolExecutor(workers) as ex:
             parts = list(ex.map(_chunk, jobs))
     hits = {k: sum(p["hits"][k] for p in parts) for k in VALIDATION_KEYS}
@@ -57,12 +67,13 @@ def main():
     ap.add_argument("--hard", action="store_true", help="every corruption at its limit at once")
     ap.add_argument("--workers", type=int, default=1, help="processes")
     ap.add_argument("--show-failures", type=int, default=10)
+    ap.add_argument("--judge", action="store_true", help="measure the world judge (bench.world.judge) instead")
     args = ap.parse_args()
 
-    r = run(args.scenes, args.seed, args.hard, args.workers)
+    r = run(args.scenes, args.seed, args.hard, args.workers, args.judge)
     mode = "hard (noise 8, JPEG 75, blur 0.7, rescale ±10% — all at once)" if args.hard else \
         "mixed (noise 0–8, JPEG 75–95 / none, blur ≤ 0.7 / none, rescale ±10% / none)"
-    print(f"oracle validation: {args.scenes} scenes, seed {args.seed}, corruptions {mode}")
+    print(f"{'judge' if args.judge else 'oracle'} validation: {args.scenes} scenes, seed {args.seed}, corruptions {mode}")
     print(f"{'measure':<12} {'accuracy':>9} {'correct':>8} {'of':>6}")
     for k in VALIDATION_KEYS:
         if r["totals"][k]:

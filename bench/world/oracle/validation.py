@@ -83,8 +83,9 @@ def match_scene(scene: Scene, dets: list[Detection]) -> list[Detection | None]:
 VALIDATION_KEYS = ("shape", "color", "texture", "size", "region", "relation", "count", "self_score")
 
 
-def validate(n_scenes: int = 2000, seed: int = 0, hard: bool = False, start: int = 0) -> dict:
-    """Accuracy of ``detect`` / ``score`` on scenes ``start`` … ``start + n_scenes − 1`` of the validation stream.
+def validate(n_scenes: int = 2000, seed: int = 0, hard: bool = False, start: int = 0, detector=None) -> dict:
+    """Accuracy of ``detect`` / ``score`` on scenes ``start`` … ``start + n_scenes − 1`` of the validation stream;
+    ``detector``: another detect function to measure the same way (the world judge's ``judge_detect``).
 
     Per object (matched to the detection with the nearest centre): shape, color, texture, size,
     region (``scene.region_of`` of the detected centre). Per 2-object scene: relation
@@ -102,7 +103,7 @@ def validate(n_scenes: int = 2000, seed: int = 0, hard: bool = False, start: int
     for i in range(start, start + n_scenes):
         scene, image, meta = validation_case(i, seed, hard)
         conditions.append(meta)
-        dets = detect(image)
+        dets = (detector or detect)(image)
         got = match_scene(scene, dets)
         size_hits, size_totals = by_size.setdefault(
             str(meta["size"]), ({k: 0 for k in VALIDATION_KEYS}, {k: 0 for k in VALIDATION_KEYS}))
