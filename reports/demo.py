@@ -5,8 +5,9 @@ A demo folder holds ``results.json`` (scores with CIs, world-FID, settings, para
 ``training.json`` has the loss curves, wall times and VAE PSNR. ``pixart-bench report`` reads it as
 an entry of kind "demo":
 
-- ``demo_tables(entry)``: the oracle scores per category (score, 95% CI, images, VAE ceiling,
-  objects found) with the settings, world-FID and reference training as footnotes, and the
+- ``demo_tables(entry)``: the world judge's scores per category (score, 95% CI, images, the judge's
+  held-out agreement with people, the exact oracle's score, VAE ceiling, objects found; demos
+  made before the judge: the oracle's) with the settings, world-FID and reference training as footnotes, and the
   adaLN parameter table;
 - ``demo_table(entries)``: several demo runs side by side, a row per run (scores and world-FID);
 - ``write_demo_figures(folder)``: ``grid.png`` (the first prompt of each category, one image per
@@ -24,15 +25,15 @@ from pathlib import Path
 import pandas as pd
 from PIL import Image
 
-from bench.world.demo import RESULTS
+from bench.world.demo import RESULTS, agreement_words
 from reports.figures import image_grid, loss_curves_svg
 from reports.provenance import files_note
 from reports.tables import Table, best_cells
 
 GRID = "grid.png"
 LOSS_CURVES = "loss_curves.svg"
-SCORE_COLUMNS = ["category", "score", "95% CI", "images", "VAE ceiling", "objects found per image",
-                 "images with extra objects"]
+SCORE_COLUMNS = ["category", "score", "95% CI", "images", "judge vs people (held-out)", "exact oracle",
+                 "VAE ceiling", "objects found per image", "images with extra objects"]
 PARAMETERS_NOTE = ("Transformer parameters, counted from the model definitions: PixArt-α XL/2 with adaLN-single and "
                    "with per-block adaLN, the 1024-MS variant, and class-conditional DiT-XL/2.")
 
@@ -66,17 +67,18 @@ def write_demo_figures(folder: str | Path) -> list[Path]:
 def scores_table(r: dict) -> Table:
     """The oracle scores per category of a demo's results (``run_demo``'s dict / results.json)."""
     frame = pd.DataFrame(
-        [[cat, f"{v['score']:.3f}", f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]", v["images"], f"{v['vae_ceiling']:.3f}",
+        [[cat, f"{v['score']:.3f}", f"[{v['ci95'][0]:.3f}, {v['ci95'][1]:.3f}]", v["images"],
+          agreement_words(v.get("judge_agreement")) if "judge_agreement" in v else "-",
+          f"{v['exact_oracle_score']:.3f}" if "exact_oracle_score" in v else "-", f"{v['vae_ceiling']:.3f}",
           f"{v['objects_per_image']:.2f}", v["images_with_extra_objects"]] for cat, v in r["scores"].items()],
         columns=SCORE_COLUMNS)
     settings = (f"Bundled reference model ({r['reference_parameters']:,} transformer parameters) on the shapes "
                 f"world's prompt suites: {r['prompts_per_category']} prompts per category × {r['seeds']} seeds "
                 f"(from seed {r['first_seed']}), {r['size']}×{r['size']} px, {r['sampler']} {r['steps']} steps, "
-                f"cfg {r['cfg']}. Scores come from the pixel oracle with T2I-CompBench's per-image definitions; "
-                "95% CIs are percentile bootstraps over images.")
-    ceiling = ("VAE ceiling: the oracle score of the ground-truth renderings after a round trip through the "
+                f"cfg {r['cfg']}. " + _reader_note(r) + " 95% CIs are percentile bootstraps over images.")
+    ceiling = ("VAE ceiling: the same reader's score of the ground-truth renderings after a round trip through the "
                "pipeline's VAE, the most a model decoded by it can be expected to reach. Objects found: every object "
-               "the oracle detects, right or wrong; more than the prompt names means fragments or copies.")
+               "the reader detects, right or wrong; more than the prompt names means fragments or copies.")
     fid = (f"World-FID (world feature extractor via torch-fidelity; generated vs rendered ground truth): "
            f"{r['world_fid']:.2f}.")
     notes = [settings, ceiling, fid]
@@ -91,7 +93,20 @@ def scores_table(r: dict) -> Table:
     notes.append(f"Made in {r['seconds']:.0f} s. In the demo folder: raw figures in results.json, images and "
                  f"manifests in images/, the first prompt of each category in {GRID}, the reference model's "
                  f"training loss in {LOSS_CURVES}.")
-    return Table(key="demo_scores", title="Demo: oracle scores per category", frame=frame, notes=notes)
+    title = "Demo: world judge scores per category" if "judge" in r else "Demo: oracle scores per category"
+    return Table(key="demo_scores", title=title, frame=frame, notes=notes)
+
+
+def _reader_note(r: dict) -> str:
+    """Which reader scored a demo's images: the world judge (with where its agreement with people is
+    measured) or, for demos made before it, the exact oracle."""
+    if "judge" not in r:
+        return "Scores come from the pixel oracle with T2I-CompBench's per-image definitions."
+    judge = r["judge"]
+    name = judge["name"] if judge else "the world judge (agreement with people not measured for these weights)"
+    return (f"Scores come from {name}, with T2I-CompBench's per-image definitions; beside each, its precision and "
+            "recall against people's verdicts on held-out labelled model images (exact 95% intervals; docs/world.md), "
+            "and the exact oracle's score, which rejects most model images.")
 
 
 def parameters_table(r: dict) -> Table:

@@ -147,6 +147,15 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     assert all(v["images"] == 2 for v in results["scores"].values())
     assert (results["sampler"], results["steps"], results["cfg"]) == ("sde-dpm-solver", 20, 2.0)  # the demo's defaults
     assert "sde-dpm-solver 20 steps, cfg 2.0" in (tmp_path / "report" / "report.md").read_text()
+    # the world judge scored the images, and its measured agreement with people stands beside each score
+    from bench.world.judge import JUDGE_NAME
+
+    assert results["judge"]["name"] == JUDGE_NAME and results["judge"]["split"] == "heldout"
+    single = results["scores"]["single"]
+    assert single["judge_agreement"] == results["judge"]["categories"]["single"]
+    assert 0.0 <= single["exact_oracle_score"] <= 1.0
+    assert "judge vs people: precision" in result.output
+    assert "Demo: world judge scores per category" in (tmp_path / "report" / "report.md").read_text()
     # the sampler options reach the sampler and the record
     result = runner.invoke(app, ["demo", "--quick", "--prompts", "2", "--categories", "single", "--out",
                                  str(tmp_path / "ode"), "--sampler", "dpm-solver", "--cfg", "4.5"])

@@ -2,8 +2,10 @@
 in minutes.
 
 bundled reference pipeline → the world's compositional prompt suites through the real sampler and
-the resumable generation store (``pixart.sample_run``) → oracle scores per category with
-bootstrap 95% confidence intervals → world-FID (``bench.fid.world.score_world``, the scoring of
+the resumable generation store (``pixart.sample_run``) → the world judge's scores per category
+(``bench.world.judge``: it reads model images as people do; the exact oracle's score is kept beside
+it) with bootstrap 95% confidence intervals and the judge's measured agreement with people on
+held-out labelled model images → world-FID (``bench.fid.world.score_world``, the scoring of
 ``pixart-bench fid world``: torch-fidelity with the world feature extractor; real images are renderings
 of scenes that satisfy the same prompts, kept in ``world-fid/reference/``) → parameter table →
 ``results.json`` (``run_demo``). The report is a layer above: ``reports.build.write_demo_report`` (the
@@ -11,7 +13,7 @@ tables and files of ``pixart-bench report``) writes ``report.md`` and the self-c
 ``report.html`` in the same folder from ``results.json``: score tables, an image grid (prompt →
 samples), and the reference model's training loss curves. The ``demo`` command runs both.
 
-Each category also gets a *VAE ceiling*: the oracle score of the ground-truth renderings after a
+Each category also gets a *VAE ceiling*: the judge's score of the ground-truth renderings after a
 round trip through the pipeline's own VAE. No transformer decoded by that VAE can be expected to
 score above it, so a low score with a high ceiling points at the transformer, and a low ceiling
 at the autoencoder.
@@ -66,6 +68,20 @@ def vae_round_trip(vae, image: Image.Image) -> Image.Image:
     return VaeImageProcessor(do_normalize=True).postprocess(vae.decode(vae.encode(x)), output_type="pil")[0]
 
 
+def agreement_words(a: dict | None) -> str:
+    """A category's held-out judge-vs-people figures in a few words (what the demo prints): precision
+    and recall with their exact (Clopper–Pearson) 95% intervals, and how many images the person accepted."""
+    if not a:
+        return "not measured"
+
+    def f(key):
+        v, ci = a[key], a.get(f"{key}_exact95")
+        return "n/a" if v is None else f"{v:.2f} ({ci[0]:.2f}-{ci[1]:.2f})"
+
+    return (f"precision {f('precision')}, recall {f('recall')}; the person accepted {a['human_accepts']} of "
+            f"{a['images']} held-out images")
+
+
 def check_reference(reference: Path) -> dict:
     """BenchError unless ``reference`` is a pipeline folder; returns its ``training.json`` record ({} if none)."""
     reference = Path(reference)
@@ -113,6 +129,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     record; ``reports.build.write_demo_report(out)`` makes the report from it."""
     from bench.ablate.params import parameter_table
     from bench.fid.world import score_world
+    from bench.world.judge import judge_agreement_record, judge_score
     from bench.world.oracle import score
     from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
     from pixart.sample_run import run_sampling
@@ -155,17 +172,19 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
                           first_seed, n_seeds, pipe.checkpoint_hash())
     out.mkdir(parents=True, exist_ok=True)
 
+    judge = judge_agreement_record()
     results, generated, specs_used, seeds_used = {}, [], [], []
     for category, specs in specs_of.items():
         folder = out / "images" / category
         manifest = run_sampling(pipe, [s["prompt"] for s in specs], folder, settings, seed=first_seed,
                                 images_per_prompt=n_seeds, batch_size=8, checkpoint=str(reference))
-        per_image, ceiling, n_found, extra = [], [], [], 0
+        per_image, exact, ceiling, n_found, extra = [], [], [], [], 0
         for entry in manifest["images"]:
             spec = specs[entry["index"] // n_seeds]
             image = Image.open(folder / entry["file"]).convert("RGB")
-            verdict = score(image, spec)
+            verdict = judge_score(image, spec)
             per_image.append(verdict["score"])
+            exact.append(score(image, spec)["score"])
             n_found.append(len(verdict["details"]["detections"]))
             extra += n_found[-1] > len(spec["objects"])
             generated.append(folder / entry["file"])
@@ -173,16 +192,18 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
             seeds_used.append(entry["seed"])
             truth = render(scene_from_spec(spec, random.Random(entry["seed"])), (image.height, image.width),
                            seed=entry["seed"])
-            ceiling.append(score(vae_round_trip(pipe.vae, truth), spec)["score"])
+            ceiling.append(judge_score(vae_round_trip(pipe.vae, truth), spec)["score"])
         mean = float(np.mean(per_image))
         lo, hi = bootstrap_ci(per_image)
         results[category] = {"score": mean, "ci95": [lo, hi], "images": len(per_image), "prompts": len(specs),
-                             "vae_ceiling": float(np.mean(ceiling)),
-                             # what the oracle found, right or wrong: more objects than the prompt names
+                             "vae_ceiling": float(np.mean(ceiling)), "exact_oracle_score": float(np.mean(exact)),
+                             "judge_agreement": judge["categories"].get(category) if judge else None,
+                             # what the judge found, right or wrong: more objects than the prompt names
                              # means fragments or copies (docs/experiments/reference-model.md, "Stage 3 (128 px) loses what stage 2 learned")
                              "objects_per_image": float(np.mean(n_found)), "images_with_extra_objects": extra}
         log(f"{category:8s} {mean:.3f}  [{lo:.3f}, {hi:.3f}]  ({len(per_image)} images; VAE ceiling "
-            f"{results[category]['vae_ceiling']:.3f}; {extra} with extra objects)")
+            f"{results[category]['vae_ceiling']:.3f}; {extra} with extra objects)  judge vs people: "
+            f"{agreement_words(results[category]['judge_agreement'])}")
 
     # the world-FID of `pixart-bench fid world`: each image against the rendering of its own spec and seed
     world = score_world(generated, specs_used, seeds_used, out / WORLD_FID)
@@ -191,7 +212,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     n_params = sum(p.numel() for p in pipe.transformer.parameters())
     report = {"quick": quick, "prompts_per_category": n_prompts, "seeds": n_seeds, "first_seed": first_seed,
               "size": base, "sampler": settings.sampler,
-              "steps": settings.steps, "cfg": settings.guidance_scale, "scores": results, "world_fid": fid, "reference_parameters": n_params,
+              "steps": settings.steps, "cfg": settings.guidance_scale, "scores": results, "judge": judge, "world_fid": fid, "reference_parameters": n_params,
               "reference": str(reference), "seconds": time.perf_counter() - t0, "parameter_table": parameter_table(),
               "reference_training": {k: v for k, v in training.items() if k != "loss_curves"}}
     write_json_atomic(out / RESULTS, report)
