@@ -1,7 +1,8 @@
 """The world judge: train its network, and measure how well it (or the exact oracle) agrees with people.
 
     .venv/bin/python benchmarks/world_judge.py train --out bench/world/reference/judge.safetensors \\
-        [--vae bench/world/reference] [--examples 16000] [--steps 3000] [--seed 0]
+        [--vae bench/world/reference] [--sdedit bench/world/reference --sdedit-examples 4000] \\
+        [--examples 16000] [--steps 3000] [--seed 0]
     .venv/bin/python benchmarks/world_judge.py agreement [--split heldout|dev|all] [--judge judge|oracle] \\
         [--weights FILE] [--json OUT] [--record]
 
@@ -86,6 +87,8 @@ def main() -> None:
     t.add_argument("--steps", type=int, default=3000)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--workers", type=int, default=2, help="processes drawing the training images")
+    t.add_argument("--sdedit", type=Path, help="a pipeline folder that redraws rendered objects (SDEdit) for training")
+    t.add_argument("--sdedit-examples", type=int, default=0)
     a = sub.add_parser("agreement")
     a.add_argument("--split", choices=("dev", "heldout", "all"), default="dev")
     a.add_argument("--judge", choices=("judge", "oracle"), default="judge")
@@ -98,7 +101,7 @@ def main() -> None:
         from bench.world.judge.train import train
 
         train(args.out, n=args.examples, steps=args.steps, seed=args.seed, vae=str(args.vae) if args.vae else None,
-              workers=args.workers)
+              workers=args.workers, n_sdedit=args.sdedit_examples, sdedit=str(args.sdedit) if args.sdedit else None)
         return
     if args.record and (args.split != "heldout" or args.judge != "judge"):
         raise SystemExit("--record writes the judge's held-out figures: use --split heldout --judge judge")

@@ -256,8 +256,11 @@ class PixArtPipeline:
 
     @torch.no_grad()
     def sample_latents(self, y, mask, y_null, mask_null, generators: list[torch.Generator], s: SampleSettings,
-                       gen_hw: tuple[int, int], progress: bool = False) -> torch.Tensor:
-        """Denoise from per-image noise; returns final latents [B, 4, h, w]."""
+                       gen_hw: tuple[int, int], progress: bool = False, init: torch.Tensor | None = None,
+                       strength: float = 1.0) -> torch.Tensor:
+        """Denoise from per-image noise; returns final latents [B, 4, h, w]. With ``init`` (latents of
+        that shape) the run starts from ``init`` noised to the step ``strength`` of the way up the
+        schedule and takes only the remaining ``round(steps × strength)`` steps (SDEdit's start)."""
         from diffusers.utils.torch_utils import randn_tensor
 
         model, c = self.transformer, self.transformer.config
@@ -267,9 +270,17 @@ class PixArtPipeline:
         scheduler = make_scheduler(s.sampler, self.scheduler_config, learned_sigma=c.pred_sigma)
         scheduler.set_timesteps(s.steps, device=self.device)
         latents = randn_tensor(shape, generator=generators, device=self.device, dtype=self.dtype)
-        latents = latents * scheduler.init_noise_sigma
+        timesteps, begin = scheduler.timesteps, 0
+        if init is not None:
+            if not 0.0 < strength <= 1.0:
+                raise PipelineError(f"strength must be in (0, 1], got {strength!r}")
+            begin = s.steps - max(1, round(s.steps * strength))
+            timesteps = timesteps[begin:]
+            latents = scheduler.add_noise(init.to(latents), latents, timesteps[:1].expand(b))
+        else:
+            latents = latents * scheduler.init_noise_sigma
         if hasattr(scheduler, "set_begin_index"):
-            scheduler.set_begin_index(0)
+            scheduler.set_begin_index(begin)
         cfg = s.guidance_scale > 1.0
         y_all = torch.cat([y_null, y]) if cfg else y
         mask_all = torch.cat([mask_null, mask]) if cfg else mask
@@ -285,7 +296,7 @@ class PixArtPipeline:
             micro = {"resolution": torch.tensor([list(gen_hw)], dtype=torch.float32).repeat(n, 1),
                      "aspect_ratio": torch.full((n, 1), gen_hw[0] / gen_hw[1])}
         learned = s.sampler in ("iddpm", "ddpm") and c.pred_sigma
-        for t in tqdm(scheduler.timesteps, desc=s.sampler, disable=not progress, leave=False):
+        for t in tqdm(timesteps, desc=s.sampler, disable=not progress, leave=False):
             x_in = torch.cat([latents] * 2) if cfg else latents
             x_in = scheduler.scale_model_input(x_in, t)
             out = model(x_in, t.reshape(1).expand(x_in.shape[0]).to(self.device), y_all, mask_all, **micro)

@@ -43,8 +43,8 @@ from bench.world.scene import SHAPES
 
 JUDGE_NAME = "world judge v1 (BlobNet shape and texture, template limits per shape, nearest palette colour)"
 # per shape: (largest box aspect, smallest soft IoU with the template), fitted on the dev labels
-ACCEPT = {"circle": (1.05, 0.93), "square": (1.25, 0.93), "triangle": (1.2, 0.85), "star": (1.2, 0.7),
-          "cross": (1.3, 0.0), "hexagon": (1.2, 0.9)}
+ACCEPT = {"circle": (1.05, 0.93), "square": (1.25, 0.93), "triangle": (1.4, 0.0), "star": (1.25, 0.6),
+          "cross": (1.3, 0.7), "hexagon": (1.2, 0.9)}
 TEXTURE_MIN_P = 0.5  # below this the texture is unknown (None)
 COLOR_MAX_DIST = 48.0  # RGB distance from the nearest palette segment beyond which the colour is unknown
 COLOR_MIN_T = 0.4  # the brighter pixels must reach this far from the dark shade towards the colour

@@ -34,7 +34,8 @@ from scipy import ndimage as ndi
 from bench.world.judge.blobs import find_blobs
 from bench.world.judge.network import ARCH, SHAPE_CLASSES, TEXTURE_CLASSES, BlobNet, config_path_for
 from bench.world.render import dark_shade, shape_mask, texture_pattern
-from bench.world.scene import BACKGROUNDS, COLORS, SHAPES, TEXTURES
+from bench.world.render import render
+from bench.world.scene import BACKGROUNDS, COLORS, SHAPES, TEXTURES, Obj, Scene
 
 WARP_MAX = 0.06  # elastic displacement amplitude, fraction of the object's side
 WARP_SMOOTH = (0.06, 0.2)  # smoothness of the displacement field, fraction of the object's side
@@ -194,26 +195,68 @@ def _chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.stack(xs), np.array(ys), np.array(ts)
 
 
-def make_set(n: int, seed: int, vae_path: str | None = None, workers: int = 2,
-             log=print) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """n examples → (inputs [n, 2, 32, 32], shape labels, texture labels), made in chunks of 1,000
-    (chunk i seeded ``seed * 100_003 + i``) across ``workers`` processes; an image whose blob is lost is redrawn."""
+def _sdedit_chunk(args) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """n examples redrawn by a pipeline from rendered objects (SDEdit): a clean render of one object,
+    encoded by the pipeline's VAE, noised to strength 0.35–0.6 of the schedule and denoised by its
+    transformer with the object's own caption. The shape label is the render's; the texture label is
+    left out (-100: the model redraws textures freely)."""
+    n, seed, pipeline = args
+    from diffusers.image_processor import VaeImageProcessor
+
+    from bench.world.scene import a_, noun_phrase
+    from pixart.data import to_tensor
+    from pixart.pipeline import PixArtPipeline, SampleSettings
+
+    torch.set_num_threads(1)
+    pipe = PixArtPipeline.from_pretrained(pipeline)
+    side = pipe.transformer.config.input_size * pipe.vae.downsample
+    settings = SampleSettings(sampler="sde-dpm-solver", steps=20, guidance_scale=2.0, height=side,
+                              width=side).resolved(pipe)
+    post = VaeImageProcessor(do_normalize=True)
+    rng = random.Random(seed)
+    xs, ys = [], []
+    while len(xs) < n:
+        objs = [Obj(rng.choice(SHAPES), rng.choice(list(COLORS)), rng.choice(TEXTURES), rng.choice(("small", "large")),
+                    rng.uniform(0.3, 0.7), rng.uniform(0.3, 0.7)) for _ in range(8)]
+        scenes = [Scene((o,), background=rng.choice(list(BACKGROUNDS))) for o in objs]
+        x = torch.cat([to_tensor(render(sc, side, seed=0), (side, side))[None] for sc in scenes])
+        y, mask = pipe.encode_prompts([a_(noun_phrase(o, with_size=False)) for o in objs])
+        y_null, mask_null = pipe.null_condition(mask, settings.null_caption)
+        gens = [torch.Generator().manual_seed(rng.getrandbits(32)) for _ in objs]
+        with torch.no_grad():
+            lat = pipe.sample_latents(y, mask, y_null, mask_null, gens, settings, (side, side),
+                                      init=pipe.vae.encode(x), strength=rng.uniform(0.35, 0.6))
+            images = post.postprocess(pipe.vae.decode(lat), output_type="pil")
+        for o, image in zip(objs, images):
+            _, blobs = find_blobs(image)
+            if blobs and len(xs) < n:
+                xs.append(blobs[0].inputs)
+                ys.append(SHAPE_CLASSES.index(o.shape))
+    return np.stack(xs), np.array(ys), np.full(len(ys), -100)
+
+
+def make_set(n: int, seed: int, vae_path: str | None = None, workers: int = 2, log=print, n_sdedit: int = 0,
+             sdedit: str | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """n distorted renders (+ ``n_sdedit`` redrawn by the pipeline folder ``sdedit``) → (inputs
+    [N, 2, 32, 32], shape labels, texture labels (-100: none)), made in seeded chunks across
+    ``workers`` processes; an image whose blob is lost is redrawn."""
     from concurrent.futures import ProcessPoolExecutor
 
     t0 = time.perf_counter()
     jobs = [(min(1000, n - i), seed * 100_003 + i // 1000, vae_path) for i in range(0, n, 1000)]
+    sd = [(min(500, n_sdedit - i), seed * 100_003 + 50_000 + i // 500, sdedit) for i in range(0, n_sdedit, 500)]
     if workers <= 1:
-        parts = [_chunk(j) for j in jobs]
+        parts = [_chunk(j) for j in jobs] + [_sdedit_chunk(j) for j in sd]
     else:
         with ProcessPoolExecutor(workers) as ex:
-            parts = list(ex.map(_chunk, jobs))
-    log(f"  {n} examples in {time.perf_counter() - t0:.0f} s")
+            parts = list(ex.map(_chunk, jobs)) + list(ex.map(_sdedit_chunk, sd))
+    log(f"  {n} + {n_sdedit} (SDEdit) examples in {time.perf_counter() - t0:.0f} s")
     return (torch.from_numpy(np.concatenate([p[0] for p in parts])), torch.from_numpy(np.concatenate([p[1] for p in parts])),
             torch.from_numpy(np.concatenate([p[2] for p in parts])))
 
 
 def train(out: str | Path, *, n: int = 16000, steps: int = 3000, batch: int = 128, lr: float = 2e-3, seed: int = 0,
-          vae: str | None = None, workers: int = 2, log=print) -> dict:
+          vae: str | None = None, workers: int = 2, n_sdedit: int = 0, sdedit: str | None = None, log=print) -> dict:
     """Train and save ``out`` (float16 safetensors) with its json record; returns the record."""
     from safetensors.torch import save_file
 
@@ -221,7 +264,8 @@ def train(out: str | Path, *, n: int = 16000, steps: int = 3000, batch: int = 12
 
     t0 = time.perf_counter()
     torch.manual_seed(seed)
-    x, y, t = make_set(n, seed, vae, workers, log)
+    x, y, t = make_set(n, seed, vae, workers, log, n_sdedit=n_sdedit, sdedit=sdedit)
+    n = len(y)
     data_s = time.perf_counter() - t0
     net = BlobNet()
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -234,7 +278,7 @@ def train(out: str | Path, *, n: int = 16000, steps: int = 3000, batch: int = 12
         flip = torch.rand(batch, generator=g) < 0.5  # mirror left-right: every shape and texture is symmetric
         xb[flip] = xb[flip].flip(-1)
         ls, lt = net(xb)
-        loss = F.cross_entropy(ls, y[idx]) + F.cross_entropy(lt, t[idx])
+        loss = F.cross_entropy(ls, y[idx]) + F.cross_entropy(lt, t[idx], ignore_index=-100)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -253,7 +297,8 @@ def train(out: str | Path, *, n: int = 16000, steps: int = 3000, batch: int = 12
               | {k: v for k, v in net.state_dict().items() if not v.is_floating_point()}, str(out))
     record = {"arch": ARCH, "network": {}, "examples": n, "steps": steps, "batch": batch, "lr": lr, "seed": seed,
               "warp_max": WARP_MAX, "pos_aspect": POS_ASPECT, "p_none": P_NONE, "none_kinds": list(NONE_KINDS),
-              "p_vae": P_VAE if vae else 0.0, "vae": vae,
+              "p_vae": P_VAE if vae else 0.0, "vae": vae, "sdedit_examples": n_sdedit, "sdedit_pipeline": sdedit,
+              "sdedit_strength": [0.35, 0.6] if n_sdedit else None,
               "synthetic_accuracy": acc, "data_seconds": round(data_s, 1),
               "seconds": round(time.perf_counter() - t0, 1),
               "synthetic_check_examples": n_check,
