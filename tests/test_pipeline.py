@@ -202,3 +202,32 @@ def test_steps_run_on_trimmed_text_without_a_dense_mask(pipe, monkeypatch):
     monkeypatch.setattr(pipe.transformer, "forward", spy)
     pipe([PROMPTS[0]] * 2, [5, 6], s, output_type="latent", progress=False)
     assert all(m is None for _, m in calls)
+
+
+def test_sdedit_start_noises_init_to_strength_and_takes_the_remaining_steps(pipe, monkeypatch):
+    """``init`` + ``strength``: the run starts from init noised with the scheduler's own add_noise at
+    the step ``strength`` of the way up and takes round(steps × strength) steps."""
+    s = SampleSettings(sampler="dpm-solver", steps=10).resolved(pipe)
+    y, mask = pipe.encode_prompts(PROMPTS[:2])
+    y_null, mask_null = pipe.null_condition(mask, s.null_caption)
+    h, w = s.height // pipe.vae.downsample, s.width // pipe.vae.downsample
+    init = torch.randn(2, pipe.transformer.config.in_channels, h, w, generator=torch.Generator().manual_seed(3))
+    calls = []
+    forward = pipe.transformer.forward
+    monkeypatch.setattr(pipe.transformer, "forward", lambda x, t, *a, **k: calls.append(int(t[0])) or forward(x, t, *a, **k))
+    gens = [torch.Generator().manual_seed(k) for k in range(2)]
+    pipe.sample_latents(y, mask, y_null, mask_null, gens, s, (s.height, s.width), init=init, strength=0.3)
+    full = make_scheduler("dpm-solver")
+    full.set_timesteps(10)
+    assert calls == [int(t) for t in full.timesteps[7:]]  # the last 3 of the 10 steps
+    # the starting point: init noised to the 8th timestep (independent computation of DDPM's q(x_t | x_0))
+    abar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000), 0)[int(full.timesteps[7])]
+    noise = torch.stack([torch.randn(init.shape[1:], generator=torch.Generator().manual_seed(k)) for k in range(2)])
+    start = {}
+    monkeypatch.setattr(pipe.transformer, "forward", lambda x, t, *a, **k: start.setdefault("x", x) is None or forward(x, t, *a, **k))
+    pipe.sample_latents(y, mask, y_null, mask_null, [torch.Generator().manual_seed(k) for k in range(2)], s,
+                        (s.height, s.width), init=init, strength=0.3)
+    x0 = start["x"][2:] if start["x"].shape[0] == 4 else start["x"]  # the text half of the guided batch
+    assert torch.allclose(x0, abar.sqrt() * init + (1 - abar).sqrt() * noise, atol=1e-4)
+    with pytest.raises(PipelineError, match="strength"):
+        pipe.sample_latents(y, mask, y_null, mask_null, gens, s, (s.height, s.width), init=init, strength=0.0)
