@@ -11,7 +11,7 @@ an entry of kind "demo":
   adaLN parameter table;
 - ``demo_table(entries)``: several demo runs side by side, a row per run (scores and world-FID);
 - ``write_demo_figures(folder)``: ``grid.png`` (the first prompt of each category, one image per
-  seed) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder.
+  seed, each marked with the score it was given) and ``loss_curves.svg`` (the reference model's training loss), in the demo folder.
 
 ``reports.build.write_demo_report`` puts the two together at the end of ``pixart-bench demo``:
 the figures, then ``report.md`` / ``report.html`` through ``reports.build.write_report``.
@@ -51,12 +51,14 @@ def write_demo_figures(folder: str | Path) -> list[Path]:
     folder; their paths."""
     folder = Path(folder)
     results = json.loads((folder / RESULTS).read_text())
-    rows = []
-    for category in results["scores"]:
+    rows, marks = [], []
+    for category, summary in results["scores"].items():
         manifest = json.loads((folder / "images" / category / "manifest.json").read_text())
         first = [e for e in manifest["images"] if e["index"] < results["seeds"]]  # the first prompt's images
         rows.append((manifest["prompts"][0], [Image.open(folder / "images" / category / e["file"]) for e in first]))
-    paths = [image_grid(rows, folder / GRID)]
+        verdicts = summary.get("per_image")  # demos before the judge have none
+        marks.append([(f"{verdicts[e['file']]:.2f}", verdicts[e["file"]] >= 1.0) for e in first] if verdicts else [])
+    paths = [image_grid(rows, folder / GRID, marks=marks if any(marks) else None)]
     curves = _training_curves(results)
     if curves:
         (folder / LOSS_CURVES).write_text(loss_curves_svg(curves))

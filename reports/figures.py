@@ -9,9 +9,11 @@ from PIL import Image, ImageDraw
 CURVE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 
 
-def image_grid(rows: list[tuple[str, list[Image.Image]]], path: Path, cell: int = 96, label_width: int = 260) -> Path:
+def image_grid(rows: list[tuple[str, list[Image.Image]]], path: Path, cell: int = 96, label_width: int = 260,
+               marks: list[list[tuple[str, bool]]] | None = None) -> Path:
     """One row per prompt: its text (first 42 characters), then its images scaled to ``cell`` pixels
-    (nearest neighbour, so small samples stay sharp). Saved as PNG at ``path``."""
+    (nearest neighbour, so small samples stay sharp). ``marks``: per row, per image, a short text and
+    whether it is a pass, written in the image's bottom corner (green pass, red fail). Saved as PNG at ``path``."""
     width = label_width + cell * max(len(images) for _, images in rows)
     grid = Image.new("RGB", (width, cell * len(rows)), (255, 255, 255))
     draw = ImageDraw.Draw(grid)
@@ -19,6 +21,11 @@ def image_grid(rows: list[tuple[str, list[Image.Image]]], path: Path, cell: int 
         draw.text((4, i * cell + cell // 2 - 6), prompt[:42], fill=(0, 0, 0))
         for j, im in enumerate(images):
             grid.paste(im.convert("RGB").resize((cell, cell), Image.NEAREST), (label_width + j * cell, i * cell))
+            if marks and j < len(marks[i]):
+                text, ok = marks[i][j]
+                x0, y0 = label_width + j * cell, (i + 1) * cell - 13
+                draw.rectangle([x0, y0, x0 + 6 * len(text) + 4, y0 + 12], fill=(0, 110, 0) if ok else (170, 0, 0))
+                draw.text((x0 + 2, y0 + 1), text, fill=(255, 255, 255))
     grid.save(path)
     return path
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from conftest import load_script
 
 from bench.world.demo import REFERENCE, run_demo
@@ -156,6 +157,12 @@ def test_cli_demo_quick_writes_the_report_and_refuses_to_mix_models(tmp_path):
     assert 0.0 <= single["exact_oracle_score"] <= 1.0
     assert "judge vs people: precision" in result.output
     assert "Demo: world judge scores per category" in (tmp_path / "report" / "report.md").read_text()
+    manifest = json.loads((tmp_path / "report" / "images" / "single" / "manifest.json").read_text())
+    assert set(single["per_image"]) == {e["file"] for e in manifest["images"]}
+    assert single["score"] == pytest.approx(np.mean(list(single["per_image"].values())))
+    # the grid marks every image with its score: green for a pass, red for a fail
+    grid = np.asarray(Image.open(tmp_path / "report" / "grid.png").convert("RGB")).reshape(-1, 3)
+    assert any(((grid == c).all(1)).any() for c in ((0, 110, 0), (170, 0, 0)))
     # the sampler options reach the sampler and the record
     result = runner.invoke(app, ["demo", "--quick", "--prompts", "2", "--categories", "single", "--out",
                                  str(tmp_path / "ode"), "--sampler", "dpm-solver", "--cfg", "4.5"])

@@ -197,6 +197,8 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         lo, hi = bootstrap_ci(per_image)
         results[category] = {"score": mean, "ci95": [lo, hi], "images": len(per_image), "prompts": len(specs),
                              "vae_ceiling": float(np.mean(ceiling)), "exact_oracle_score": float(np.mean(exact)),
+                             # the judge's score of each image, by file (the report marks the grid with them)
+                             "per_image": {e["file"]: float(v) for e, v in zip(manifest["images"], per_image)},
                              "judge_agreement": judge["categories"].get(category) if judge else None,
                              # what the judge found, right or wrong: more objects than the prompt names
                              # means fragments or copies (docs/experiments/reference-model.md, "Stage 3 (128 px) loses what stage 2 learned")
