@@ -189,6 +189,7 @@ def _check_results(out, claims, arms):
     return result
 
 
+@pytest.mark.slow  # the quick budget end to end, ~20 s with its fixture: in the slow suite
 def test_quick_writes_the_claims_with_curves_csv_and_plots(quick):
     out, output = quick
     result = _check_results(out, [1, 3], ["base", "block", "sparse"])
@@ -198,6 +199,7 @@ def test_quick_writes_the_claims_with_curves_csv_and_plots(quick):
     assert "verdict" in output and "ablate_train.json" in output
 
 
+@pytest.mark.slow  # the quick budget end to end, ~20 s with its fixture: in the slow suite
 def test_running_again_trains_nothing(quick, monkeypatch):
     out, _ = quick
     before = _snapshot(out / "runs")
@@ -207,6 +209,7 @@ def test_running_again_trains_nothing(quick, monkeypatch):
     assert calls == [] and _snapshot(out / "runs") == before
 
 
+@pytest.mark.slow  # the quick budget end to end, ~20 s with its fixture: in the slow suite
 def test_an_interrupted_or_inconsistent_arm_is_resumed_or_redone(quick):
     """Changes the module's run in place (the feature cache names its components by path): the last test of it."""
     out, _ = quick

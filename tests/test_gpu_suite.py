@@ -97,6 +97,7 @@ def check_run(out: Path, stdout: str, compile_: bool, tiny: dict | None = None) 
     assert "MFU n/a: no peak FLOP/s for CPUs" in stdout
 
 
+@pytest.mark.slow  # about 20 s / 10 s on 2 cores: the default suite stays under 5 minutes
 def test_smallest_suite_without_compile(tmp_path):
     """Every row and variant of the tiny run, each row at its smallest setting (SMALLEST): the checks of
     the tiny run, but not tiny-MS at 1024 px (micro-conditions) nor the training settings at 128 px, which

@@ -26,6 +26,7 @@ def launch(tmp_path: Path, out: Path, *sets: str) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+@pytest.mark.slow  # about 20 s / 10 s on 2 cores: the default suite stays under 5 minutes
 def test_two_processes_hold_identical_weights(tmp_path):
     launch(tmp_path, tmp_path / "run")
     sums = json.loads((tmp_path / "run" / "process_checksums.json").read_text())
