@@ -1,21 +1,28 @@
-"""Train ``BlobNet`` on rendered single objects with distortions like a generative model's.
+"""Train ``BlobNet`` on rendered objects distorted like a generative model's, and on objects the model redraws.
 
-Each training image holds one object drawn the way ``bench.world.render`` draws (``shape_mask``,
-``texture_pattern``, the dark shade, 4× supersampling), then distorted:
+**Distorted renders** (``synth_example``): one object drawn the way ``bench.world.render`` draws
+(``shape_mask``, ``texture_pattern``, the dark shade; 2× supersampling in a window around it), then
 
-- an elastic warp (a smooth random displacement field, amplitude up to ``WARP_MAX`` of the
-  object's side): ragged and soft outlines, textures that are not quite straight;
-- box aspect within ±``POS_ASPECT``, size 0.2–0.56 of the side, any place; Gaussian blur up to
+- an elastic warp: a random displacement field smooth over ``WARP_SMOOTH`` of the object's side,
+  amplitude up to ``WARP_MAX`` of it (ragged, not reshaped, outlines; textures not quite straight);
+- with probability ``P_BLOCKY``, outlines that step in blocks of 2–8 pixels (the model's patch grid);
+- box aspect within ±``POS_ASPECT`` (log), size 0.2–0.56 of the side, any place; Gaussian blur up to
   1.2 px; background noise up to 6; a small colour shift;
-- with probability ``P_VAE``, a round trip through a pipeline's own VAE (``vae``: its folder), the decoder
-  every model image has passed through.
+- with probability ``P_VAE``, a round trip through a pipeline's own VAE (``vae``: its folder).
 
-One object in four is a **"none"**: what a person does not accept as a shape of the world — a
-clear rectangle (aspect 1.3–2.2), an egg or ellipse, a shape with a large notch or spike, two
-shapes fused into one blob, or a random lump. The network reads each image through
-``blobs.find_blobs`` (the largest blob), exactly as when judging. Seeded; the record beside the
-weights says how it was trained. The judge is validated on people's labels of model images
-(``tests/data/world_judge/``), never on these renders.
+One object in five (``P_NONE``) is a **"none"**, a blob no one would call a world shape: a clear
+rectangle (aspect 1.3–2.2), an ellipse (aspect ≥ ``ELLIPSE_MIN_ASPECT``), a rounded square or a
+random lump. (The judge decides "is it still that shape" with per-shape limits fitted on people's
+labels; "none" keeps the network from forcing such blobs into a shape while it trains.)
+
+**Redrawn objects** (``_sdedit_chunk``, ``n_sdedit`` of them): a clean render of one object,
+encoded by a pipeline's VAE, noised to 35–60% of the schedule and denoised by its transformer with
+the object's caption (``PixArtPipeline.sample_latents(init=..., strength=...)``): the model's own
+artefacts, with the render's shape as the label (no texture label: the model redraws textures).
+
+The network reads every image through ``blobs.find_blobs`` (the largest blob), exactly as when
+judging. Seeded; the record beside the weights says how it was trained. The judge is validated on
+people's labels of model images (``tests/data/world_judge/``), never on these images.
 """
 
 from __future__ import annotations
@@ -33,8 +40,7 @@ from scipy import ndimage as ndi
 
 from bench.world.judge.blobs import find_blobs
 from bench.world.judge.network import ARCH, SHAPE_CLASSES, TEXTURE_CLASSES, BlobNet, config_path_for
-from bench.world.render import dark_shade, shape_mask, texture_pattern
-from bench.world.render import render
+from bench.world.render import dark_shade, render, shape_mask, texture_pattern
 from bench.world.scene import BACKGROUNDS, COLORS, SHAPES, TEXTURES, Obj, Scene
 
 WARP_MAX = 0.06  # elastic displacement amplitude, fraction of the object's side
@@ -77,33 +83,7 @@ def _object_mask(rng: random.Random, nrng: np.random.Generator, shape: str, kind
         inside = ((xx - x0 - bw / 2) / (bw / 2)) ** 2 + ((yy - y0 - bh / 2) / (bh / 2)) ** 2 < 1.0
         m[inside] = noise[inside] > np.percentile(noise[inside], rng.uniform(10, 45))
         return m
-    m = shape_mask(shape, hw, box)
-    if kind == "notch" or kind == "spike":
-        poly_y, poly_x = np.nonzero(m)
-        edge = m & ~ndi.binary_erosion(m)
-        ey, ex = np.nonzero(edge)
-        j = rng.randrange(len(ey))
-        r = rng.uniform(0.14, 0.26) * bw
-        yy, xx = np.mgrid[0:hw[0], 0:hw[1]]
-        if kind == "notch":
-            m = m & ~(((yy - ey[j]) ** 2 + (xx - ex[j]) ** 2) < r**2)
-        else:  # a spike: a thin wedge pointing out of the edge
-            cy, cx = poly_y.mean(), poly_x.mean()
-            ang = math.atan2(ey[j] - cy, ex[j] - cx)
-            length = rng.uniform(0.2, 0.4) * bw
-            tip = (ey[j] + length * math.sin(ang), ex[j] + length * math.cos(ang))
-            d_along = ((yy - ey[j]) * math.sin(ang) + (xx - ex[j]) * math.cos(ang)) / length
-            d_across = np.abs(-(yy - ey[j]) * math.cos(ang) + (xx - ex[j]) * math.sin(ang))
-            m = m | ((d_along > -0.2) & (d_along < 1.0) & (d_across < r * 0.6 * (1 - np.clip(d_along, 0, 1))))
-            del tip
-    if kind == "fused":
-        other = rng.choice(SHAPES)
-        s2 = bw * rng.uniform(0.5, 0.9)
-        ang = rng.uniform(0, 2 * math.pi)
-        off = bw * rng.uniform(0.35, 0.6)
-        box2 = (x0 + bw / 2 + off * math.cos(ang) - s2 / 2, y0 + bh / 2 + off * math.sin(ang) - s2 / 2, s2, s2)
-        m = m | shape_mask(other, hw, box2)
-    return m
+    return shape_mask(shape, hw, box)
 
 
 def synth_example(rng: random.Random, side: int = 128, vae=None) -> tuple[Image.Image, int, int, dict]:
