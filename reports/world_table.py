@@ -54,10 +54,6 @@ def _cell(result: dict) -> str:
     return f"{result['score']:.3f} ± {(hi - lo) / 2:.3f}"
 
 
-def _ratio(v, ci) -> str:
-    return "n/a" if v is None else (f"{v:.2f}" if not ci else f"{v:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]")
-
-
 def _people_note(reader: dict, suites: list[str]) -> str:
     """What the record says of the judge's held-out agreement with people, per suite."""
     record = reader.get("agreement")
@@ -65,12 +61,9 @@ def _people_note(reader: dict, suites: list[str]) -> str:
     if not isinstance(record, dict):
         return (f"The {reader.get('name', 'world judge')} (weights sha256 {sha}): its agreement with people was not "
                 "measured for these weights (docs/world.md).")
-    parts = []
-    for s in suites:
-        a = (record.get("categories") or {}).get(s)
-        parts.append(f"{s} {_ratio(a.get('precision'), a.get('precision_ci95'))} / "
-                     f"{_ratio(a.get('recall'), a.get('recall_ci95'))} ({a.get('images', '?')} images)"
-                     if isinstance(a, dict) else f"{s} not measured")
+    from bench.compbench.world import people_words  # the same words the compbench command prints
+
+    parts = [f"{s} {people_words(reader, s)}" for s in suites]
     return (f"The {reader.get('name', 'world judge')} (weights sha256 {sha}) against people on held-out labelled "
             f"model images ({record.get('split', 'held-out')} split), precision / recall of its accept [95% CI]: "
             + "; ".join(parts) + " ('n/a': undefined; docs/world.md).")

@@ -86,7 +86,7 @@ def people_words(reader: dict | None, suite: str) -> str:
     if not reader or reader.get("key") != "judge":
         return "-"
     a = ((reader.get("agreement") or {}).get("categories") or {}).get(suite)
-    if not a:
+    if not isinstance(a, dict) or not a:
         return "not measured"
 
     def f(v, ci):

@@ -130,7 +130,7 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
     from bench.ablate.params import parameter_table
     from bench.fid.world import score_world
     from bench.world.judge import judge_agreement_record, judge_score
-    from bench.world.oracle import score
+    from bench.world.oracle import detect, score
     from pixart.pipeline import PipelineError, PixArtPipeline, SampleSettings
     from pixart.sample_run import run_sampling
 
@@ -182,9 +182,10 @@ def run_demo(out: Path, *, quick: bool = False, reference: Path = REFERENCE, pro
         for entry in manifest["images"]:
             spec = specs[entry["index"] // n_seeds]
             image = Image.open(folder / entry["file"]).convert("RGB")
-            verdict = judge_score(image, spec)
+            found = detect(image)  # the exact oracle's reading, scored as it is and handed to the judge
+            verdict = judge_score(image, spec, exact=found)
             per_image.append(verdict["score"])
-            exact.append(score(image, spec)["score"])
+            exact.append(score(image, spec, detections=found)["score"])
             n_found.append(len(verdict["details"]["detections"]))
             extra += n_found[-1] > len(spec["objects"])
             generated.append(folder / entry["file"])

@@ -37,7 +37,7 @@ import torch
 from bench.world.judge.blobs import find_blobs
 from bench.world.judge.network import DEFAULT_WEIGHTS, TEXTURE_CLASSES, load_blobnet
 from bench.world.oracle.detection import Detection
-from bench.world.oracle.fit import PALETTE_NAMES, SIZE_THRESHOLD, fit_shape
+from bench.world.oracle.fit import COLOR_MAX_DIST, COLOR_MIN_T, PALETTE_NAMES, SIZE_THRESHOLD, fit_shape
 from bench.world.oracle.scoring import score
 from bench.world.scene import SHAPES
 
@@ -46,8 +46,7 @@ JUDGE_NAME = "world judge v1 (BlobNet shape and texture, template limits per sha
 ACCEPT = {"circle": (1.05, 0.93), "square": (1.25, 0.93), "triangle": (1.4, 0.0), "star": (1.25, 0.6),
           "cross": (1.3, 0.7), "hexagon": (1.2, 0.9)}
 TEXTURE_MIN_P = 0.5  # below this the texture is unknown (None)
-COLOR_MAX_DIST = 48.0  # RGB distance from the nearest palette segment beyond which the colour is unknown
-COLOR_MIN_T = 0.4  # the brighter pixels must reach this far from the dark shade towards the colour
+# a palette colour within the oracle's limits (COLOR_MAX_DIST, COLOR_MIN_T): the judge reads colours as the oracle does
 
 
 @cache
@@ -55,12 +54,14 @@ def _network(weights: str):
     return load_blobnet(weights)
 
 
-def judge_detect(image, weights=DEFAULT_WEIGHTS) -> list[Detection]:
+def judge_detect(image, weights=DEFAULT_WEIGHTS, exact: list[Detection] | None = None) -> list[Detection]:
     """The exact oracle's detections when it reads every blob of the image (renders, and the rare model
-    image it accepts in full: there it does not guess), else ``read_blobs``'s; ``fit["reader"]`` says which."""
-    from bench.world.oracle import detect
+    image it accepts in full: there it does not guess), else ``read_blobs``'s; ``fit["reader"]`` says which.
+    ``exact``: the oracle's ``detect(image)`` when the caller has it already (it is not run again)."""
+    if exact is None:
+        from bench.world.oracle import detect
 
-    exact = detect(image)
+        exact = detect(image)
     if exact and all(d.known for d in exact):
         for d in exact:
             d.fit["reader"] = "exact oracle"
@@ -130,6 +131,6 @@ def judge_agreement_record(weights=DEFAULT_WEIGHTS) -> dict | None:
     return {"name": record["judge"], **{k: v for k, v in record.items() if k != "judge"}}
 
 
-def judge_score(image, spec: dict, weights=DEFAULT_WEIGHTS) -> dict:
-    """``oracle.score`` of ``spec`` on the judge's detections (same return value)."""
-    return score(image, spec, detections=judge_detect(image, weights))
+def judge_score(image, spec: dict, weights=DEFAULT_WEIGHTS, exact: list[Detection] | None = None) -> dict:
+    """``oracle.score`` of ``spec`` on the judge's detections (same return value); ``exact`` as in ``judge_detect``."""
+    return score(image, spec, detections=judge_detect(image, weights, exact))

@@ -55,13 +55,13 @@ def _judge_facets(spec: dict, dets) -> dict:
     def agree(o, d):
         return sum(o.get(k) is not None and getattr(d, k) == o[k] for k in ("color", "shape", "texture", "size"))
 
-    best, best_key = [None] * len(wants), -1
+    best, best_key = [None] * len(wants), (-1, -1)
     for choice in itertools.product(*[list(range(len(cands))) + [None] for _ in wants]):
         used = [j for j in choice if j is not None]
         if len(used) != len(set(used)):
             continue
         key = (len(used), sum(agree(o, cands[j]) for o, j in zip(wants, choice) if j is not None))
-        if key > (best_key if isinstance(best_key, tuple) else (-1, -1)):
+        if key > best_key:
             best, best_key = list(choice), key
     out = {"objects": []}
     for o, j in zip(wants, best):
